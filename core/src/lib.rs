@@ -1,0 +1,16 @@
+//! petrel-core: everything in Petrel that does not touch a real socket or a real file.
+//!
+//! - [`remoting`]: RocketMQ's remoting protocol: `RemotingCommand`, the frame codec (JSON and
+//!   ROCKETMQ binary headers), request/response/language codes and typed request headers.
+//! - [`message`]: the message model and RocketMQ's stored record layout (V1), batch encoding,
+//!   properties, `offsetMsgId` and `UNIQ_KEY` ids, tag hash codes.
+//! - [`store`]: the storage engine over the [`store::disk::Disk`] seam: CommitLog, ConsumeQueue,
+//!   IndexFile, flush and group commit, checkpoint and recovery, retention, consumer offsets.
+//!
+//! Nothing here reads a clock, draws randomness or does I/O except through a seam handed in by
+//! the caller (a `now_ms`, a seeded RNG, a `Disk`), so the same code runs in production and in
+//! the deterministic simulator.
+
+pub mod message;
+pub mod remoting;
+pub mod store;
