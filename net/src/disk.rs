@@ -1,0 +1,1 @@
+//! Real mmap disk (being written).
