@@ -2,6 +2,7 @@
 //!
 //! - [`remoting`]: RocketMQ's remoting protocol: `RemotingCommand`, the frame codec (JSON and
 //!   ROCKETMQ binary headers), request/response/language codes and typed request headers.
+//! - [`clock`]: the time seam, the one place library code reads a clock.
 //! - [`message`]: the message model and RocketMQ's stored record layout (V1), batch encoding,
 //!   properties, `offsetMsgId` and `UNIQ_KEY` ids, tag hash codes.
 //! - [`store`]: the storage engine over the [`store::disk::Disk`] seam: CommitLog, ConsumeQueue,
@@ -11,6 +12,7 @@
 //! the caller (a `now_ms`, a seeded RNG, a `Disk`), so the same code runs in production and in
 //! the deterministic simulator.
 
+pub mod clock;
 pub mod message;
 pub mod remoting;
 pub mod store;

@@ -98,8 +98,10 @@ pub trait Disk: Send + Sync + 'static {
     /// Opens an existing file; its length is the length it was created with.
     fn open(&self, path: &str) -> Result<FileRef, DiskError>;
 
-    /// Names (not paths) of the files directly inside `dir`, sorted bytewise. A directory that
-    /// does not exist lists as empty.
+    /// Names (not paths) of the entries directly inside `dir`: files and subdirectories (a
+    /// subdirectory exists while some file below it does), sorted bytewise, without duplicates.
+    /// A directory that does not exist lists as empty. The ConsumeQueue tree
+    /// (`consumequeue/<topic>/<queueId>/<file>`) is discovered this way.
     fn list(&self, dir: &str) -> Result<Vec<String>, DiskError>;
 
     /// Removes a file. Open handles to it stay readable until dropped, as with an unlinked mmap.

@@ -1,0 +1,317 @@
+//! Typed request/response headers: the `CommandHeader` trait, the field conversions, and the
+//! `command_header!` macro the header files use to declare them.
+//!
+//! RocketMQ flattens a request's header struct into the command's extFields, one string per Java
+//! field, keyed by the Java field name. A field Java marks `@CFNotNull` must be present; any
+//! other wrapper-typed field (`Integer`, `Long`, `Boolean`, `String`) may be absent and is an
+//! `Option` here; a primitive `boolean` without `@CFNotNull` reads as `false` when absent.
+
+use std::collections::BTreeMap;
+
+use super::error::HeaderError;
+
+/// A typed header that travels in a command's extFields.
+pub trait CommandHeader: Sized {
+    /// Writes every present field into `fields`, keyed by its Java name.
+    fn write_fields(&self, fields: &mut BTreeMap<String, String>);
+
+    /// Reads the header from `fields`. Unknown keys are ignored.
+    fn read_fields(fields: &BTreeMap<String, String>) -> Result<Self, HeaderError>;
+}
+
+/// A request that needs no header (LOCK_BATCH_MQ, UNLOCK_BATCH_MQ, HEART_BEAT, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmptyHeader;
+
+impl CommandHeader for EmptyHeader {
+    fn write_fields(&self, _fields: &mut BTreeMap<String, String>) {}
+
+    fn read_fields(_fields: &BTreeMap<String, String>) -> Result<Self, HeaderError> {
+        Ok(EmptyHeader)
+    }
+}
+
+/// One header field's conversion to and from its extFields string, as Java's
+/// `makeCustomHeaderToNet` (`toString()`) and `decodeCommandCustomHeader` (`parseXxx`) do it.
+pub trait HeaderField: Sized {
+    /// The string to send, or `None` to leave the key out.
+    fn to_field(&self) -> Option<String>;
+
+    /// Parses a received string.
+    fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError>;
+
+    /// The value when the key is absent: an error for required fields.
+    fn absent(field: &'static str) -> Result<Self, HeaderError> {
+        Err(HeaderError::Missing { field })
+    }
+}
+
+impl HeaderField for String {
+    fn to_field(&self) -> Option<String> {
+        Some(self.clone())
+    }
+
+    fn parse_field(_field: &'static str, raw: &str) -> Result<Self, HeaderError> {
+        Ok(raw.to_owned())
+    }
+}
+
+impl HeaderField for i32 {
+    fn to_field(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+
+    fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
+        raw.parse().map_err(|_| HeaderError::invalid(field, raw))
+    }
+}
+
+impl HeaderField for i64 {
+    fn to_field(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+
+    fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
+        raw.parse().map_err(|_| HeaderError::invalid(field, raw))
+    }
+}
+
+impl HeaderField for bool {
+    fn to_field(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+
+    /// Java writes `true`/`false`; case is ignored as `Boolean.parseBoolean` does, but anything
+    /// else is rejected instead of silently read as false.
+    fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
+        if raw.eq_ignore_ascii_case("true") {
+            Ok(true)
+        } else if raw.eq_ignore_ascii_case("false") {
+            Ok(false)
+        } else {
+            Err(HeaderError::invalid(field, raw))
+        }
+    }
+}
+
+impl<T: HeaderField> HeaderField for Option<T> {
+    fn to_field(&self) -> Option<String> {
+        self.as_ref().and_then(T::to_field)
+    }
+
+    fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
+        T::parse_field(field, raw).map(Some)
+    }
+
+    fn absent(_field: &'static str) -> Result<Self, HeaderError> {
+        Ok(None)
+    }
+}
+
+/// The value of an absent field: the declared default, or the type's own rule.
+macro_rules! header_field_absent {
+    ($key:literal, $ty:ty) => {
+        <$ty as $crate::remoting::header::HeaderField>::absent($key)
+    };
+    ($key:literal, $ty:ty, $default:expr) => {
+        Ok::<$ty, $crate::remoting::error::HeaderError>($default)
+    };
+}
+
+/// Declares a header struct and its `CommandHeader` impl from a field list:
+/// `rust_name: Type => "javaName"`, optionally followed by `or default_value` for a primitive
+/// Java field that reads as its default when absent.
+macro_rules! command_header {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty => $key:literal $(or $default:expr)? ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// The Java field names, in declaration order.
+            pub const FIELD_NAMES: &'static [&'static str] = &[$($key),*];
+        }
+
+        impl $crate::remoting::header::CommandHeader for $name {
+            fn write_fields(&self, fields: &mut std::collections::BTreeMap<String, String>) {
+                use $crate::remoting::header::HeaderField;
+                $(
+                    if let Some(value) = HeaderField::to_field(&self.$field) {
+                        fields.insert($key.to_owned(), value);
+                    }
+                )*
+            }
+
+            fn read_fields(
+                fields: &std::collections::BTreeMap<String, String>,
+            ) -> Result<Self, $crate::remoting::error::HeaderError> {
+                use $crate::remoting::header::HeaderField;
+                Ok($name {
+                    $(
+                        $field: match fields.get($key) {
+                            Some(raw) => <$ty as HeaderField>::parse_field($key, raw)?,
+                            None => header_field_absent!($key, $ty $(, $default)?)?,
+                        },
+                    )*
+                })
+            }
+        }
+
+        #[cfg(test)]
+        impl $name {
+            /// extFields maps as a Java peer would send for this header: every required field,
+            /// some optional ones, values in canonical form.
+            pub(crate) fn wire_fields_strategy(
+            ) -> impl proptest::strategy::Strategy<Value = std::collections::BTreeMap<String, String>> {
+                use proptest::strategy::Strategy;
+                use $crate::remoting::header::test_support::FieldStrategy;
+                let fields: Vec<proptest::strategy::BoxedStrategy<Option<String>>> =
+                    vec![$( <$ty as FieldStrategy>::wire(), )*];
+                fields.prop_map(|values| {
+                    Self::FIELD_NAMES
+                        .iter()
+                        .zip(values)
+                        .filter_map(|(key, value)| value.map(|value| ((*key).to_owned(), value)))
+                        .collect()
+                })
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Strategies that produce field strings the way Java's `toString()` writes them.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::CommandHeader;
+
+    /// Reads a header from `fields` (which must succeed), writes it back, and checks that the
+    /// same map comes out: reading loses nothing and writing invents nothing.
+    pub(crate) fn wire_round_trip<H: CommandHeader + std::fmt::Debug>(
+        fields: &BTreeMap<String, String>,
+    ) -> Result<H, TestCaseError> {
+        let header = H::read_fields(fields).map_err(|e| TestCaseError::fail(format!("{e} in {fields:?}")))?;
+        let mut written = BTreeMap::new();
+        header.write_fields(&mut written);
+        prop_assert_eq!(&written, fields, "{:?}", header);
+        Ok(header)
+    }
+
+    /// The wire form of one field type, for property tests.
+    pub(crate) trait FieldStrategy {
+        /// A present value.
+        fn present() -> BoxedStrategy<String>;
+
+        /// A value as sent: present for required fields, maybe absent for optional ones.
+        fn wire() -> BoxedStrategy<Option<String>> {
+            Self::present().prop_map(Some).boxed()
+        }
+    }
+
+    impl FieldStrategy for String {
+        fn present() -> BoxedStrategy<String> {
+            any::<String>().boxed()
+        }
+    }
+
+    impl FieldStrategy for i32 {
+        fn present() -> BoxedStrategy<String> {
+            any::<i32>().prop_map(|value| value.to_string()).boxed()
+        }
+    }
+
+    impl FieldStrategy for i64 {
+        fn present() -> BoxedStrategy<String> {
+            any::<i64>().prop_map(|value| value.to_string()).boxed()
+        }
+    }
+
+    impl FieldStrategy for bool {
+        fn present() -> BoxedStrategy<String> {
+            any::<bool>().prop_map(|value| value.to_string()).boxed()
+        }
+    }
+
+    impl<T: FieldStrategy> FieldStrategy for Option<T> {
+        fn present() -> BoxedStrategy<String> {
+            T::present()
+        }
+
+        fn wire() -> BoxedStrategy<Option<String>> {
+            proptest::option::of(T::present()).boxed()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    command_header! {
+        /// A header using every field kind, for the tests below.
+        pub struct SampleHeader {
+            /// Required string.
+            name: String => "name",
+            /// Required number.
+            count: i32 => "count",
+            /// Optional number.
+            limit: Option<i64> => "limit",
+            /// Primitive boolean, false when absent.
+            flag: bool => "flagOn" or false,
+        }
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Absent optional and defaulted fields read as None/false; unknown keys are ignored.
+    #[test]
+    fn absent_optional_fields_default() {
+        let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "-3"), ("x", "y")]));
+        assert_eq!(read, Ok(SampleHeader { name: "n".into(), count: -3, limit: None, flag: false }));
+    }
+
+    /// A missing required field is `Missing` with its wire name.
+    #[test]
+    fn missing_required_field_is_an_error() {
+        let read = SampleHeader::read_fields(&fields(&[("name", "n")]));
+        assert_eq!(read, Err(HeaderError::Missing { field: "count" }));
+    }
+
+    /// A value that does not parse is `Invalid`, for numbers and booleans alike, and a huge bad
+    /// value is cut short in the error.
+    #[test]
+    fn unparsable_values_are_invalid() {
+        let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "1.5")]));
+        assert_eq!(read, Err(HeaderError::Invalid { field: "count", value: "1.5".into() }));
+        let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "1"), ("flagOn", "yes")]));
+        assert_eq!(read, Err(HeaderError::Invalid { field: "flagOn", value: "yes".into() }));
+        let huge = "9".repeat(1000);
+        let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", &huge)]));
+        let Err(HeaderError::Invalid { value, .. }) = read else { panic!("expected Invalid, got {read:?}") };
+        assert_eq!(value.len(), crate::remoting::error::HEADER_ERROR_VALUE_CHARS_MAX);
+    }
+
+    /// Writing leaves out None fields and writes booleans and numbers as Java's toString does.
+    #[test]
+    fn write_uses_java_text_forms() {
+        let header = SampleHeader { name: "n".into(), count: 5, limit: None, flag: true };
+        let mut written = BTreeMap::new();
+        header.write_fields(&mut written);
+        assert_eq!(written, fields(&[("name", "n"), ("count", "5"), ("flagOn", "true")]));
+        assert_eq!(SampleHeader::FIELD_NAMES, &["name", "count", "limit", "flagOn"]);
+        assert_eq!(SampleHeader::read_fields(&written), Ok(header));
+    }
+}

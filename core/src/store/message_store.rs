@@ -1,0 +1,517 @@
+//! `MessageStore`: the storage engine as one synchronous object (RocketMQ's DefaultMessageStore
+//! without its threads). It owns the CommitLog, the ConsumeQueues and the IndexFiles, assigns
+//! queue offsets, dispatches every appended record to the indexes, and recovers after a crash.
+//! Flushing is split into a plan taken under the owner's lock and executed outside it, so an
+//! async host (see `store::service`) can group-commit while appends continue.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::message::record::RecordMeta;
+use crate::message::{sysflag, MessageToStore};
+use crate::store::checkpoint::Checkpoint;
+use crate::store::commit_log::{CommitLog, ScanStop};
+use crate::store::config::StoreConfig;
+use crate::store::consume_queue::{ConsumeQueue, CqUnit, CONSUME_QUEUE_DIR};
+use crate::store::disk::DiskRef;
+use crate::store::error::StoreError;
+use crate::store::index::IndexService;
+use crate::store::mapped_file::SyncPlan;
+use crate::store::offset::{CommitLogOffset, QueueOffset};
+use crate::store::retention::{files_to_delete, RetentionInput};
+
+/// Most messages one `get_messages` returns (RocketMQ's pull batch ceiling).
+pub const GET_MESSAGES_COUNT_MAX: usize = 32 * 16;
+/// Most bytes one `get_messages` returns (RocketMQ `maxTransferBytesOnMessageInMemory`).
+pub const GET_MESSAGES_BYTES_MAX: usize = 256 * 1024;
+
+/// Where one stored message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Position of its record in the CommitLog.
+    pub offset: CommitLogOffset,
+    /// Its record's size.
+    pub size: u32,
+    /// Its offset in its queue (0 for transaction half messages, which are not in a queue).
+    pub queue_offset: QueueOffset,
+}
+
+/// The result of a put: every record of the batch, and where the log ends after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResult {
+    /// One entry per message, in order.
+    pub messages: Vec<StoredMessage>,
+    /// The CommitLog offset that must be durable for the whole put to be durable.
+    pub end: CommitLogOffset,
+}
+
+/// RocketMQ's GetMessageStatus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    Found,
+    NoMatchedMessage,
+    OffsetFoundNull,
+    OffsetOverflowBadly,
+    OffsetOverflowOne,
+    OffsetTooSmall,
+    NoMatchedLogicQueue,
+    NoMessageInQueue,
+}
+
+/// The answer to a pull from one queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetResult {
+    pub status: GetStatus,
+    /// Whole stored records, shared with the CommitLog where the disk allows.
+    pub records: Vec<Bytes>,
+    /// Queue offset of each record, parallel to `records`.
+    pub queue_offsets: Vec<QueueOffset>,
+    /// Where the next pull of this queue should start.
+    pub next_begin_offset: QueueOffset,
+    pub min_offset: QueueOffset,
+    pub max_offset: QueueOffset,
+}
+
+/// What recovery found, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The previous shutdown was clean.
+    pub clean: bool,
+    /// Where the CommitLog ends now.
+    pub end: u64,
+    /// Records dispatched again to the indexes during recovery.
+    pub redispatched: u64,
+    /// Why the scan stopped, if not at a clean end.
+    pub tail: Option<String>,
+}
+
+pub struct MessageStore {
+    /// The device every file lives on.
+    disk: DiskRef,
+    /// Settings.
+    config: StoreConfig,
+    /// The log of every message.
+    commit_log: CommitLog,
+    /// ConsumeQueues by (topic, queue id).
+    queues: BTreeMap<(String, i32), ConsumeQueue>,
+    /// Keys and ids to CommitLog offsets.
+    index: IndexService,
+    /// The checkpoint as last written.
+    checkpoint: Checkpoint,
+}
+
+impl MessageStore {
+    /// Opens a store (a new one on an empty disk), recovering from a crash if the last
+    /// shutdown was not clean. Corrupt data below the durable watermark is an error, not a
+    /// truncation: it was acknowledged.
+    pub fn open(disk: DiskRef, config: StoreConfig) -> Result<(Self, RecoveryReport), StoreError> {
+        let previous = Checkpoint::load(&disk)?;
+        let clean = previous.is_none_or(|c| c.clean);
+        let previous = previous.unwrap_or_default();
+        let trusted = previous.dispatched;
+        let commit_log = CommitLog::open(disk.clone(), config.commit_log_file_size_bytes, config.message_size_max_bytes)?;
+        if trusted > commit_log.files().end_offset() {
+            return Err(StoreError::corrupt("checkpoint", 0, format!("says {trusted} bytes are indexed but the CommitLog ends at {}", commit_log.files().end_offset())));
+        }
+        let queues = open_queues(&disk, &config, trusted)?;
+        let (index, index_from) =
+            IndexService::open(disk.clone(), config.index_slots_per_file, config.index_entries_per_file, trusted)?;
+        let mut store = MessageStore { disk, config, commit_log, queues, index, checkpoint: previous };
+        let report = store.recover(previous, clean, index_from)?;
+        store.checkpoint(false)?;
+        Ok((store, report))
+    }
+
+    fn recover(&mut self, previous: Checkpoint, clean: bool, index_from: u64) -> Result<RecoveryReport, StoreError> {
+        let start = previous.dispatched.min(index_from).max(self.commit_log.min_offset().0);
+        let mut redispatched = 0;
+        let log = &self.commit_log;
+        let (queues, index, config, disk) = (&mut self.queues, &mut self.index, &self.config, &self.disk);
+        let outcome = log.scan(start, |meta| {
+            redispatched += 1;
+            let request = DispatchRequest::from_meta(meta);
+            dispatch(queues, index, config, disk, &request)
+        })?;
+        let mut tail = None;
+        if let ScanStop::Invalid { file, file_offset, reason } = &outcome.stop {
+            if clean || outcome.end < previous.commit_log_flushed {
+                return Err(StoreError::Corrupt { file: file.clone(), offset: *file_offset, reason: reason.clone() });
+            }
+            tail = Some(format!("{file} at {file_offset}: {reason}"));
+        }
+        let end = outcome.end;
+        self.commit_log.recovered(end, !clean, previous.commit_log_flushed)?;
+        Ok(RecoveryReport { clean, end, redispatched, tail })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn disk(&self) -> &DiskRef {
+        &self.disk
+    }
+
+    /// Appends messages to one (topic, queue) as one contiguous block and indexes them.
+    /// The result is in the page cache: durable only after a flush covers `end`.
+    pub fn put_messages(&mut self, messages: &[MessageToStore], store_timestamp: i64) -> Result<PutResult, StoreError> {
+        let Some(first) = messages.first() else {
+            return Ok(PutResult { messages: Vec::new(), end: self.commit_log.write_offset() });
+        };
+        assert!(messages.iter().all(|m| m.topic == first.topic && m.queue_id == first.queue_id), "a batch targets one queue");
+        let mut next = self.queue_mut(&first.topic, first.queue_id)?.max_offset();
+        let mut assigned = Vec::with_capacity(messages.len());
+        for message in messages {
+            if takes_queue_offset(message.sys_flag) {
+                assigned.push((message, next));
+                next = next.next();
+            } else {
+                assigned.push((message, QueueOffset(0)));
+            }
+        }
+        let appended = self.commit_log.append(&assigned, store_timestamp)?;
+        let mut stored = Vec::with_capacity(appended.len());
+        for ((message, queue_offset), record) in assigned.iter().zip(&appended) {
+            let request = DispatchRequest::from_put(message, *queue_offset, record.offset, record.size, store_timestamp);
+            dispatch(&mut self.queues, &mut self.index, &self.config, &self.disk, &request)?;
+            stored.push(StoredMessage { offset: record.offset, size: record.size, queue_offset: *queue_offset });
+        }
+        Ok(PutResult { messages: stored, end: self.commit_log.write_offset() })
+    }
+
+    fn queue_mut(&mut self, topic: &str, queue_id: i32) -> Result<&mut ConsumeQueue, StoreError> {
+        queue_entry(&mut self.queues, &self.disk, &self.config, topic, queue_id)
+    }
+
+    /// Up to `count_max` messages of one queue from `offset` whose tag hash passes `filter`.
+    pub fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: QueueOffset,
+        count_max: usize,
+        filter: &dyn Fn(i64) -> bool,
+    ) -> Result<GetResult, StoreError> {
+        let Some(queue) = self.queues.get(&(topic.to_string(), queue_id)) else {
+            return Ok(empty_get(GetStatus::NoMatchedLogicQueue, QueueOffset(0), QueueOffset(0), QueueOffset(0)));
+        };
+        let (min, max) = (queue.min_offset(), queue.max_offset());
+        let outside = match offset {
+            _ if max.0 == 0 => Some((GetStatus::NoMessageInQueue, QueueOffset(0))),
+            o if o < min => Some((GetStatus::OffsetTooSmall, min)),
+            o if o == max => Some((GetStatus::OffsetOverflowOne, o)),
+            o if o > max => Some((GetStatus::OffsetOverflowBadly, if min.0 == 0 { min } else { max })),
+            _ => None,
+        };
+        if let Some((status, next)) = outside {
+            return Ok(empty_get(status, next, min, max));
+        }
+        let count_max = count_max.clamp(1, GET_MESSAGES_COUNT_MAX);
+        let mut result = empty_get(GetStatus::NoMatchedMessage, offset, min, max);
+        let mut bytes = 0usize;
+        let mut next = offset;
+        while next < max && result.records.len() < count_max && bytes < GET_MESSAGES_BYTES_MAX {
+            let units = queue.read_units(next, count_max - result.records.len())?;
+            if units.is_empty() {
+                break;
+            }
+            for unit in units {
+                if bytes + unit.size as usize > GET_MESSAGES_BYTES_MAX && !result.records.is_empty() {
+                    break;
+                }
+                let here = next;
+                next = next.next();
+                if unit.commit_log_offset < self.commit_log.min_offset() || !filter(unit.tags_code) {
+                    continue;
+                }
+                match self.commit_log.read(unit.commit_log_offset, unit.size as usize)? {
+                    Some(record) => {
+                        bytes += record.len();
+                        result.records.push(record);
+                        result.queue_offsets.push(here);
+                    }
+                    None => continue,
+                }
+                if result.records.len() >= count_max {
+                    break;
+                }
+            }
+        }
+        result.next_begin_offset = next;
+        if !result.records.is_empty() {
+            result.status = GetStatus::Found;
+        } else if next == offset {
+            result.status = GetStatus::OffsetFoundNull;
+        }
+        Ok(result)
+    }
+
+    /// Queue offset the next message of a queue gets (0 for an unknown queue).
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
+        self.queues.get(&(topic.to_string(), queue_id)).map_or(QueueOffset(0), |q| q.max_offset())
+    }
+
+    /// First queue offset still kept (0 for an unknown queue).
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
+        self.queues.get(&(topic.to_string(), queue_id)).map_or(QueueOffset(0), |q| q.min_offset())
+    }
+
+    /// The record at a CommitLog offset (lookup by offsetMsgId).
+    pub fn message_at(&self, offset: CommitLogOffset) -> Result<Option<(Bytes, RecordMeta)>, StoreError> {
+        if offset < self.commit_log.min_offset() {
+            return Ok(None);
+        }
+        self.commit_log.read_record(offset)
+    }
+
+    /// Store time of the message at a queue offset.
+    pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: QueueOffset) -> Result<Option<i64>, StoreError> {
+        let Some(queue) = self.queues.get(&(topic.to_string(), queue_id)) else { return Ok(None) };
+        let Some(unit) = queue.get(offset)? else { return Ok(None) };
+        Ok(self.message_at(unit.commit_log_offset)?.map(|(_, meta)| meta.store_timestamp))
+    }
+
+    /// The first queue offset whose message was stored at or after `timestamp_ms` (binary
+    /// search over store times; RocketMQ's getOffsetInQueueByTime). Past the end: the max offset.
+    pub fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp_ms: i64) -> Result<QueueOffset, StoreError> {
+        let (mut low, mut high) = (self.min_offset(topic, queue_id).0, self.max_offset(topic, queue_id).0);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.store_time_at(topic, queue_id, QueueOffset(middle))? {
+                Some(time) if time < timestamp_ms => low = middle + 1,
+                Some(_) => high = middle,
+                None => low = middle + 1,
+            }
+        }
+        Ok(QueueOffset(low))
+    }
+
+    /// Messages indexed under `key` in `topic` stored within `[begin_ms, end_ms]`, newest first,
+    /// checked against the actual record's keys (hash collisions are filtered out).
+    pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ms: i64, end_ms: i64) -> Result<Vec<(Bytes, RecordMeta)>, StoreError> {
+        let mut found = Vec::new();
+        for offset in self.index.query(topic, key, begin_ms, end_ms, max)? {
+            if let Some((record, meta)) = self.message_at(CommitLogOffset(offset))? {
+                let matches = meta.topic == topic && (meta.keys.iter().any(|k| k == key) || meta.uniq_key.as_deref() == Some(key));
+                if matches {
+                    found.push((record, meta));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every (topic, queue id) with a ConsumeQueue.
+    pub fn queue_ids(&self) -> Vec<(String, i32)> {
+        self.queues.keys().cloned().collect()
+    }
+
+    pub fn commit_log_min_offset(&self) -> CommitLogOffset {
+        self.commit_log.min_offset()
+    }
+
+    pub fn commit_log_max_offset(&self) -> CommitLogOffset {
+        self.commit_log.write_offset()
+    }
+
+    pub fn flushed_offset(&self) -> CommitLogOffset {
+        self.commit_log.flushed_offset()
+    }
+
+    /// Bytes appended but not yet durable.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.commit_log.write_offset().0 - self.commit_log.flushed_offset().0
+    }
+
+    /// The sync that makes everything appended so far durable; run it without the store, then
+    /// report it with [`MessageStore::flushed`].
+    pub fn flush_plan(&self) -> SyncPlan {
+        self.commit_log.flush_plan()
+    }
+
+    pub fn flushed(&mut self, plan_to: u64) {
+        self.commit_log.flushed(plan_to);
+    }
+
+    /// Flushes everything now (CommitLog, queues, indexes) and writes the checkpoint.
+    pub fn flush_all(&mut self) -> Result<(), StoreError> {
+        let plan = self.flush_plan();
+        plan.execute()?;
+        self.flushed(plan.to);
+        self.checkpoint(false)
+    }
+
+    /// Syncs ConsumeQueues and IndexFiles and records, in the checkpoint, how far they and the
+    /// CommitLog are durable. `clean` marks a shutdown.
+    pub fn checkpoint(&mut self, clean: bool) -> Result<(), StoreError> {
+        let dispatched = self.commit_log.write_offset().0;
+        for queue in self.queues.values_mut() {
+            let plan = queue.flush_plan();
+            plan.execute()?;
+            queue.flushed(plan.to);
+        }
+        self.index.sync()?;
+        let flushed = self.commit_log.flushed_offset().0;
+        let checkpoint = Checkpoint { clean, commit_log_flushed: flushed, dispatched: dispatched.min(flushed) };
+        checkpoint.store(&self.disk)?;
+        self.checkpoint = checkpoint;
+        Ok(())
+    }
+
+    /// Flushes everything and marks the shutdown clean. The store must not be used after.
+    pub fn shutdown(mut self) -> Result<(), StoreError> {
+        let plan = self.flush_plan();
+        plan.execute()?;
+        self.flushed(plan.to);
+        self.checkpoint(true)
+    }
+
+    /// Removes a topic's ConsumeQueues; its messages stay in the CommitLog until retention.
+    pub fn delete_topic(&mut self, topic: &str) -> Result<(), StoreError> {
+        let keys: Vec<_> = self.queues.keys().filter(|(t, _)| t == topic).cloned().collect();
+        for key in keys {
+            if let Some(queue) = self.queues.remove(&key) {
+                queue.destroy()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes expired CommitLog files (and the queue and index files that only point into
+    /// them) per the retention policy. Returns the number of CommitLog files deleted.
+    pub fn delete_expired(&mut self, now_ms: i64, disk_used_percent: Option<u64>) -> Result<usize, StoreError> {
+        let input = RetentionInput { now_ms, file_last_store_ms: self.file_last_store_times()?, disk_used_percent };
+        let count = files_to_delete(&self.config, &input);
+        for _ in 0..count {
+            self.commit_log.files_mut().remove_first()?;
+        }
+        if count > 0 {
+            let min = self.commit_log.min_offset().0;
+            for queue in self.queues.values_mut() {
+                queue.drop_below(min)?;
+            }
+            self.index.drop_below(min)?;
+        }
+        Ok(count)
+    }
+
+    /// For each CommitLog file, an upper bound of its newest message's store time: the store
+    /// time of the first message of the next file (the last file: `i64::MAX`, never expired).
+    fn file_last_store_times(&self) -> Result<Vec<i64>, StoreError> {
+        let files = self.commit_log.files().files();
+        let mut times = Vec::with_capacity(files.len());
+        for next in files.iter().skip(1) {
+            let time = self.commit_log.read_record(CommitLogOffset(next.base))?.map_or(i64::MAX, |(_, m)| m.store_timestamp);
+            times.push(time);
+        }
+        if !files.is_empty() {
+            times.push(i64::MAX);
+        }
+        Ok(times)
+    }
+}
+
+/// Whether a message takes a queue offset: transaction half and rollback messages do not.
+fn takes_queue_offset(sys_flag: i32) -> bool {
+    let kind = sysflag::transaction_type(sys_flag);
+    kind != sysflag::TRANSACTION_PREPARED && kind != sysflag::TRANSACTION_ROLLBACK
+}
+
+fn empty_get(status: GetStatus, next: QueueOffset, min: QueueOffset, max: QueueOffset) -> GetResult {
+    GetResult { status, records: Vec::new(), queue_offsets: Vec::new(), next_begin_offset: next, min_offset: min, max_offset: max }
+}
+
+/// What the dispatcher needs of one record, from a put or from a CommitLog scan.
+struct DispatchRequest<'a> {
+    topic: &'a str,
+    queue_id: i32,
+    queue_offset: QueueOffset,
+    offset: CommitLogOffset,
+    size: u32,
+    tags_code: i64,
+    sys_flag: i32,
+    store_timestamp: i64,
+    /// The KEYS property split on spaces, then the UNIQ_KEY id: what the index holds.
+    index_keys: Vec<&'a str>,
+}
+
+impl<'a> DispatchRequest<'a> {
+    fn from_meta(meta: &'a RecordMeta) -> Self {
+        DispatchRequest {
+            topic: &meta.topic,
+            queue_id: meta.queue_id,
+            queue_offset: QueueOffset(meta.queue_offset.max(0) as u64),
+            offset: CommitLogOffset(meta.physical_offset as u64),
+            size: meta.total_size as u32,
+            tags_code: meta.tags_code,
+            sys_flag: meta.sys_flag,
+            store_timestamp: meta.store_timestamp,
+            index_keys: meta.keys.iter().map(String::as_str).chain(meta.uniq_key.as_deref()).collect(),
+        }
+    }
+
+    fn from_put(message: &'a MessageToStore, queue_offset: QueueOffset, offset: CommitLogOffset, size: u32, store_timestamp: i64) -> Self {
+        DispatchRequest {
+            topic: &message.topic,
+            queue_id: message.queue_id,
+            queue_offset,
+            offset,
+            size,
+            tags_code: message.tags_code(),
+            sys_flag: message.sys_flag,
+            store_timestamp,
+            index_keys: message.properties.keys().chain(message.properties.uniq_key()).collect(),
+        }
+    }
+}
+
+/// Builds the ConsumeQueue unit and index entries of one record (RocketMQ's reput dispatch).
+fn dispatch(
+    queues: &mut BTreeMap<(String, i32), ConsumeQueue>,
+    index: &mut IndexService,
+    config: &StoreConfig,
+    disk: &DiskRef,
+    request: &DispatchRequest<'_>,
+) -> Result<(), StoreError> {
+    if takes_queue_offset(request.sys_flag) {
+        let queue = queue_entry(queues, disk, config, request.topic, request.queue_id)?;
+        let unit = CqUnit { commit_log_offset: request.offset, size: request.size, tags_code: request.tags_code };
+        queue.put(request.queue_offset, unit)?;
+    }
+    if config.index_enabled {
+        index.put(request.topic, &request.index_keys, request.offset.0, request.store_timestamp)?;
+    }
+    Ok(())
+}
+
+fn queue_entry<'q>(
+    queues: &'q mut BTreeMap<(String, i32), ConsumeQueue>,
+    disk: &DiskRef,
+    config: &StoreConfig,
+    topic: &str,
+    queue_id: i32,
+) -> Result<&'q mut ConsumeQueue, StoreError> {
+    let key = (topic.to_string(), queue_id);
+    if !queues.contains_key(&key) {
+        let queue = ConsumeQueue::open(disk.clone(), topic, queue_id, config.consume_queue_units_per_file)?;
+        queues.insert(key.clone(), queue);
+    }
+    Ok(queues.get_mut(&key).expect("inserted above"))
+}
+
+/// Opens every ConsumeQueue on disk and cuts each back to its durable units.
+fn open_queues(disk: &DiskRef, config: &StoreConfig, trusted: u64) -> Result<BTreeMap<(String, i32), ConsumeQueue>, StoreError> {
+    let mut queues = BTreeMap::new();
+    for topic in disk.list(CONSUME_QUEUE_DIR)? {
+        for queue_name in disk.list(&format!("{CONSUME_QUEUE_DIR}/{topic}"))? {
+            let Ok(queue_id) = queue_name.parse::<i32>() else {
+                return Err(StoreError::Layout { dir: format!("{CONSUME_QUEUE_DIR}/{topic}"), reason: format!("unexpected entry {queue_name}") });
+            };
+            let mut queue = ConsumeQueue::open(disk.clone(), &topic, queue_id, config.consume_queue_units_per_file)?;
+            queue.recover(trusted)?;
+            queues.insert((topic.clone(), queue_id), queue);
+        }
+    }
+    Ok(queues)
+}
