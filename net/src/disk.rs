@@ -42,20 +42,20 @@
 //! # Safety of writes through `&self` and zero-copy reads
 //! [`MmapRaw`] hands out raw pointers only; this module turns them into slices in two places:
 //! - `write_at` copies into `[offset, offset + len)` through the raw pointer;
-//! - `read_at` returns `Bytes::from_owner` over a [`MapSlice`], which holds an `Arc` of the
+//! - `read_at` returns `Bytes::from_owner` over a `MapSlice`, which holds an `Arc` of the
 //!   map and exposes `&[u8]` of its range for as long as the `Bytes` lives.
 //!
 //! Both are sound because of three facts:
 //! 1. *Validity*: every range is checked with [`check_range`] against the file length, which
-//!   equals the map length; the map is unmapped only when the last handle and the last `Bytes`
-//!   drop it (they share one `Arc`). Petrel never truncates a file (lengths are fixed at
-//!   creation; `remove` unlinks, which keeps mapped pages alive). Truncation by another process
-//!   would raise SIGBUS, as with any mmap; that is outside this program's control.
+//!    equals the map length; the map is unmapped only when the last handle and the last `Bytes`
+//!    drop it (they share one `Arc`). Petrel never truncates a file (lengths are fixed at
+//!    creation; `remove` unlinks, which keeps mapped pages alive). Truncation by another process
+//!    would raise SIGBUS, as with any mmap; that is outside this program's control.
 //! 2. *No concurrent access to the same bytes*: the storage engine writes append-only, each
-//!   file from one writer at a time, and reads only ranges whose writes have returned and that
-//!   will not be written again while anything (including a `Bytes`) still refers to them. So a
-//!   `&[u8]` from `read_at` never aliases a write. The backend cannot check this: it is the
-//!   store's side of the contract, and breaking it would be a data race.
+//!    file from one writer at a time, and reads only ranges whose writes have returned and that
+//!    will not be written again while anything (including a `Bytes`) still refers to them. So a
+//!    `&[u8]` from `read_at` never aliases a write. The backend cannot check this: it is the
+//!    store's side of the contract, and breaking it would be a data race.
 //! 3. *Sync*: msync (`flush_range`) only reads the memory.
 
 use std::ffi::OsString;
@@ -345,10 +345,9 @@ impl DiskFile for MmapFile {
         // SAFETY: `[start, start + data.len())` lies inside the map (checked above against
         // `len`, which is the map's length), the map is alive (we hold an `Arc`), and by the
         // store's contract (module docs, fact 2) nobody reads or writes these bytes meanwhile.
-        // `data` cannot overlap the map's range being written: it is a borrowed slice the
-        // caller owns, and the same contract forbids passing bytes read from this range.
+        // `ptr::copy` (memmove) stays correct even if `data` was itself read from this map.
         unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(start), data.len());
+            std::ptr::copy(data.as_ptr(), self.map.as_mut_ptr().add(start), data.len());
         }
         Ok(())
     }

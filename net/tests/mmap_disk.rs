@@ -91,8 +91,9 @@ fn create_and_open_report_existing_and_missing_files() {
     empty.sync_all().expect("sync of nothing");
 }
 
-/// `list` gives sorted file names directly inside a directory, without subdirectories or
-/// temporary files; a missing directory lists as empty; `remove` deletes.
+/// `list` gives the sorted names of files and subdirectories directly inside a directory,
+/// without temporary files; a missing directory lists as empty; `remove` deletes and prunes the
+/// directories it empties.
 #[test]
 fn list_and_remove() {
     let dir = temp_dir();
@@ -103,10 +104,20 @@ fn list_and_remove() {
     }
     std::fs::write(dir.path().join("store/commitlog/leftover.tmp"), b"x").expect("plant a leftover");
     let names = disk.list("commitlog").expect("list");
-    assert_eq!(names, vec!["00000000000000000000".to_string(), "00000000000000001024".to_string()]);
-    assert_eq!(disk.list("").expect("list root"), Vec::<String>::new());
+    assert_eq!(names, ["00000000000000000000", "00000000000000001024", "sub"]);
+    assert_eq!(disk.list("").expect("list root"), ["commitlog"]);
+    disk.create("q/b-x", 1).expect("create");
+    disk.create("q/b/c", 1).expect("create");
+    assert_eq!(disk.list("q").expect("list"), ["b", "b-x"], "sorted bytewise");
     disk.remove("commitlog/00000000000000000000").expect("remove");
-    assert_eq!(disk.list("commitlog").expect("list"), vec!["00000000000000001024".to_string()]);
+    assert_eq!(disk.list("commitlog").expect("list"), ["00000000000000001024", "sub"]);
+    disk.remove("commitlog/sub/x").expect("remove");
+    assert_eq!(disk.list("commitlog").expect("list"), ["00000000000000001024"], "emptied directory pruned");
+    assert!(!dir.path().join("store/commitlog/sub").exists());
+    disk.remove("q/b/c").expect("remove");
+    disk.remove("q/b-x").expect("remove");
+    assert_eq!(disk.list("").expect("list root"), ["commitlog"], "pruned up to the root");
+    assert!(dir.path().join("store").is_dir(), "the root itself stays");
     assert_eq!(
         disk.remove("commitlog/00000000000000000000").err(),
         Some(DiskError::NotFound { path: "commitlog/00000000000000000000".into() })

@@ -16,6 +16,7 @@
 //!   `DiskError::Io { detail: "stale handle: ..." }`: a dead process cannot write, and a store
 //!   that forgets to reopen its files after a restart is caught. Files removed while open
 //!   disappear at the crash (the dead process's descriptors closed).
+//! - Directories exist implicitly: `list` shows a subdirectory while some file lives below it.
 //! - Creating and removing files is durable immediately (the real backend fsyncs the
 //!   directory). `replace_atomic` is atomic and durable on return; if an injected fault fails
 //!   it, the old content is intact and nothing changed.

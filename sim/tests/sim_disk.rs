@@ -294,7 +294,8 @@ fn remove_keeps_open_handles_usable() {
     assert_eq!(disk.allocated_bytes(), 0, "freed with the last handle");
 }
 
-/// `list` names the files directly inside a directory, sorted; the namespace rejects
+/// `list` names the files and subdirectories directly inside a directory, sorted; a directory
+/// exists while a file lives below it; the namespace rejects
 /// collisions between files and directories as the real disk does.
 #[test]
 fn list_and_namespace_rules() {
@@ -304,8 +305,14 @@ fn list_and_namespace_rules() {
         disk.create(name, 16).expect("create");
     }
     let names = disk.list("commitlog").expect("list");
-    assert_eq!(names, vec!["00000000000000000000".to_string(), "00000000000000001024".to_string()]);
-    assert_eq!(disk.list("").expect("root"), vec!["top".to_string()]);
+    assert_eq!(names, ["00000000000000000000", "00000000000000001024", "sub"]);
+    assert_eq!(disk.list("").expect("root"), ["commitlog", "top"]);
+    disk.create("q/b-x", 1).expect("create");
+    disk.create("q/b/c", 1).expect("create");
+    disk.create("q/b/d", 1).expect("create");
+    assert_eq!(disk.list("q").expect("list"), ["b", "b-x"], "sorted bytewise, directories once");
+    disk.remove("commitlog/sub/x").expect("remove");
+    assert_eq!(disk.list("commitlog").expect("list").len(), 2, "an emptied directory disappears");
     assert_eq!(disk.create("commitlog", 1).err(), Some(DiskError::AlreadyExists { path: "commitlog".into() }));
     assert!(matches!(disk.create("top/x", 1), Err(DiskError::Io { .. })), "parent is a file");
     assert_eq!(disk.open("commitlog").err(), Some(DiskError::NotFound { path: "commitlog".into() }));

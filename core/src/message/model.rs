@@ -117,6 +117,30 @@ pub struct MessageToStore {
 }
 
 impl MessageToStore {
+    /// A producer's message as the broker stores it: no system flags, not a retry, not part of
+    /// a transaction. The caller sets those fields when they apply.
+    pub fn from_message(
+        message: Message,
+        queue_id: i32,
+        born_timestamp: i64,
+        born_host: SocketAddr,
+        store_host: SocketAddr,
+    ) -> Self {
+        MessageToStore {
+            topic: message.topic,
+            queue_id,
+            flag: message.flag,
+            body: message.body,
+            properties: message.properties,
+            sys_flag: sysflag::TRANSACTION_NOT_TYPE,
+            born_timestamp,
+            born_host,
+            store_host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        }
+    }
+
     /// The ConsumeQueue tag code: Java `String.hashCode` of TAGS widened to i64, 0 without tags.
     pub fn tags_code(&self) -> i64 {
         tags::tags_code(self.properties.tags())
@@ -156,6 +180,24 @@ mod tests {
         assert_eq!(msg.uniq_key(), None);
     }
 
+    /// A producer's message keeps its topic, flag, body and properties when handed to the store.
+    #[test]
+    fn from_message_carries_the_producer_fields() {
+        let msg = Message::new("T", &b"b"[..]).with_tags("A").with_flag(3);
+        let host: SocketAddr = "10.0.0.1:1".parse().expect("v4");
+        let stored = MessageToStore::from_message(msg.clone(), 2, 99, host, host);
+        assert_eq!(
+            (stored.topic.as_str(), stored.flag, stored.queue_id),
+            ("T", 3, 2)
+        );
+        assert_eq!((stored.sys_flag, stored.born_timestamp), (0, 99));
+        assert_eq!(
+            stored.tags_code(),
+            i64::from(crate::message::tags::java_string_hash("A"))
+        );
+        assert_eq!((stored.body, stored.properties), (msg.body, msg.properties));
+    }
+
     /// The host-family bits follow the addresses, whatever the caller put in `sys_flag`.
     #[test]
     fn encoded_sys_flag_follows_host_families() {
@@ -174,10 +216,16 @@ mod tests {
             reconsume_times: 0,
             prepared_transaction_offset: 0,
         };
-        assert_eq!(msg.encoded_sys_flag(), sysflag::STOREHOST_V6 | sysflag::COMPRESSED);
+        assert_eq!(
+            msg.encoded_sys_flag(),
+            sysflag::STOREHOST_V6 | sysflag::COMPRESSED
+        );
         msg.born_host = v6;
         msg.store_host = v4;
-        assert_eq!(msg.encoded_sys_flag(), sysflag::BORNHOST_V6 | sysflag::COMPRESSED);
+        assert_eq!(
+            msg.encoded_sys_flag(),
+            sysflag::BORNHOST_V6 | sysflag::COMPRESSED
+        );
         assert_eq!(msg.tags_code(), 0);
     }
 }

@@ -60,7 +60,8 @@ command_header! {
 }
 
 command_header! {
-    /// UNREGISTER_BROKER (104), broker -> name server on shutdown. Java: `UnRegisterBrokerRequestHeader`.
+    /// UNREGISTER_BROKER (104), broker -> name server on shutdown.
+    /// (Java's class is spelled `UnRegisterBrokerRequestHeader`.)
     pub struct UnregisterBrokerRequestHeader {
         /// Broker name.
         broker_name: String => "brokerName",
@@ -193,7 +194,10 @@ mod tests {
     /// `clientID` keeps Java's capitalisation on the wire.
     #[test]
     fn unregister_client_uses_java_key() {
-        let header = UnregisterClientRequestHeader { client_id: "1.2.3.4@1".into(), ..Default::default() };
+        let header = UnregisterClientRequestHeader {
+            client_id: "1.2.3.4@1".into(),
+            ..Default::default()
+        };
         let mut fields = BTreeMap::new();
         header.write_fields(&mut fields);
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["clientID"]);

@@ -130,7 +130,7 @@ impl ConsumeQueue {
         for file in files.iter().rev() {
             let data = file.file.read_at(0, self.files.file_size() as usize)?;
             let first = CqUnit::decode(&data[..unit_bytes]);
-            if !first.is_some_and(|u| u.end() <= trusted_end) {
+            if first.is_none_or(|u| u.end() > trusted_end) {
                 continue;
             }
             let mut previous_offset = None;

@@ -30,7 +30,8 @@ impl ConsumerOffsets {
         let Some(bytes) = disk.read_all(CONSUMER_OFFSET_PATH)? else { return Ok(Self::default()) };
         let metadata = |reason: String| StoreError::Metadata { file: CONSUMER_OFFSET_PATH.into(), reason };
         let text = std::str::from_utf8(&bytes).map_err(|e| metadata(e.to_string()))?;
-        serde_json::from_str(text).map_err(|e| metadata(e.to_string()))
+        let valid = crate::remoting::java_json_to_valid(text);
+        serde_json::from_str(&valid).map_err(|e| metadata(e.to_string()))
     }
 
     /// Writes the offsets atomically and durably.

@@ -129,6 +129,11 @@ pub trait DiskFile: Send + Sync {
     /// Length in bytes, fixed at creation.
     fn len(&self) -> u64;
 
+    /// Whether the file has no bytes at all.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Copies `data` into the file at `offset` (into the page cache: not yet durable).
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), DiskError>;
 

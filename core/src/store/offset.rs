@@ -18,7 +18,7 @@ impl CommitLogOffset {
     pub fn get(self) -> u64 {
         self.0
     }
-    pub fn add(self, bytes: u64) -> CommitLogOffset {
+    pub fn plus(self, bytes: u64) -> CommitLogOffset {
         CommitLogOffset(self.0 + bytes)
     }
 }

@@ -33,9 +33,11 @@
 //! least [`BLANK_RECORD_MIN_BYTES`]) and MAGICCODE = [`BLANK_MAGIC_CODE`]. A TOTALSIZE of 0
 //! means nothing has been written at this position yet.
 //!
-//! What the checks guarantee against a damaged record: any change to TOTALSIZE, MAGICCODE,
-//! BODYCRC or the body is rejected (CRC-32 catches every error burst up to 32 bits); a change to
-//! the body length or the V6 bits is rejected unless the body CRC collides. Not covered: the
+//! What the checks guarantee against a damaged record: any single-byte change to TOTALSIZE,
+//! MAGICCODE or BODYCRC is rejected, and so is one to a body of up to 4 MiB (CRC-32 detects every
+//! burst of up to 32 bits; an exhaustive search over all single-byte errors within 4 MiB of the
+//! end of a body found none whose CRC differs only in the top bit RocketMQ masks off). A change
+//! to the body length or the V6 bits is rejected unless the body CRC collides. Not covered: the
 //! numeric header fields (queue id, flag, offsets, timestamps, hosts, reconsume times, prepared
 //! offset), other SYSFLAG bits, and the topic and properties text and lengths beyond the lengths
 //! adding up and the text parsing. Damage there can yield a record that checks as valid but
@@ -103,7 +105,12 @@ pub const fn store_timestamp_position(sys_flag: i32) -> usize {
 }
 
 /// RocketMQ's `calMsgLength`: the exact size of a record with these variable parts.
-pub const fn calc_record_len(sys_flag: i32, body_len: usize, topic_len: usize, properties_len: usize) -> usize {
+pub const fn calc_record_len(
+    sys_flag: i32,
+    body_len: usize,
+    topic_len: usize,
+    properties_len: usize,
+) -> usize {
     fixed_len(sys_flag) + 4 + body_len + 1 + topic_len + 2 + properties_len
 }
 
@@ -133,6 +140,10 @@ const _: () = assert!(RECORD_SIZE_MAX_BYTES == 108 + 4 + 4 * 1024 * 1024 + 1 + 1
 const _: () = assert!(RECORD_SIZE_MAX_BYTES <= i32::MAX as usize);
 
 /// What lies at a record position.
+///
+/// `Message` is much larger than the other variants; it is not boxed because a check result is
+/// produced once per record and consumed at once, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordCheck {
     /// A valid message record.

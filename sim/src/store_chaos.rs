@@ -1,0 +1,400 @@
+//! The store crash chaos: a seeded run of random puts, flushes, restarts, process kills and
+//! power losses against a `MessageStore` on a `SimDisk`, checked step by step against a plain
+//! model (a list of messages per queue). Used by the `petrel-sim run store-crash` command (the
+//! main job until the cluster simulation lands) and by the model-based property tests.
+//!
+//! What is checked after every step:
+//! - every synced message reads back identical after any crash;
+//! - after a kill nothing put is lost (the page cache survives), in either flush mode;
+//! - after a power loss what survives is a prefix of the put order containing everything synced:
+//!   never a partial or phantom record;
+//! - each (topic, queue, offset) names the same message for as long as it exists;
+//! - the ConsumeQueue agrees with the CommitLog (the record found through the queue carries that
+//!   queue id and queue offset), and key lookups find the messages with that key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use petrel_core::message::properties::keys;
+use petrel_core::message::record::decode_record;
+use petrel_core::message::{MessageToStore, Properties};
+use petrel_core::store::disk::DiskRef;
+use petrel_core::store::{FlushMode, MessageStore, QueueOffset, StoreConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::disk::{CrashKind, SimDisk};
+
+/// A broken invariant, described for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Returns a violation from the enclosing function when `cond` is false.
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Violation(format!($($fmt)+)));
+        }
+    };
+}
+
+pub const TOPICS: [&str; 3] = ["TopicA", "TopicB", "%RETRY%group"];
+pub const QUEUES: i32 = 3;
+pub const TAGS: [&str; 3] = ["TagA", "TagB", "TagC"];
+
+/// One step of a chaos run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Put a batch of `count` messages into one queue.
+    Put { topic: usize, queue: i32, count: usize, body_len: usize, tag: Option<usize>, key: Option<u8> },
+    /// Sync the CommitLog, queues and indexes and write the checkpoint.
+    Flush,
+    /// Shut down cleanly and reopen.
+    Restart,
+    /// The process dies; the page cache survives.
+    Kill,
+    /// The machine loses power; unsynced pages are lost or torn.
+    PowerLoss,
+    /// Read a queue from a chosen offset.
+    Read { topic: usize, queue: i32, from: usize },
+}
+
+/// What the model remembers of one message.
+#[derive(Debug, Clone, PartialEq)]
+struct Expected {
+    /// Put order across the whole store (the CommitLog order).
+    seq: u64,
+    body: Bytes,
+    tag: Option<&'static str>,
+    key: Option<String>,
+}
+
+/// The store under test, its disk, and the model it is checked against.
+pub struct Harness {
+    disk: SimDisk,
+    config: StoreConfig,
+    store: Option<MessageStore>,
+    /// Messages per (topic, queue), by queue offset.
+    queues: BTreeMap<(usize, i32), Vec<Expected>>,
+    /// Every message with seq below this is durable.
+    synced_seq: u64,
+    next_seq: u64,
+    puts: u64,
+    lost_unsynced: u64,
+    restarts: u64,
+    kills: u64,
+    power_losses: u64,
+    reads: u64,
+}
+
+fn host(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn body_for(seq: u64, len: usize) -> Bytes {
+    let mut body = seq.to_be_bytes().to_vec();
+    body.extend((0..len).map(|i| (seq as usize * 31 + i) as u8));
+    Bytes::from(body)
+}
+
+impl Harness {
+    pub fn new(seed: u64, flush_mode: FlushMode) -> Result<Harness, Violation> {
+        let disk = SimDisk::with_seed(seed);
+        let config = StoreConfig { flush_mode, ..StoreConfig::small_for_tests() };
+        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0 };
+        harness.reopen()?;
+        Ok(harness)
+    }
+
+    fn disk_ref(&self) -> DiskRef {
+        Arc::new(self.disk.clone())
+    }
+
+    fn reopen(&mut self) -> Result<(), Violation> {
+        let opened = MessageStore::open(self.disk_ref(), self.config.clone());
+        let (store, _report) = opened.map_err(|e| Violation(format!("store does not open: {e}")))?;
+        self.store = Some(store);
+        Ok(())
+    }
+
+    fn store(&mut self) -> Result<&mut MessageStore, Violation> {
+        self.store.as_mut().ok_or_else(|| Violation("store is not open".into()))
+    }
+
+    fn put(&mut self, topic: usize, queue: i32, count: usize, body_len: usize, tag: Option<usize>, key: Option<u8>) -> Result<(), Violation> {
+        let mut batch = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..count {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let tag = tag.map(|t| TAGS[t]);
+            let key = key.map(|k| format!("key-{k}"));
+            let body = body_for(seq, body_len);
+            batch.push(message(seq, topic, queue, tag, key.as_deref(), body.clone()));
+            expected.push(Expected { seq, body, tag, key });
+        }
+        let now = 2_000 + self.next_seq as i64;
+        let result = self.store()?.put_messages(&batch, now).map_err(|e| Violation(format!("put failed: {e}")))?;
+        self.puts += count as u64;
+        let list = self.queues.entry((topic, queue)).or_default();
+        for (stored, expected) in result.messages.iter().zip(expected) {
+            check!(stored.queue_offset == QueueOffset(list.len() as u64), "queue offsets are not dense: got {:?}", stored.queue_offset);
+            list.push(expected);
+        }
+        if self.config.flush_mode == FlushMode::Sync {
+            // SYNC_FLUSH acknowledges only after the group commit covering the put.
+            self.flush_log()?;
+        }
+        Ok(())
+    }
+
+    fn flush_log(&mut self) -> Result<(), Violation> {
+        let store = self.store()?;
+        let plan = store.flush_plan();
+        plan.execute().map_err(|e| Violation(format!("sync failed: {e}")))?;
+        store.flushed(plan.to);
+        self.synced_seq = self.next_seq;
+        Ok(())
+    }
+
+    fn crash(&mut self, kind: CrashKind) -> Result<(), Violation> {
+        self.store = None;
+        self.disk.crash(kind);
+        self.reopen()?;
+        if kind == CrashKind::PowerLoss {
+            self.keep_surviving_prefix()?;
+        }
+        self.synced_seq = self.next_seq;
+        Ok(())
+    }
+
+    /// After a power loss the store keeps a prefix of the put order that includes every synced
+    /// message; the model drops what the store lost and checks that shape.
+    fn keep_surviving_prefix(&mut self) -> Result<(), Violation> {
+        let mut survived_max = None::<u64>;
+        let mut lost_min = None::<u64>;
+        let keys: Vec<_> = self.queues.keys().copied().collect();
+        for (topic, queue) in keys {
+            let kept = self.store()?.max_offset(TOPICS[topic], queue).0 as usize;
+            let synced_seq = self.synced_seq;
+            let Some(list) = self.queues.get_mut(&(topic, queue)) else { continue };
+            check!(kept <= list.len(), "phantom messages in {}-{queue}: {kept} > {}", TOPICS[topic], list.len());
+            if let Some(last) = list[..kept].last() {
+                survived_max = survived_max.max(Some(last.seq));
+            }
+            if let Some(first_lost) = list.get(kept) {
+                check!(first_lost.seq >= synced_seq, "synced message seq {} lost from {}-{queue}", first_lost.seq, TOPICS[topic]);
+                lost_min = Some(lost_min.map_or(first_lost.seq, |m: u64| m.min(first_lost.seq)));
+            }
+            self.lost_unsynced += (list.len() - kept) as u64;
+            list.truncate(kept);
+        }
+        if let (Some(survived), Some(lost)) = (survived_max, lost_min) {
+            check!(survived < lost, "not a prefix of the log: seq {survived} survived but seq {lost} was lost");
+        }
+        Ok(())
+    }
+
+    /// Reads a queue from `from` and compares every record with the model.
+    fn check_read(&mut self, topic: usize, queue: i32, from: usize) -> Result<(), Violation> {
+        let name = TOPICS[topic];
+        let expected = self.queues.get(&(topic, queue)).cloned().unwrap_or_default();
+        let from = from.min(expected.len());
+        let store = self.store()?;
+        let result = store
+            .get_messages(name, queue, QueueOffset(from as u64), 32, &|_| true)
+            .map_err(|e| Violation(format!("read of {name}-{queue}@{from} failed: {e}")))?;
+        check!(result.max_offset.0 as usize == expected.len(), "max offset of {name}-{queue} is {}, expected {}", result.max_offset.0, expected.len());
+        for (record, offset) in result.records.iter().zip(&result.queue_offsets) {
+            let at = format!("{name}-{queue}@{}", offset.0);
+            let message = decode_record(record.clone()).map_err(|e| Violation(format!("record at {at} does not decode: {e}")))?;
+            let Some(want) = expected.get(offset.0 as usize) else {
+                return Err(Violation(format!("phantom record at {at}")));
+            };
+            check!(message.topic == name && message.queue_id == queue, "ConsumeQueue {at} points at a record of {}-{}", message.topic, message.queue_id);
+            check!(message.queue_offset == offset.0 as i64, "ConsumeQueue {at} points at a record with queue offset {}", message.queue_offset);
+            check!(message.body == want.body, "message at {at} changed");
+            check!(message.tags() == want.tag, "tags at {at} changed");
+        }
+        if from < expected.len() {
+            check!(result.queue_offsets.first().map(|o| o.0 as usize) == Some(from), "read of {name}-{queue}@{from} did not start there");
+        }
+        self.reads += 1;
+        Ok(())
+    }
+
+    /// Every queue, every message, plus one key lookup per queue.
+    fn check_everything(&mut self) -> Result<(), Violation> {
+        let keys: Vec<_> = self.queues.keys().copied().collect();
+        for (topic, queue) in keys {
+            let len = self.queues.get(&(topic, queue)).map_or(0, Vec::len);
+            for from in (0..len).step_by(32) {
+                self.check_read(topic, queue, from)?;
+            }
+            self.check_key_lookup(topic, queue)?;
+        }
+        Ok(())
+    }
+
+    fn check_key_lookup(&mut self, topic: usize, queue: i32) -> Result<(), Violation> {
+        let list = self.queues.get(&(topic, queue)).cloned().unwrap_or_default();
+        let Some(want) = list.iter().rev().find(|m| m.key.is_some()) else { return Ok(()) };
+        let key = want.key.clone().unwrap_or_default();
+        let found = self.store()?.query_by_key(TOPICS[topic], &key, 64, 0, i64::MAX).map_err(|e| Violation(format!("query by key failed: {e}")))?;
+        let hit = found.iter().any(|(record, _)| decode_record(record.clone()).is_ok_and(|m| m.body == want.body));
+        check!(hit, "key {key} does not find its newest message in {}-{queue}", TOPICS[topic]);
+        Ok(())
+    }
+
+    /// Runs one step and checks what it promises.
+    pub fn apply(&mut self, op: &Op) -> Result<(), Violation> {
+        match *op {
+            Op::Put { topic, queue, count, body_len, tag, key } => self.put(topic, queue, count, body_len, tag, key),
+            Op::Flush => {
+                self.flush_log()?;
+                self.store()?.checkpoint(false).map_err(|e| Violation(format!("checkpoint failed: {e}")))
+            }
+            Op::Restart => {
+                let store = self.store.take().ok_or_else(|| Violation("store is not open".into()))?;
+                store.shutdown().map_err(|e| Violation(format!("clean shutdown failed: {e}")))?;
+                self.synced_seq = self.next_seq;
+                self.restarts += 1;
+                self.reopen()?;
+                self.check_everything()
+            }
+            Op::Kill => {
+                self.kills += 1;
+                self.crash(CrashKind::ProcessKill)?;
+                self.check_everything()
+            }
+            Op::PowerLoss => {
+                self.power_losses += 1;
+                self.crash(CrashKind::PowerLoss)?;
+                self.check_everything()
+            }
+            Op::Read { topic, queue, from } => self.check_read(topic, queue, from),
+        }
+    }
+
+    /// Ends a run: a final power loss, then a check of everything.
+    pub fn finish(&mut self) -> Result<(), Violation> {
+        self.power_losses += 1;
+        self.crash(CrashKind::PowerLoss)?;
+        self.check_everything()
+    }
+
+    /// What happened so far.
+    pub fn summary(&self) -> ChaosSummary {
+        ChaosSummary {
+            messages_put: self.puts,
+            messages_kept: self.queues.values().map(|l| l.len() as u64).sum(),
+            lost_unsynced: self.lost_unsynced,
+            restarts: self.restarts,
+            kills: self.kills,
+            power_losses: self.power_losses,
+            reads: self.reads,
+        }
+    }
+}
+
+/// Counts of one run, for the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChaosSummary {
+    pub messages_put: u64,
+    pub messages_kept: u64,
+    /// Messages acknowledged only as far as the page cache and lost to a power loss (allowed
+    /// in ASYNC_FLUSH, inside the flush window).
+    pub lost_unsynced: u64,
+    pub restarts: u64,
+    pub kills: u64,
+    pub power_losses: u64,
+    pub reads: u64,
+}
+
+fn message(seq: u64, topic: usize, queue: i32, tag: Option<&str>, key: Option<&str>, body: Bytes) -> MessageToStore {
+    let mut properties = Properties::new();
+    if let Some(tag) = tag {
+        properties.set(keys::TAGS, tag);
+    }
+    if let Some(key) = key {
+        properties.set(keys::KEYS, key);
+    }
+    properties.set(keys::UNIQ_KEY, format!("{seq:032X}"));
+    MessageToStore {
+        topic: TOPICS[topic].to_string(),
+        queue_id: queue,
+        flag: 0,
+        body,
+        properties,
+        sys_flag: 0,
+        born_timestamp: 1_000 + seq as i64,
+        born_host: host(5000),
+        store_host: host(10911),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+    }
+}
+
+impl Op {
+    /// Draws a step with the same mix as the property tests.
+    pub fn random(rng: &mut StdRng) -> Op {
+        let topic = rng.gen_range(0..TOPICS.len());
+        let queue = rng.gen_range(0..QUEUES);
+        match rng.gen_range(0..19) {
+            0..=9 => Op::Put {
+                topic,
+                queue,
+                count: rng.gen_range(1..4),
+                body_len: rng.gen_range(0..3000),
+                tag: rng.gen_bool(0.5).then(|| rng.gen_range(0..TAGS.len())),
+                key: rng.gen_bool(0.5).then(|| rng.gen_range(0..6)),
+            },
+            10..=11 => Op::Flush,
+            12 => Op::Restart,
+            13 => Op::Kill,
+            14..=15 => Op::PowerLoss,
+            _ => Op::Read { topic, queue, from: rng.gen_range(0..64) },
+        }
+    }
+}
+
+/// The outcome of one seeded run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChaosRun {
+    pub seed: u64,
+    pub steps: usize,
+    pub summary: ChaosSummary,
+    /// The first broken invariant, with the step it broke at.
+    pub violation: Option<(usize, Violation)>,
+}
+
+/// Runs `steps` random steps drawn from `seed`, then a final power loss and full check.
+pub fn run_seed(seed: u64, flush_mode: FlushMode, steps: usize) -> ChaosRun {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut harness = match Harness::new(seed, flush_mode) {
+        Ok(harness) => harness,
+        Err(violation) => return ChaosRun { seed, steps, summary: ChaosSummary::default(), violation: Some((0, violation)) },
+    };
+    let mut violation = None;
+    for step in 0..steps {
+        let op = Op::random(&mut rng);
+        if let Err(v) = harness.apply(&op) {
+            violation = Some((step, Violation(format!("{v} (after {op:?})"))));
+            break;
+        }
+    }
+    if violation.is_none() {
+        if let Err(v) = harness.finish() {
+            violation = Some((steps, v));
+        }
+    }
+    ChaosRun { seed, steps, summary: harness.summary(), violation }
+}
