@@ -38,7 +38,7 @@ const RULES: &[Rule] = &[
     Rule { needle: "thread::spawn", why: "OS thread: madsim cannot schedule it", allowed: &[TIDY] },
     Rule { needle: "thread::Builder", why: "OS thread: madsim cannot schedule it", allowed: &[TIDY] },
     Rule { needle: "spawn_blocking", why: "OS thread pool: madsim cannot schedule it", allowed: &[TIDY] },
-    Rule { needle: "std::fs", why: "real file access: go through the Disk seam", allowed: &[REAL_DISK, REAL_DISK_TESTS, TIDY] },
+    Rule { needle: "std::fs", why: "real file access: go through the Disk seam", allowed: &[REAL_DISK, REAL_DISK_TESTS, BENCHES, TIDY] },
     Rule { needle: "tokio::fs", why: "real file access (even under madsim): go through the Disk seam", allowed: &[TIDY] },
     Rule { needle: "HashMap", why: "iteration order is random per process: use BTreeMap or sort", allowed: &[TIDY] },
     Rule { needle: "HashSet", why: "iteration order is random per process: use BTreeSet or sort", allowed: &[TIDY] },

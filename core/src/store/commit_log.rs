@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::message::record::{
     check_record, encode_blank, encode_record, record_len, RecordCheck, RecordMeta,
-    BLANK_RECORD_MIN_BYTES,
+    BLANK_RECORD_MIN_BYTES, RECORD_SIZE_MAX_BYTES,
 };
 use crate::message::MessageToStore;
 use crate::store::disk::DiskRef;
@@ -173,6 +173,9 @@ impl CommitLog {
         let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
         if size <= 0 {
             return Ok(None);
+        }
+        if size as usize > RECORD_SIZE_MAX_BYTES.max(self.message_size_max_bytes) {
+            return Err(self.corrupt_at(offset.0, format!("TOTALSIZE {size} exceeds any record")));
         }
         let Some(record) = self.read(offset, size as usize)? else { return Ok(None) };
         match check_record(&record) {

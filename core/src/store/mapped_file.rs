@@ -126,6 +126,24 @@ impl MappedFileQueue {
         Ok(mapped)
     }
 
+    /// Where the next file starts, and its path: what a background allocator creates ahead
+    /// of need (RocketMQ's AllocateMappedFileService), so that appends never wait for a file
+    /// to be created and warmed up.
+    pub fn next_file(&self) -> (u64, String) {
+        let base = self.end_offset();
+        (base, format!("{}/{}", self.dir, file_name_for(base)))
+    }
+
+    /// Adds a file created ahead of need. Returns false (and changes nothing) if the queue has
+    /// moved on meanwhile and `base` is no longer the next file.
+    pub fn adopt_next(&mut self, base: u64, file: FileRef) -> bool {
+        if base != self.end_offset() || self.files.is_empty() || file.len() != self.file_size {
+            return false;
+        }
+        self.files.push(MappedFile { base, file });
+        true
+    }
+
     /// Reads `len` bytes at global `offset`; the range must lie inside one kept file.
     pub fn read(&self, offset: u64, len: usize) -> Result<Option<Bytes>, StoreError> {
         let Some(file) = self.file_for(offset) else { return Ok(None) };

@@ -86,6 +86,9 @@ pub struct RecoveryReport {
     pub tail: Option<String>,
 }
 
+/// ConsumeQueues by topic, then queue id (two levels so a lookup borrows the topic as `&str`).
+type Queues = BTreeMap<String, BTreeMap<i32, ConsumeQueue>>;
+
 pub struct MessageStore {
     /// The device every file lives on.
     disk: DiskRef,
@@ -94,7 +97,7 @@ pub struct MessageStore {
     /// The log of every message.
     commit_log: CommitLog,
     /// ConsumeQueues by (topic, queue id).
-    queues: BTreeMap<(String, i32), ConsumeQueue>,
+    queues: Queues,
     /// Keys and ids to CommitLog offsets.
     index: IndexService,
     /// The checkpoint as last written.
@@ -145,6 +148,10 @@ impl MessageStore {
         Ok(RecoveryReport { clean, end, redispatched, tail })
     }
 
+    fn queue(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
+        self.queues.get(topic)?.get(&queue_id)
+    }
+
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
@@ -193,7 +200,7 @@ impl MessageStore {
         count_max: usize,
         filter: &dyn Fn(i64) -> bool,
     ) -> Result<GetResult, StoreError> {
-        let Some(queue) = self.queues.get(&(topic.to_string(), queue_id)) else {
+        let Some(queue) = self.queue(topic, queue_id) else {
             return Ok(empty_get(GetStatus::NoMatchedLogicQueue, QueueOffset(0), QueueOffset(0), QueueOffset(0)));
         };
         let (min, max) = (queue.min_offset(), queue.max_offset());
@@ -247,14 +254,35 @@ impl MessageStore {
         Ok(result)
     }
 
+    /// The CommitLog file to create ahead of need, if the file being written is past half full
+    /// and is the last one: `(base, path, size)`. Create it without holding the store, then
+    /// hand it to [`MessageStore::adopt_commit_log_file`].
+    pub fn commit_log_file_wanted(&self) -> Option<(u64, String, u64)> {
+        let files = self.commit_log.files();
+        let size = files.file_size();
+        let write = self.commit_log.write_offset().0;
+        let last = files.files().last()?;
+        let past_half = write >= last.base && write - last.base >= size / 2;
+        past_half.then(|| {
+            let (base, path) = files.next_file();
+            (base, path, size)
+        })
+    }
+
+    /// Installs a CommitLog file created ahead of need; false if it is no longer wanted (the
+    /// caller removes it).
+    pub fn adopt_commit_log_file(&mut self, base: u64, file: crate::store::disk::FileRef) -> bool {
+        self.commit_log.files_mut().adopt_next(base, file)
+    }
+
     /// Queue offset the next message of a queue gets (0 for an unknown queue).
     pub fn max_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
-        self.queues.get(&(topic.to_string(), queue_id)).map_or(QueueOffset(0), |q| q.max_offset())
+        self.queue(topic, queue_id).map_or(QueueOffset(0), |q| q.max_offset())
     }
 
     /// First queue offset still kept (0 for an unknown queue).
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
-        self.queues.get(&(topic.to_string(), queue_id)).map_or(QueueOffset(0), |q| q.min_offset())
+        self.queue(topic, queue_id).map_or(QueueOffset(0), |q| q.min_offset())
     }
 
     /// The record at a CommitLog offset (lookup by offsetMsgId).
@@ -267,7 +295,7 @@ impl MessageStore {
 
     /// Store time of the message at a queue offset.
     pub fn store_time_at(&self, topic: &str, queue_id: i32, offset: QueueOffset) -> Result<Option<i64>, StoreError> {
-        let Some(queue) = self.queues.get(&(topic.to_string(), queue_id)) else { return Ok(None) };
+        let Some(queue) = self.queue(topic, queue_id) else { return Ok(None) };
         let Some(unit) = queue.get(offset)? else { return Ok(None) };
         Ok(self.message_at(unit.commit_log_offset)?.map(|(_, meta)| meta.store_timestamp))
     }
@@ -304,7 +332,7 @@ impl MessageStore {
 
     /// Every (topic, queue id) with a ConsumeQueue.
     pub fn queue_ids(&self) -> Vec<(String, i32)> {
-        self.queues.keys().cloned().collect()
+        self.queues.iter().flat_map(|(topic, ids)| ids.keys().map(move |id| (topic.clone(), *id))).collect()
     }
 
     pub fn commit_log_min_offset(&self) -> CommitLogOffset {
@@ -346,7 +374,7 @@ impl MessageStore {
     /// CommitLog are durable. `clean` marks a shutdown.
     pub fn checkpoint(&mut self, clean: bool) -> Result<(), StoreError> {
         let dispatched = self.commit_log.write_offset().0;
-        for queue in self.queues.values_mut() {
+        for queue in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
             let plan = queue.flush_plan();
             plan.execute()?;
             queue.flushed(plan.to);
@@ -369,11 +397,8 @@ impl MessageStore {
 
     /// Removes a topic's ConsumeQueues; its messages stay in the CommitLog until retention.
     pub fn delete_topic(&mut self, topic: &str) -> Result<(), StoreError> {
-        let keys: Vec<_> = self.queues.keys().filter(|(t, _)| t == topic).cloned().collect();
-        for key in keys {
-            if let Some(queue) = self.queues.remove(&key) {
-                queue.destroy()?;
-            }
+        for (_, queue) in self.queues.remove(topic).unwrap_or_default() {
+            queue.destroy()?;
         }
         Ok(())
     }
@@ -388,7 +413,7 @@ impl MessageStore {
         }
         if count > 0 {
             let min = self.commit_log.min_offset().0;
-            for queue in self.queues.values_mut() {
+            for queue in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
                 queue.drop_below(min)?;
             }
             self.index.drop_below(min)?;
@@ -468,7 +493,7 @@ impl<'a> DispatchRequest<'a> {
 
 /// Builds the ConsumeQueue unit and index entries of one record (RocketMQ's reput dispatch).
 fn dispatch(
-    queues: &mut BTreeMap<(String, i32), ConsumeQueue>,
+    queues: &mut Queues,
     index: &mut IndexService,
     config: &StoreConfig,
     disk: &DiskRef,
@@ -486,23 +511,22 @@ fn dispatch(
 }
 
 fn queue_entry<'q>(
-    queues: &'q mut BTreeMap<(String, i32), ConsumeQueue>,
+    queues: &'q mut Queues,
     disk: &DiskRef,
     config: &StoreConfig,
     topic: &str,
     queue_id: i32,
 ) -> Result<&'q mut ConsumeQueue, StoreError> {
-    let key = (topic.to_string(), queue_id);
-    if !queues.contains_key(&key) {
+    if !queues.get(topic).is_some_and(|ids| ids.contains_key(&queue_id)) {
         let queue = ConsumeQueue::open(disk.clone(), topic, queue_id, config.consume_queue_units_per_file)?;
-        queues.insert(key.clone(), queue);
+        queues.entry(topic.to_string()).or_default().insert(queue_id, queue);
     }
-    Ok(queues.get_mut(&key).expect("inserted above"))
+    Ok(queues.get_mut(topic).and_then(|ids| ids.get_mut(&queue_id)).expect("inserted above"))
 }
 
 /// Opens every ConsumeQueue on disk and cuts each back to its durable units.
-fn open_queues(disk: &DiskRef, config: &StoreConfig, trusted: u64) -> Result<BTreeMap<(String, i32), ConsumeQueue>, StoreError> {
-    let mut queues = BTreeMap::new();
+fn open_queues(disk: &DiskRef, config: &StoreConfig, trusted: u64) -> Result<Queues, StoreError> {
+    let mut queues = Queues::new();
     for topic in disk.list(CONSUME_QUEUE_DIR)? {
         for queue_name in disk.list(&format!("{CONSUME_QUEUE_DIR}/{topic}"))? {
             let Ok(queue_id) = queue_name.parse::<i32>() else {
@@ -510,7 +534,7 @@ fn open_queues(disk: &DiskRef, config: &StoreConfig, trusted: u64) -> Result<BTr
             };
             let mut queue = ConsumeQueue::open(disk.clone(), &topic, queue_id, config.consume_queue_units_per_file)?;
             queue.recover(trusted)?;
-            queues.insert((topic.clone(), queue_id), queue);
+            queues.entry(topic.clone()).or_default().insert(queue_id, queue);
         }
     }
     Ok(queues)

@@ -81,6 +81,7 @@ impl StoreService {
             FlushMode::Async(policy) => drop(tokio::spawn(async_flusher(shared.clone(), policy))),
         }
         tokio::spawn(checkpointer(shared.clone(), checkpoint_every));
+        tokio::spawn(file_allocator(shared.clone()));
         StoreService { shared }
     }
 
@@ -232,5 +233,34 @@ async fn checkpointer(shared: Arc<Shared>, every: Duration) {
         if let Err(error) = result {
             tracing::error!(%error, "checkpoint failed; will retry");
         }
+    }
+}
+
+/// How often the allocator looks whether the next CommitLog file is needed.
+const ALLOCATOR_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Creates the next CommitLog file before the current one fills up, outside the store lock.
+async fn file_allocator(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(ALLOCATOR_INTERVAL).await;
+        if shared.is_closing() {
+            return;
+        }
+        let (wanted, disk) = {
+            let store = shared.lock_store();
+            (store.commit_log_file_wanted(), store.disk().clone())
+        };
+        let Some((base, path, size)) = wanted else { continue };
+        match disk.create(&path, size) {
+            Ok(file) => {
+                if !shared.lock_store().adopt_commit_log_file(base, file) {
+                    let _ = disk.remove(&path);
+                }
+            }
+            // The appender got there first: nothing to do.
+            Err(crate::store::disk::DiskError::AlreadyExists { .. }) => {}
+            Err(error) => tracing::warn!(%error, "could not create the next CommitLog file ahead of need"),
+        }
+        shared.sleep_stall().await;
     }
 }
