@@ -144,30 +144,27 @@ fn corruption_below_the_durable_mark_is_a_typed_error() {
 
 /// SYNC_FLUSH through the async service: 16 concurrent appenders, every put acknowledged as
 /// durable, and all of them read back after reopen.
-#[test]
-fn sync_flush_service_acknowledges_only_durable_puts() {
+#[tokio::test]
+async fn sync_flush_service_acknowledges_only_durable_puts() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let (store, _) = MessageStore::open(disk(&dir), config(FlushMode::Sync)).expect("open");
-        let service = StoreService::start(store);
-        let mut tasks = Vec::new();
-        for queue in 0..16 {
-            let service = service.clone();
-            tasks.push(tokio::spawn(async move {
-                for n in 0..50 {
-                    let outcome = service.put_messages(&[message("S", queue, n)]).await.expect("put");
-                    assert_eq!(outcome.durability, Durability::Disk);
-                    assert!(!outcome.flush_timed_out);
-                    assert_eq!(outcome.result.messages[0].queue_offset, QueueOffset(n));
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("appender finished");
-        }
-        service.shutdown().await.expect("shutdown");
-    });
+    let (store, _) = MessageStore::open(disk(&dir), config(FlushMode::Sync)).expect("open");
+    let service = StoreService::start(store);
+    let mut tasks = Vec::new();
+    for queue in 0..16 {
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..50 {
+                let outcome = service.put_messages(&[message("S", queue, n)]).await.expect("put");
+                assert_eq!(outcome.durability, Durability::Disk);
+                assert!(!outcome.flush_timed_out);
+                assert_eq!(outcome.result.messages[0].queue_offset, QueueOffset(n));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("appender finished");
+    }
+    service.shutdown().await.expect("shutdown");
     let (store, report) = MessageStore::open(disk(&dir), config(FlushMode::Sync)).expect("reopen");
     assert!(report.clean);
     for queue in 0..16 {
