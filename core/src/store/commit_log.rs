@@ -15,7 +15,8 @@ use crate::message::record::{
     check_record, encode_blank, encode_record, record_len, RecordCheck, RecordMeta,
     BLANK_RECORD_MIN_BYTES, RECORD_SIZE_MAX_BYTES,
 };
-use crate::message::MessageToStore;
+use crate::message::{MessageToStore, RecordError};
+use crate::store::record_crc::{self, RECORD_CRC_BYTES};
 use crate::store::disk::DiskRef;
 use crate::store::error::StoreError;
 use crate::store::mapped_file::{MappedFileQueue, SyncPlan};
@@ -117,7 +118,7 @@ impl CommitLog {
         messages: &[(&MessageToStore, QueueOffset)],
         store_timestamp: i64,
     ) -> Result<Vec<AppendedRecord>, StoreError> {
-        let sizes: Vec<usize> = messages.iter().map(|(m, _)| record_len(m)).collect();
+        let sizes: Vec<usize> = messages.iter().map(|(m, _)| record_len(m) + RECORD_CRC_BYTES).collect();
         let total: usize = sizes.iter().sum();
         if total > self.message_size_max_bytes
             || (total + BLANK_RECORD_MIN_BYTES) as u64 > self.files.file_size()
@@ -130,8 +131,12 @@ impl CommitLog {
         let mut appended = Vec::with_capacity(messages.len());
         for ((message, queue_offset), size) in messages.iter().zip(&sizes) {
             let offset = start + self.encode_buf.len() as u64;
-            let written = encode_record(message, queue_offset.0 as i64, offset as i64, store_timestamp, &mut self.encode_buf)
+            let record_start = self.encode_buf.len();
+            encode_record(message, queue_offset.0 as i64, offset as i64, store_timestamp, &mut self.encode_buf)
                 .map_err(StoreError::Encode)?;
+            record_crc::seal(&mut self.encode_buf, record_start, message.properties.encoded_len())
+                .map_err(|len| StoreError::Encode(RecordError::PropertiesTooLong { len }))?;
+            let written = self.encode_buf.len() - record_start;
             assert_eq!(written, *size, "record_len and encode_record disagree");
             appended.push(AppendedRecord { offset: CommitLogOffset(offset), size: written as u32 });
         }
@@ -179,7 +184,10 @@ impl CommitLog {
         }
         let Some(record) = self.read(offset, size as usize)? else { return Ok(None) };
         match check_record(&record) {
-            Ok(RecordCheck::Message(meta)) if meta.physical_offset == offset.0 as i64 => Ok(Some((record, meta))),
+            Ok(RecordCheck::Message(meta)) if meta.physical_offset == offset.0 as i64 => match record_crc::verify(&record) {
+                Ok(()) => Ok(Some((record, meta))),
+                Err(reason) => Err(self.corrupt_at(offset.0, reason)),
+            },
             Ok(_) => Ok(None),
             Err(error) => Err(self.corrupt_at(offset.0, error)),
         }
@@ -235,6 +243,9 @@ impl CommitLog {
             let record = file.file.read_at(inside, size as usize)?;
             match check_record(&record) {
                 Ok(RecordCheck::Message(meta)) if meta.physical_offset == pos as i64 => {
+                    if let Err(reason) = record_crc::verify(&record) {
+                        return Ok(invalid(reason));
+                    }
                     visit(&meta)?;
                     pos += size as u64;
                 }

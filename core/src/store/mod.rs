@@ -4,6 +4,7 @@
 //! - [`offset`]: CommitLog offsets and queue offsets as distinct types; 20-digit file names.
 //! - [`mapped_file`]: a log kept as a run of equal-sized files named by start offset.
 //! - [`commit_log`]: the one sequential log of every message (append, read, scan, blank records).
+//! - [`record_crc`]: the whole-record checksum property that catches torn records.
 //! - [`consume_queue`]: per-(topic, queue) 20-byte units pointing into the CommitLog.
 //! - [`index_file`] and [`index`]: the key -> CommitLog offset hash index and its file run.
 //! - [`flush`]: flush modes, the async flush policy and the group-commit queue (no I/O).
@@ -26,6 +27,7 @@ pub mod index_file;
 pub mod mapped_file;
 pub mod message_store;
 pub mod offset;
+pub mod record_crc;
 pub mod retention;
 pub mod service;
 
