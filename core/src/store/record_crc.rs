@@ -31,7 +31,13 @@ pub fn seal(record: &mut Vec<u8>, start: usize, properties_len: usize) -> Result
     record.extend_from_slice(RECORD_CRC_KEY.as_bytes());
     record.push(1);
     let crc = crc32fast::hash(&record[start..]);
-    record.extend_from_slice(format!("{crc:010}").as_bytes());
+    let mut digits = [b'0'; CRC_DIGITS];
+    let mut rest = crc;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    record.extend_from_slice(&digits);
     record.push(2);
     debug_assert_eq!(verify(&record[start..]), Ok(()));
     Ok(())
