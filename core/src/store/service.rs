@@ -12,6 +12,7 @@
 //! A simulated disk may ask for stalls (slow fsync); the tasks sleep for them on the runtime's
 //! clock after the I/O that caused them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -54,6 +55,19 @@ struct Shared {
     wake_flusher: Notify,
     /// Set once shutdown begins; tasks stop at their next wake-up.
     closing: std::sync::atomic::AtomicBool,
+    /// Group commits done, for [`StoreService::group_commit_stats`].
+    group_syncs: AtomicU64,
+    /// Puts released by group commits.
+    group_puts: AtomicU64,
+}
+
+/// What group commit has done so far: the mean group is `puts / syncs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupCommitStats {
+    /// Syncs that released at least one put.
+    pub syncs: u64,
+    /// Puts those syncs released.
+    pub puts: u64,
 }
 
 /// A running store. Cheap to clone.
@@ -75,6 +89,8 @@ impl StoreService {
             waiting: Mutex::new(GroupCommit::default()),
             wake_flusher: Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
+            group_syncs: AtomicU64::new(0),
+            group_puts: AtomicU64::new(0),
         });
         match mode {
             FlushMode::Sync => drop(tokio::spawn(group_commit_flusher(shared.clone()))),
@@ -112,6 +128,14 @@ impl StoreService {
             Ok(Ok(Ok(()))) => Ok(PutOutcome { result, durability: Durability::Disk, flush_timed_out: false }),
             Ok(Ok(Err(error))) => Err(error),
             Ok(Err(_)) | Err(_) => Ok(PutOutcome { result, durability: Durability::PageCache, flush_timed_out: true }),
+        }
+    }
+
+    /// Counts of the SYNC_FLUSH group commits so far.
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            syncs: self.shared.group_syncs.load(Ordering::Relaxed),
+            puts: self.shared.group_puts.load(Ordering::Relaxed),
         }
     }
 
@@ -180,7 +204,12 @@ async fn group_commit_flusher(shared: Arc<Shared>) {
             }
             match shared.flush_once().await {
                 Ok(durable) => {
-                    for waiter in shared.lock_waiting().complete(durable) {
+                    let released = shared.lock_waiting().complete(durable);
+                    if !released.is_empty() {
+                        shared.group_syncs.fetch_add(1, Ordering::Relaxed);
+                        shared.group_puts.fetch_add(released.len() as u64, Ordering::Relaxed);
+                    }
+                    for waiter in released {
                         let _ = waiter.send(Ok(()));
                     }
                 }
