@@ -1,5 +1,6 @@
-//! The store crash chaos: a seeded run of random puts, flushes, restarts, process kills and
-//! power losses against a `MessageStore` on a `SimDisk`, checked step by step against a plain
+//! The store crash chaos: a seeded run of random puts, flushes, restarts, process kills, power
+//! losses and disk faults (EIO on write, sync, create or replace; a full disk) against a
+//! `MessageStore` on a `SimDisk`, checked step by step against a plain
 //! model (a list of messages per queue). Used by the `petrel-sim run store-crash` command (the
 //! main job until the cluster simulation lands) and by the model-based property tests.
 //!
@@ -10,7 +11,10 @@
 //!   never a partial or phantom record;
 //! - each (topic, queue, offset) names the same message for as long as it exists;
 //! - the ConsumeQueue agrees with the CommitLog (the record found through the queue carries that
-//!   queue id and queue offset), and key lookups find the messages with that key.
+//!   queue id and queue offset), and key lookups find the messages with that key;
+//! - a disk fault gives a typed error and loses nothing acknowledged: a put that failed
+//!   half-way was never acknowledged and may or may not be there after the next restart (the
+//!   model accepts either, in order), and the store refuses writes until it is restarted.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,8 +24,8 @@ use bytes::Bytes;
 use petrel_core::message::properties::keys;
 use petrel_core::message::record::decode_record;
 use petrel_core::message::{MessageToStore, Properties};
-use petrel_core::store::disk::DiskRef;
-use petrel_core::store::{FlushMode, MessageStore, QueueOffset, StoreConfig};
+use petrel_core::store::disk::{DiskOp, DiskRef};
+use petrel_core::store::{FlushMode, MessageStore, QueueOffset, StoreConfig, StoreError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -65,6 +69,37 @@ pub enum Op {
     PowerLoss,
     /// Read a queue from a chosen offset.
     Read { topic: usize, queue: i32, from: usize },
+    /// Inject a disk fault that hits the next matching operation.
+    Fault(FaultKind),
+}
+
+/// Disk faults the chaos injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The next write fails with EIO.
+    WriteError,
+    /// The next sync fails with EIO.
+    SyncError,
+    /// The next file creation fails with EIO.
+    CreateError,
+    /// The next atomic replace (checkpoint) fails with EIO.
+    ReplaceError,
+    /// The disk is full: creating any new file fails with ENOSPC.
+    DiskFull,
+    /// Space is freed again.
+    DiskFreed,
+}
+
+impl FaultKind {
+    /// Every fault, for drawing one.
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::WriteError,
+        FaultKind::SyncError,
+        FaultKind::CreateError,
+        FaultKind::ReplaceError,
+        FaultKind::DiskFull,
+        FaultKind::DiskFreed,
+    ];
 }
 
 /// What the model remembers of one message.
@@ -93,6 +128,11 @@ pub struct Harness {
     kills: u64,
     power_losses: u64,
     reads: u64,
+    /// Messages whose put or sync failed half-way: each may or may not be in the store after
+    /// the next restart (never acknowledged, so either is correct), in put order.
+    uncertain: Vec<((usize, i32), Expected)>,
+    faults: u64,
+    refused_puts: u64,
 }
 
 fn host(port: u16) -> SocketAddr {
@@ -109,7 +149,7 @@ impl Harness {
     pub fn new(seed: u64, flush_mode: FlushMode) -> Result<Harness, Violation> {
         let disk = SimDisk::with_seed(seed);
         let config = StoreConfig { flush_mode, ..StoreConfig::small_for_tests() };
-        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0 };
+        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0, uncertain: Vec::new(), faults: 0, refused_puts: 0 };
         harness.reopen()?;
         Ok(harness)
     }
@@ -118,10 +158,39 @@ impl Harness {
         Arc::new(self.disk.clone())
     }
 
+    /// Opens the store, as an operator would: each pending injected one-shot disk fault may
+    /// fail one attempt with a typed disk error, so one attempt per fault injected so far (plus
+    /// one) is allowed; anything else is a violation.
     fn reopen(&mut self) -> Result<(), Violation> {
-        let opened = MessageStore::open(self.disk_ref(), self.config.clone());
-        let (store, _report) = opened.map_err(|e| Violation(format!("store does not open: {e}")))?;
-        self.store = Some(store);
+        let attempts = self.faults as usize + 2;
+        let mut last_error = None;
+        for _ in 0..attempts {
+            match MessageStore::open(self.disk_ref(), self.config.clone()) {
+                Ok((store, _report)) => {
+                    self.store = Some(store);
+                    return self.adopt_uncertain();
+                }
+                // A full disk stays full across a restart: the operator frees space and retries.
+                Err(StoreError::Disk(error)) => {
+                    self.disk.set_capacity(None);
+                    last_error = Some(error);
+                }
+                Err(error) => return Err(Violation(format!("store does not open: {error}"))),
+            }
+        }
+        Err(Violation(format!("store does not open after {attempts} attempts: {last_error:?}")))
+    }
+
+    /// After a restart, each uncertain message is either in the store (right after the certain
+    /// ones of its queue, in order) or gone; the ones that are in become certain.
+    fn adopt_uncertain(&mut self) -> Result<(), Violation> {
+        for ((topic, queue), message) in std::mem::take(&mut self.uncertain) {
+            let kept = self.store()?.max_offset(TOPICS[topic], queue).0 as usize;
+            let list = self.queues.entry((topic, queue)).or_default();
+            if kept > list.len() {
+                list.push(message);
+            }
+        }
         Ok(())
     }
 
@@ -142,27 +211,55 @@ impl Harness {
             expected.push(Expected { seq, body, tag, key });
         }
         let now = 2_000 + self.next_seq as i64;
-        let result = self.store()?.put_messages(&batch, now).map_err(|e| Violation(format!("put failed: {e}")))?;
+        let result = match self.store()?.put_messages(&batch, now) {
+            Ok(result) => result,
+            Err(error) => return self.put_refused(topic, queue, expected, error),
+        };
         self.puts += count as u64;
         let list = self.queues.entry((topic, queue)).or_default();
         for (stored, expected) in result.messages.iter().zip(expected) {
             check!(stored.queue_offset == QueueOffset(list.len() as u64), "queue offsets are not dense: got {:?}", stored.queue_offset);
             list.push(expected);
         }
-        if self.config.flush_mode == FlushMode::Sync {
-            // SYNC_FLUSH acknowledges only after the group commit covering the put.
-            self.flush_log()?;
+        if self.config.flush_mode == FlushMode::Sync && !self.flush_log()? {
+            // SYNC_FLUSH acknowledges only after the sync covering the put; it failed, so the
+            // put was never acknowledged and may or may not survive.
+            let list = self.queues.entry((topic, queue)).or_default();
+            let unacknowledged = list.split_off(list.len() - count);
+            self.uncertain.extend(unacknowledged.into_iter().map(|m| ((topic, queue), m)));
         }
         Ok(())
     }
 
-    fn flush_log(&mut self) -> Result<(), Violation> {
-        let store = self.store()?;
-        let plan = store.flush_plan();
-        plan.execute().map_err(|e| Violation(format!("sync failed: {e}")))?;
-        store.flushed(plan.to);
-        self.synced_seq = self.next_seq;
+    /// A put returned an error: a typed disk error or a refusal of a failed store. If the store
+    /// failed during the put, its messages may have reached the CommitLog.
+    fn put_refused(&mut self, topic: usize, queue: i32, expected: Vec<Expected>, error: StoreError) -> Result<(), Violation> {
+        check!(matches!(error, StoreError::Disk(_) | StoreError::NotWritable { .. }), "put failed without an injected fault: {error}");
+        self.refused_puts += 1;
+        if self.store()?.failed().is_some() && !matches!(error, StoreError::NotWritable { .. }) {
+            self.uncertain.extend(expected.into_iter().map(|m| ((topic, queue), m)));
+        }
         Ok(())
+    }
+
+    /// Syncs the CommitLog as the flush service does; false if the sync failed (the store then
+    /// refuses writes until restarted).
+    fn flush_log(&mut self) -> Result<bool, Violation> {
+        let store = self.store()?;
+        if store.failed().is_some() {
+            return Ok(false);
+        }
+        let plan = store.flush_plan();
+        match plan.execute() {
+            Ok(()) => store.flushed(plan.to),
+            Err(StoreError::Disk(error)) => {
+                store.flush_failed(&StoreError::Disk(error));
+                return Ok(false);
+            }
+            Err(error) => return Err(Violation(format!("sync failed without a disk error: {error}"))),
+        }
+        self.synced_seq = self.next_seq;
+        Ok(true)
     }
 
     fn crash(&mut self, kind: CrashKind) -> Result<(), Violation> {
@@ -206,13 +303,17 @@ impl Harness {
     /// Reads a queue from `from` and compares every record with the model.
     fn check_read(&mut self, topic: usize, queue: i32, from: usize) -> Result<(), Violation> {
         let name = TOPICS[topic];
-        let expected = self.queues.get(&(topic, queue)).cloned().unwrap_or_default();
-        let from = from.min(expected.len());
+        let certain = self.queues.get(&(topic, queue)).cloned().unwrap_or_default();
+        let certain_len = certain.len();
+        let mut expected = certain;
+        expected.extend(self.uncertain.iter().filter(|(k, _)| *k == (topic, queue)).map(|(_, m)| m.clone()));
+        let from = from.min(certain_len);
         let store = self.store()?;
         let result = store
             .get_messages(name, queue, QueueOffset(from as u64), 32, &|_| true)
             .map_err(|e| Violation(format!("read of {name}-{queue}@{from} failed: {e}")))?;
-        check!(result.max_offset.0 as usize == expected.len(), "max offset of {name}-{queue} is {}, expected {}", result.max_offset.0, expected.len());
+        let max = result.max_offset.0 as usize;
+        check!(max >= certain_len && max <= expected.len(), "max offset of {name}-{queue} is {max}, expected {certain_len}..={}", expected.len());
         for (record, offset) in result.records.iter().zip(&result.queue_offsets) {
             let at = format!("{name}-{queue}@{}", offset.0);
             let message = decode_record(record.clone()).map_err(|e| Violation(format!("record at {at} does not decode: {e}")))?;
@@ -224,7 +325,7 @@ impl Harness {
             check!(message.body == want.body, "message at {at} changed");
             check!(message.tags() == want.tag, "tags at {at} changed");
         }
-        if from < expected.len() {
+        if from < certain_len {
             check!(result.queue_offsets.first().map(|o| o.0 as usize) == Some(from), "read of {name}-{queue}@{from} did not start there");
         }
         self.reads += 1;
@@ -259,16 +360,36 @@ impl Harness {
         match *op {
             Op::Put { topic, queue, count, body_len, tag, key } => self.put(topic, queue, count, body_len, tag, key),
             Op::Flush => {
-                self.flush_log()?;
-                self.store()?.checkpoint(false).map_err(|e| Violation(format!("checkpoint failed: {e}")))
+                if self.flush_log()? {
+                    match self.store()?.checkpoint(false) {
+                        Ok(()) | Err(StoreError::Disk(_)) => {}
+                        Err(error) => return Err(Violation(format!("checkpoint failed without a disk error: {error}"))),
+                    }
+                }
+                Ok(())
             }
             Op::Restart => {
-                let store = self.store.take().ok_or_else(|| Violation("store is not open".into()))?;
-                store.shutdown().map_err(|e| Violation(format!("clean shutdown failed: {e}")))?;
-                self.synced_seq = self.next_seq;
                 self.restarts += 1;
-                self.reopen()?;
+                let mut store = self.store.take().ok_or_else(|| Violation("store is not open".into()))?;
+                match store.close() {
+                    Ok(()) => {
+                        self.synced_seq = self.next_seq;
+                        drop(store);
+                        self.reopen()?;
+                    }
+                    // A failed store cannot shut down cleanly: the operator kills and restarts it.
+                    Err(StoreError::Disk(_) | StoreError::NotWritable { .. }) => {
+                        drop(store);
+                        self.crash(CrashKind::ProcessKill)?;
+                    }
+                    Err(error) => return Err(Violation(format!("clean shutdown failed: {error}"))),
+                }
                 self.check_everything()
+            }
+            Op::Fault(kind) => {
+                self.faults += 1;
+                self.inject(kind);
+                Ok(())
             }
             Op::Kill => {
                 self.kills += 1;
@@ -284,9 +405,21 @@ impl Harness {
         }
     }
 
+    fn inject(&mut self, kind: FaultKind) {
+        match kind {
+            FaultKind::WriteError => self.disk.fail_next(DiskOp::Write, None, 1),
+            FaultKind::SyncError => self.disk.fail_next(DiskOp::Sync, None, 1),
+            FaultKind::CreateError => self.disk.fail_next(DiskOp::Create, None, 1),
+            FaultKind::ReplaceError => self.disk.fail_next(DiskOp::Replace, None, 1),
+            FaultKind::DiskFull => self.disk.set_capacity(Some(self.disk.allocated_bytes())),
+            FaultKind::DiskFreed => self.disk.set_capacity(None),
+        }
+    }
+
     /// Ends a run: a final power loss, then a check of everything.
     pub fn finish(&mut self) -> Result<(), Violation> {
         self.power_losses += 1;
+        self.disk.set_capacity(None);
         self.crash(CrashKind::PowerLoss)?;
         self.check_everything()
     }
@@ -301,6 +434,8 @@ impl Harness {
             kills: self.kills,
             power_losses: self.power_losses,
             reads: self.reads,
+            faults: self.faults,
+            refused_puts: self.refused_puts,
         }
     }
 }
@@ -317,6 +452,10 @@ pub struct ChaosSummary {
     pub kills: u64,
     pub power_losses: u64,
     pub reads: u64,
+    /// Disk faults injected.
+    pub faults: u64,
+    /// Puts that returned a typed error (a fault, a full disk, or a store that stopped writes).
+    pub refused_puts: u64,
 }
 
 fn message(seq: u64, topic: usize, queue: i32, tag: Option<&str>, key: Option<&str>, body: Bytes) -> MessageToStore {
@@ -348,7 +487,7 @@ impl Op {
     pub fn random(rng: &mut StdRng) -> Op {
         let topic = rng.gen_range(0..TOPICS.len());
         let queue = rng.gen_range(0..QUEUES);
-        match rng.gen_range(0..19) {
+        match rng.gen_range(0..21) {
             0..=9 => Op::Put {
                 topic,
                 queue,
@@ -361,7 +500,8 @@ impl Op {
             12 => Op::Restart,
             13 => Op::Kill,
             14..=15 => Op::PowerLoss,
-            _ => Op::Read { topic, queue, from: rng.gen_range(0..64) },
+            16..=18 => Op::Read { topic, queue, from: rng.gen_range(0..64) },
+            _ => Op::Fault(FaultKind::ALL[rng.gen_range(0..FaultKind::ALL.len())]),
         }
     }
 }

@@ -1,17 +1,19 @@
 //! Model-based property tests of the storage engine on the simulated disk: proptest draws
-//! sequences of puts, flushes, restarts, kills, power losses and reads, and
+//! sequences of puts, flushes, restarts, kills, power losses, reads and disk faults (EIO on
+//! write, sync, create or replace; a full disk), and
 //! `petrel_sim::store_chaos::Harness` checks the store against its model after every step
 //! (the invariants are listed in that module's docs).
 
 use petrel_core::store::FlushMode;
-use petrel_sim::store_chaos::{run_seed, Harness, Op, QUEUES, TAGS, TOPICS};
+use petrel_sim::store_chaos::{run_seed, FaultKind, Harness, Op, QUEUES, TAGS, TOPICS};
 use proptest::prelude::*;
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     let put = (0..TOPICS.len(), 0..QUEUES, 1..4usize, 0..3000usize, proptest::option::of(0..TAGS.len()), proptest::option::of(0..6u8))
         .prop_map(|(topic, queue, count, body_len, tag, key)| Op::Put { topic, queue, count, body_len, tag, key });
     let read = (0..TOPICS.len(), 0..QUEUES, 0..64usize).prop_map(|(topic, queue, from)| Op::Read { topic, queue, from });
-    prop_oneof![10 => put, 2 => Just(Op::Flush), 1 => Just(Op::Restart), 1 => Just(Op::Kill), 2 => Just(Op::PowerLoss), 3 => read]
+    let fault = proptest::sample::select(FaultKind::ALL.to_vec()).prop_map(Op::Fault);
+    prop_oneof![10 => put, 2 => Just(Op::Flush), 1 => Just(Op::Restart), 1 => Just(Op::Kill), 2 => Just(Op::PowerLoss), 3 => read, 2 => fault]
 }
 
 fn run(seed: u64, mode: FlushMode, ops: &[Op]) -> Result<(), TestCaseError> {

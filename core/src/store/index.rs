@@ -23,19 +23,22 @@ pub fn index_key(topic: &str, key: &str) -> String {
 }
 
 impl IndexService {
-    /// Opens the index files. After a crash, files that may hold entries past `trusted_end`
-    /// (the CommitLog offset up to which indexes were durable) are removed, and the returned
-    /// offset is where a reput must start to rebuild them.
+    /// Opens the index files. Files that may hold entries past `trusted_end` (the CommitLog
+    /// offset up to which indexes were durable) are removed. The returned offset is where a
+    /// reput must start so that every record is indexed: the end of what the kept files cover,
+    /// never past `trusted_end`. Deriving it from the files rather than from what this call
+    /// removed keeps recovery correct when an earlier attempt removed files and then failed.
     pub fn open(disk: DiskRef, slots: u32, entries: u32, trusted_end: u64) -> Result<(Self, u64), StoreError> {
         let mut files = Vec::new();
-        let mut rebuild_from = trusted_end;
         for (first_offset, name) in list_index_files(&disk)? {
             let file = IndexFile::open(&disk, &name, slots, entries)?;
             let header = *file.header();
+            // An empty file (created, no entry durable) is dropped too: the reput refills
+            // whatever it should have held, and a kept empty file would take older entries.
             let untrusted = first_offset >= trusted_end
-                || (header.index_count > 1 && header.end_phy_offset as u64 >= trusted_end);
+                || header.index_count <= 1
+                || header.end_phy_offset as u64 >= trusted_end;
             if untrusted {
-                rebuild_from = rebuild_from.min(first_offset);
                 let path = file.path().to_string();
                 drop(file);
                 disk.remove(&path)?;
@@ -43,8 +46,17 @@ impl IndexService {
             }
             files.push(file);
         }
+        // Kept files are complete up to `trusted_end`, except where a later file was removed
+        // (now or by an earlier attempt that then failed). A later file exists only once the
+        // last kept one is full, so: a last file that is not full covers everything up to
+        // `trusted_end`; a full one only up to its last entry; no file at all, nothing.
+        let covered_to = match files.last() {
+            None => 0,
+            Some(last) if last.is_full() => last.header().end_phy_offset.max(0) as u64,
+            Some(_) => trusted_end,
+        };
         let dirty_from = files.len();
-        Ok((IndexService { disk, slots, entries, files, dirty_from }, rebuild_from))
+        Ok((IndexService { disk, slots, entries, files, dirty_from }, covered_to.min(trusted_end)))
     }
 
     /// Indexes a message's keys (KEYS split on spaces, then UNIQ_KEY). Records already indexed

@@ -102,6 +102,11 @@ pub struct MessageStore {
     index: IndexService,
     /// The checkpoint as last written.
     checkpoint: Checkpoint,
+    /// Why the store stopped accepting writes, if it did. A write or sync that fails half-way
+    /// leaves memory ahead of the disk (a CommitLog record without its ConsumeQueue unit, pages
+    /// a failed fsync may have dropped): going on could assign a queue offset twice or record a
+    /// checkpoint over lost data. Reads go on; a restart recovers from the disk.
+    failed: Option<String>,
 }
 
 impl MessageStore {
@@ -120,7 +125,7 @@ impl MessageStore {
         let queues = open_queues(&disk, &config, trusted)?;
         let (index, index_from) =
             IndexService::open(disk.clone(), config.index_slots_per_file, config.index_entries_per_file, trusted)?;
-        let mut store = MessageStore { disk, config, commit_log, queues, index, checkpoint: previous };
+        let mut store = MessageStore { disk, config, commit_log, queues, index, checkpoint: previous, failed: None };
         let report = store.recover(previous, clean, index_from)?;
         store.checkpoint(false)?;
         Ok((store, report))
@@ -163,6 +168,7 @@ impl MessageStore {
     /// Appends messages to one (topic, queue) as one contiguous block and indexes them.
     /// The result is in the page cache: durable only after a flush covers `end`.
     pub fn put_messages(&mut self, messages: &[MessageToStore], store_timestamp: i64) -> Result<PutResult, StoreError> {
+        self.check_writable()?;
         let Some(first) = messages.first() else {
             return Ok(PutResult { messages: Vec::new(), end: self.commit_log.write_offset() });
         };
@@ -181,7 +187,10 @@ impl MessageStore {
         let mut stored = Vec::with_capacity(appended.len());
         for ((message, queue_offset), record) in assigned.iter().zip(&appended) {
             let request = DispatchRequest::from_put(message, *queue_offset, record.offset, record.size, store_timestamp);
-            dispatch(&mut self.queues, &mut self.index, &self.config, &self.disk, &request)?;
+            if let Err(error) = dispatch(&mut self.queues, &mut self.index, &self.config, &self.disk, &request) {
+                self.fail(&error);
+                return Err(error);
+            }
             stored.push(StoredMessage { offset: record.offset, size: record.size, queue_offset: *queue_offset });
         }
         Ok(PutResult { messages: stored, end: self.commit_log.write_offset() })
@@ -362,17 +371,62 @@ impl MessageStore {
         self.commit_log.flushed(plan_to);
     }
 
+    /// Reports that a flush plan's sync failed: after a failed fsync the kernel may have
+    /// dropped the pages, so the store stops taking writes.
+    pub fn flush_failed(&mut self, error: &StoreError) {
+        self.fail(error);
+    }
+
+    /// Why the store refuses writes, if it does.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    fn fail(&mut self, error: &StoreError) {
+        if self.failed.is_none() {
+            tracing::error!(%error, "store stops accepting writes");
+            self.failed = Some(error.to_string());
+        }
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        match &self.failed {
+            None => Ok(()),
+            Some(reason) => Err(StoreError::NotWritable { reason: format!("an earlier write failed: {reason}") }),
+        }
+    }
+
+    /// Syncs the CommitLog up to the write position, holding the store (shutdown, tests).
+    fn sync_commit_log(&mut self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let plan = self.flush_plan();
+        if let Err(error) = plan.execute() {
+            self.fail(&error);
+            return Err(error);
+        }
+        self.flushed(plan.to);
+        Ok(())
+    }
+
     /// Flushes everything now (CommitLog, queues, indexes) and writes the checkpoint.
     pub fn flush_all(&mut self) -> Result<(), StoreError> {
-        let plan = self.flush_plan();
-        plan.execute()?;
-        self.flushed(plan.to);
+        self.sync_commit_log()?;
         self.checkpoint(false)
     }
 
     /// Syncs ConsumeQueues and IndexFiles and records, in the checkpoint, how far they and the
-    /// CommitLog are durable. `clean` marks a shutdown.
+    /// CommitLog are durable. `clean` marks a shutdown. A failure stops writes (a failed sync
+    /// of a queue must never be followed by a checkpoint that trusts it).
     pub fn checkpoint(&mut self, clean: bool) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let result = self.write_checkpoint(clean);
+        if let Err(error) = &result {
+            self.fail(error);
+        }
+        result
+    }
+
+    fn write_checkpoint(&mut self, clean: bool) -> Result<(), StoreError> {
         let dispatched = self.commit_log.write_offset().0;
         for queue in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
             let plan = queue.flush_plan();
@@ -387,12 +441,16 @@ impl MessageStore {
         Ok(())
     }
 
-    /// Flushes everything and marks the shutdown clean. The store must not be used after.
-    pub fn shutdown(mut self) -> Result<(), StoreError> {
-        let plan = self.flush_plan();
-        plan.execute()?;
-        self.flushed(plan.to);
+    /// Flushes everything and marks the shutdown clean; refused (nothing marked clean) if the
+    /// store failed earlier, so the next start recovers.
+    pub fn close(&mut self) -> Result<(), StoreError> {
+        self.sync_commit_log()?;
         self.checkpoint(true)
+    }
+
+    /// [`MessageStore::close`], consuming the store.
+    pub fn shutdown(mut self) -> Result<(), StoreError> {
+        self.close()
     }
 
     /// Removes a topic's ConsumeQueues; its messages stay in the CommitLog until retention.

@@ -143,13 +143,8 @@ impl StoreService {
     pub async fn shutdown(self) -> Result<(), StoreError> {
         self.shared.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.wake_flusher.notify_one();
-        let plan = self.shared.lock_store().flush_plan();
-        let synced = plan.execute();
         let mut store = self.shared.lock_store();
-        if synced.is_ok() {
-            store.flushed(plan.to);
-        }
-        let checkpointed = synced.and_then(|()| store.checkpoint(true));
+        let closed = store.close();
         let durable = store.flushed_offset().0;
         drop(store);
         for waiter in self.shared.lock_waiting().complete(durable) {
@@ -158,7 +153,7 @@ impl StoreService {
         for waiter in self.shared.lock_waiting().drain() {
             let _ = waiter.send(Err(StoreError::NotWritable { reason: "shut down before the sync".into() }));
         }
-        checkpointed
+        closed
     }
 }
 
@@ -177,12 +172,23 @@ impl Shared {
 
     /// Syncs everything appended so far, outside the store lock; returns the durable offset.
     async fn flush_once(&self) -> Result<u64, StoreError> {
-        let plan = self.lock_store().flush_plan();
+        let plan = {
+            let store = self.lock_store();
+            if let Some(reason) = store.failed() {
+                return Err(StoreError::NotWritable { reason: reason.to_string() });
+            }
+            store.flush_plan()
+        };
         let synced = plan.execute();
         self.sleep_stall().await;
-        synced?;
         let mut store = self.lock_store();
-        store.flushed(plan.to);
+        match synced {
+            Ok(()) => store.flushed(plan.to),
+            Err(error) => {
+                store.flush_failed(&error);
+                return Err(error);
+            }
+        }
         Ok(store.flushed_offset().0)
     }
 
@@ -245,7 +251,7 @@ async fn async_flusher(shared: Arc<Shared>, policy: AsyncFlushPolicy) {
             last_thorough_ms = now_ms;
         }
         if let Err(error) = shared.flush_once().await {
-            tracing::error!(%error, "async flush failed; will retry");
+            tracing::error!(%error, "async flush failed");
         }
     }
 }
@@ -260,7 +266,7 @@ async fn checkpointer(shared: Arc<Shared>, every: Duration) {
         let result = shared.lock_store().checkpoint(false);
         shared.sleep_stall().await;
         if let Err(error) = result {
-            tracing::error!(%error, "checkpoint failed; will retry");
+            tracing::error!(%error, "checkpoint failed");
         }
     }
 }

@@ -77,8 +77,18 @@ fn print_run(run: &ChaosRun, flush: &str) {
     let s = &run.summary;
     let verdict = if run.violation.is_none() { "ok" } else { "VIOLATION" };
     println!(
-        "store-crash seed={} flush={flush} steps={}: {verdict}: put {} kept {} lost-unsynced {} restarts {} kills {} power-losses {} reads {}",
-        run.seed, run.steps, s.messages_put, s.messages_kept, s.lost_unsynced, s.restarts, s.kills, s.power_losses, s.reads
+        "store-crash seed={} flush={flush} steps={}: {verdict}: put {} refused {} kept {} lost-unsynced {} restarts {} kills {} power-losses {} disk-faults {} reads {}",
+        run.seed,
+        run.steps,
+        s.messages_put,
+        s.refused_puts,
+        s.messages_kept,
+        s.lost_unsynced,
+        s.restarts,
+        s.kills,
+        s.power_losses,
+        s.faults,
+        s.reads
     );
     if let Some((step, violation)) = &run.violation {
         println!("  step {step}: {violation}");
