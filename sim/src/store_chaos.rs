@@ -71,6 +71,9 @@ pub enum Op {
     Read { topic: usize, queue: i32, from: usize },
     /// Inject a disk fault that hits the next matching operation.
     Fault(FaultKind),
+    /// Run retention at the delete hour, long after every message: every checkpointed file
+    /// but the one being written goes.
+    Retention,
 }
 
 /// Disk faults the chaos injects.
@@ -133,6 +136,9 @@ pub struct Harness {
     uncertain: Vec<((usize, i32), Expected)>,
     faults: u64,
     refused_puts: u64,
+    /// The lowest readable queue offset seen per queue; retention only ever raises it.
+    mins: BTreeMap<(usize, i32), u64>,
+    files_deleted: u64,
 }
 
 fn host(port: u16) -> SocketAddr {
@@ -149,7 +155,7 @@ impl Harness {
     pub fn new(seed: u64, flush_mode: FlushMode) -> Result<Harness, Violation> {
         let disk = SimDisk::with_seed(seed);
         let config = StoreConfig { flush_mode, ..StoreConfig::small_for_tests() };
-        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0, uncertain: Vec::new(), faults: 0, refused_puts: 0 };
+        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0, uncertain: Vec::new(), faults: 0, refused_puts: 0, mins: BTreeMap::new(), files_deleted: 0 };
         harness.reopen()?;
         Ok(harness)
     }
@@ -307,7 +313,11 @@ impl Harness {
         let certain_len = certain.len();
         let mut expected = certain;
         expected.extend(self.uncertain.iter().filter(|(k, _)| *k == (topic, queue)).map(|(_, m)| m.clone()));
-        let from = from.min(certain_len);
+        let min = self.store()?.min_offset(name, queue).0;
+        let seen_min = self.mins.get(&(topic, queue)).copied().unwrap_or(0);
+        check!(min >= seen_min, "min offset of {name}-{queue} went back from {seen_min} to {min} (max {})", self.store()?.max_offset(name, queue).0);
+        self.mins.insert((topic, queue), min);
+        let from = from.max(min as usize).min(certain_len);
         let store = self.store()?;
         let result = store
             .get_messages(name, queue, QueueOffset(from as u64), 32, &|_| true)
@@ -347,7 +357,10 @@ impl Harness {
 
     fn check_key_lookup(&mut self, topic: usize, queue: i32) -> Result<(), Violation> {
         let list = self.queues.get(&(topic, queue)).cloned().unwrap_or_default();
-        let Some(want) = list.iter().rev().find(|m| m.key.is_some()) else { return Ok(()) };
+        let Some((index, want)) = list.iter().enumerate().rev().find(|(_, m)| m.key.is_some()) else { return Ok(()) };
+        if (index as u64) < self.mins.get(&(topic, queue)).copied().unwrap_or(0) {
+            return Ok(()); // deleted by retention
+        }
         let key = want.key.clone().unwrap_or_default();
         let found = self.store()?.query_by_key(TOPICS[topic], &key, 64, 0, i64::MAX).map_err(|e| Violation(format!("query by key failed: {e}")))?;
         let hit = found.iter().any(|(record, _)| decode_record(record.clone()).is_ok_and(|m| m.body == want.body));
@@ -383,6 +396,15 @@ impl Harness {
                         self.crash(CrashKind::ProcessKill)?;
                     }
                     Err(error) => return Err(Violation(format!("clean shutdown failed: {error}"))),
+                }
+                self.check_everything()
+            }
+            Op::Retention => {
+                let delete_hour_long_after = 400 * 86_400_000 + 4 * 3_600_000;
+                match self.store()?.delete_expired(delete_hour_long_after, None) {
+                    Ok(deleted) => self.files_deleted += deleted as u64,
+                    Err(StoreError::Disk(_)) => {}
+                    Err(error) => return Err(Violation(format!("retention failed without a disk error: {error}"))),
                 }
                 self.check_everything()
             }
@@ -436,6 +458,7 @@ impl Harness {
             reads: self.reads,
             faults: self.faults,
             refused_puts: self.refused_puts,
+            files_deleted: self.files_deleted,
         }
     }
 }
@@ -456,6 +479,8 @@ pub struct ChaosSummary {
     pub faults: u64,
     /// Puts that returned a typed error (a fault, a full disk, or a store that stopped writes).
     pub refused_puts: u64,
+    /// CommitLog files deleted by retention.
+    pub files_deleted: u64,
 }
 
 fn message(seq: u64, topic: usize, queue: i32, tag: Option<&str>, key: Option<&str>, body: Bytes) -> MessageToStore {
@@ -487,7 +512,7 @@ impl Op {
     pub fn random(rng: &mut StdRng) -> Op {
         let topic = rng.gen_range(0..TOPICS.len());
         let queue = rng.gen_range(0..QUEUES);
-        match rng.gen_range(0..21) {
+        match rng.gen_range(0..22) {
             0..=9 => Op::Put {
                 topic,
                 queue,
@@ -501,6 +526,7 @@ impl Op {
             13 => Op::Kill,
             14..=15 => Op::PowerLoss,
             16..=18 => Op::Read { topic, queue, from: rng.gen_range(0..64) },
+            19 => Op::Retention,
             _ => Op::Fault(FaultKind::ALL[rng.gen_range(0..FaultKind::ALL.len())]),
         }
     }

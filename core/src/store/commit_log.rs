@@ -98,9 +98,10 @@ impl CommitLog {
         CommitLogOffset(self.flushed_offset)
     }
 
-    /// The first position still kept (moves forward as retention removes files).
+    /// The first position still kept (moves forward as retention removes files; 0 without
+    /// files). Valid before recovery too: recovery starts its scan no lower than this.
     pub fn min_offset(&self) -> CommitLogOffset {
-        CommitLogOffset(self.files.min_offset().min(self.write_offset))
+        CommitLogOffset(self.files.min_offset())
     }
 
     pub fn files(&self) -> &MappedFileQueue {

@@ -173,10 +173,12 @@ impl MappedFileQueue {
     }
 
     /// Cuts the queue at `offset`: later files are removed and the rest of the file holding
-    /// `offset` is zeroed and synced, so nothing past `offset` can be read back.
+    /// `offset` is zeroed and synced, so nothing past `offset` can be read back. A file that
+    /// starts exactly at `offset` stays (empty): it keeps the queue's start where it was even
+    /// when retention has removed every earlier file.
     pub fn truncate(&mut self, offset: u64) -> Result<(), StoreError> {
         while let Some(last) = self.files.last() {
-            if last.base < offset {
+            if last.base <= offset {
                 break;
             }
             let path = last.path().to_string();

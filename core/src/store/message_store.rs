@@ -127,6 +127,10 @@ impl MessageStore {
             IndexService::open(disk.clone(), config.index_slots_per_file, config.index_entries_per_file, trusted)?;
         let mut store = MessageStore { disk, config, commit_log, queues, index, checkpoint: previous, failed: None };
         let report = store.recover(previous, clean, index_from)?;
+        let commit_log_min = store.commit_log.min_offset().0;
+        for queue in store.queues.values_mut().flat_map(BTreeMap::values_mut) {
+            queue.drop_below(commit_log_min)?;
+        }
         store.checkpoint(false)?;
         Ok((store, report))
     }
@@ -462,10 +466,16 @@ impl MessageStore {
     }
 
     /// Deletes expired CommitLog files (and the queue and index files that only point into
-    /// them) per the retention policy. Returns the number of CommitLog files deleted.
+    /// them) per the retention policy, only below the checkpoint. Returns the number of
+    /// CommitLog files deleted.
     pub fn delete_expired(&mut self, now_ms: i64, disk_used_percent: Option<u64>) -> Result<usize, StoreError> {
         let input = RetentionInput { now_ms, file_last_store_ms: self.file_last_store_times()?, disk_used_percent };
-        let count = files_to_delete(&self.config, &input);
+        // Never delete a file whose records are not yet durably indexed: recovery trusts
+        // ConsumeQueue units only up to the checkpoint and rebuilds the rest from the
+        // CommitLog, which needs those records.
+        let size = self.commit_log.files().file_size();
+        let indexed = self.commit_log.files().files().iter().take_while(|f| f.base + size <= self.checkpoint.dispatched).count();
+        let count = files_to_delete(&self.config, &input).min(indexed);
         for _ in 0..count {
             self.commit_log.files_mut().remove_first()?;
         }
