@@ -82,8 +82,8 @@ fn async_appends() {
     while done < ASYNC_MESSAGES {
         if let Some((base, path, size)) = store.commit_log_file_wanted() {
             let creating = Instant::now();
-            let file = store.disk().create(&path, size).expect("create next file");
-            assert!(store.adopt_commit_log_file(base, file));
+            drop(store.disk().create(&path, size).expect("create next file"));
+            assert!(store.publish_commit_log_file(base, &path).expect("publish"));
             create_time += creating.elapsed();
         }
         let started = Instant::now();

@@ -293,6 +293,25 @@ impl Disk for MmapDisk {
         Ok(())
     }
 
+    fn rename(&self, from: &str, to: &str) -> Result<(), DiskError> {
+        let op = DiskOp::Rename;
+        let source = self.file_path(from, op)?;
+        let target = self.file_path(to, op)?;
+        let _guard = self.lock_namespace();
+        if !is_file(&source).map_err(|e| map_io(from, op, &e))? {
+            return Err(DiskError::NotFound { path: from.to_string() });
+        }
+        if target.exists() {
+            return Err(DiskError::AlreadyExists { path: to.to_string() });
+        }
+        self.ensure_parent_dirs(to, op)?;
+        fs::rename(&source, &target).map_err(|e| map_io(to, op, &e))?;
+        sync_parent(&target).map_err(|e| map_io(to, op, &e))?;
+        sync_parent(&source).map_err(|e| map_io(from, op, &e))?;
+        self.prune_empty_dirs(&source);
+        Ok(())
+    }
+
     fn read_all(&self, path: &str) -> Result<Option<Bytes>, DiskError> {
         let op = DiskOp::Read;
         let full = self.file_path(path, op)?;

@@ -90,6 +90,8 @@ pub struct DiskCounters {
     pub removes: u64,
     /// `replace_atomic` calls.
     pub replaces: u64,
+    /// `rename` calls.
+    pub renames: u64,
     /// `read_at` and `read_all` calls.
     pub reads: u64,
     /// Bytes returned by successful reads.
@@ -331,6 +333,20 @@ impl Disk for SimDisk {
         state.add_stall(op);
         state.inject(path, op)?;
         state.unlink(path);
+        Ok(())
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), DiskError> {
+        let op = DiskOp::Rename;
+        check_path(from, op, PathKind::File)?;
+        check_path(to, op, PathKind::File)?;
+        let mut state = self.lock();
+        let id = state.lookup(from).ok_or_else(|| not_found(from))?;
+        state.check_free(to, op)?;
+        state.counters.renames += 1;
+        state.add_stall(op);
+        state.inject(from, op)?;
+        state.relink(from, to, id);
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! The checkpoint: how far the CommitLog and its indexes are known durable, and whether the
 //! last shutdown was clean. Recovery trusts nothing past it.
 //!
-//! Format (big-endian, 32 bytes, written whole with `replace_atomic`): `u32 magic "PCKP",
+//! Format (big-endian, 40 bytes, written whole with `replace_atomic`): `u32 magic "PCKP",
 //! u32 version, u32 clean (0/1), u64 commit log flushed offset, u64 dispatched offset,
-//! u32 CRC32 of the preceding 28 bytes`.
+//! u64 indexed offset, u32 CRC32 of the preceding 36 bytes`.
 
 use crate::store::disk::DiskRef;
 use crate::store::error::StoreError;
@@ -12,8 +12,10 @@ use crate::store::error::StoreError;
 pub const CHECKPOINT_PATH: &str = "checkpoint";
 const CHECKPOINT_MAGIC: u32 = u32::from_be_bytes(*b"PCKP");
 const CHECKPOINT_VERSION: u32 = 1;
-const CHECKPOINT_BYTES: usize = 32;
-const _: () = assert!(CHECKPOINT_BYTES == 4 + 4 + 4 + 8 + 8 + 4);
+const CHECKPOINT_BYTES: usize = 40;
+const _: () = assert!(CHECKPOINT_BYTES == 4 + 4 + 4 + 8 + 8 + 8 + 4);
+/// Bytes the CRC covers.
+const CRC_COVERS_BYTES: usize = CHECKPOINT_BYTES - 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Checkpoint {
@@ -21,9 +23,12 @@ pub struct Checkpoint {
     pub clean: bool,
     /// Every CommitLog byte below this is durable.
     pub commit_log_flushed: u64,
-    /// ConsumeQueues and IndexFiles are durable for every record below this (never above
+    /// ConsumeQueues are durable for every record below this (never above
     /// `commit_log_flushed`).
     pub dispatched: u64,
+    /// IndexFiles are durable for every record below this (never above `dispatched`). Lower
+    /// than `dispatched` only while recovery rebuilds index files it could not trust.
+    pub indexed: u64,
 }
 
 impl Checkpoint {
@@ -34,8 +39,9 @@ impl Checkpoint {
         out[8..12].copy_from_slice(&u32::from(self.clean).to_be_bytes());
         out[12..20].copy_from_slice(&self.commit_log_flushed.to_be_bytes());
         out[20..28].copy_from_slice(&self.dispatched.to_be_bytes());
-        let crc = crc32fast::hash(&out[..28]);
-        out[28..32].copy_from_slice(&crc.to_be_bytes());
+        out[28..36].copy_from_slice(&self.indexed.to_be_bytes());
+        let crc = crc32fast::hash(&out[..CRC_COVERS_BYTES]);
+        out[CRC_COVERS_BYTES..].copy_from_slice(&crc.to_be_bytes());
         out
     }
 
@@ -45,15 +51,20 @@ impl Checkpoint {
         }
         let u32_at = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-        if u32_at(28) != crc32fast::hash(&bytes[..28]) {
+        if u32_at(CRC_COVERS_BYTES) != crc32fast::hash(&bytes[..CRC_COVERS_BYTES]) {
             return Err("CRC mismatch".into());
         }
         if u32_at(0) != CHECKPOINT_MAGIC || u32_at(4) != CHECKPOINT_VERSION {
             return Err("unknown magic or version".into());
         }
-        let checkpoint = Checkpoint { clean: u32_at(8) == 1, commit_log_flushed: u64_at(12), dispatched: u64_at(20) };
-        if checkpoint.dispatched > checkpoint.commit_log_flushed {
-            return Err("dispatched offset past the flushed offset".into());
+        let checkpoint = Checkpoint {
+            clean: u32_at(8) == 1,
+            commit_log_flushed: u64_at(12),
+            dispatched: u64_at(20),
+            indexed: u64_at(28),
+        };
+        if checkpoint.dispatched > checkpoint.commit_log_flushed || checkpoint.indexed > checkpoint.dispatched {
+            return Err("offsets out of order (indexed <= dispatched <= flushed)".into());
         }
         Ok(checkpoint)
     }
@@ -68,7 +79,7 @@ impl Checkpoint {
 
     /// Writes the checkpoint atomically and durably.
     pub fn store(&self, disk: &DiskRef) -> Result<(), StoreError> {
-        assert!(self.dispatched <= self.commit_log_flushed);
+        assert!(self.indexed <= self.dispatched && self.dispatched <= self.commit_log_flushed);
         let bytes = self.encode();
         debug_assert_eq!(Checkpoint::decode(&bytes), Ok(*self));
         Ok(disk.replace_atomic(CHECKPOINT_PATH, &bytes)?)
@@ -81,7 +92,7 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trips_and_rejects_each_corruption() {
-        let checkpoint = Checkpoint { clean: true, commit_log_flushed: 1 << 33, dispatched: 12_345 };
+        let checkpoint = Checkpoint { clean: true, commit_log_flushed: 1 << 33, dispatched: 12_345, indexed: 12_000 };
         let bytes = checkpoint.encode();
         assert_eq!(Checkpoint::decode(&bytes), Ok(checkpoint));
         for at in 0..CHECKPOINT_BYTES {
@@ -89,6 +100,6 @@ mod tests {
             flipped[at] ^= 0x40;
             assert!(Checkpoint::decode(&flipped).is_err(), "a flip at byte {at} must be caught");
         }
-        assert!(Checkpoint::decode(&bytes[..31]).is_err());
+        assert!(Checkpoint::decode(&bytes[..CHECKPOINT_BYTES - 1]).is_err());
     }
 }

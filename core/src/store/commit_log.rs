@@ -166,7 +166,7 @@ impl CommitLog {
 
     /// Reads `size` bytes at `offset` (one record or a run of records inside one file).
     pub fn read(&self, offset: CommitLogOffset, size: usize) -> Result<Option<Bytes>, StoreError> {
-        if offset.0 + size as u64 > self.write_offset {
+        if offset.0.checked_add(size as u64).is_none_or(|end| end > self.write_offset) {
             return Ok(None);
         }
         self.files.read(offset.0, size)

@@ -64,7 +64,7 @@ impl StoreConfig {
         StoreConfig {
             commit_log_file_size_bytes: 64 * 1024,
             consume_queue_units_per_file: 128,
-            index_slots_per_file: 64,
+            index_slots_per_file: 1024,
             index_entries_per_file: 256,
             message_size_max_bytes: 16 * 1024,
             ..StoreConfig::default()

@@ -36,6 +36,7 @@ pub enum DiskOp {
     Remove,
     List,
     Replace,
+    Rename,
 }
 
 impl std::fmt::Display for DiskOp {
@@ -49,6 +50,7 @@ impl std::fmt::Display for DiskOp {
             DiskOp::Remove => "remove",
             DiskOp::List => "list",
             DiskOp::Replace => "replace",
+            DiskOp::Rename => "rename",
         };
         f.write_str(name)
     }
@@ -106,6 +108,11 @@ pub trait Disk: Send + Sync + 'static {
 
     /// Removes a file. Open handles to it stay readable until dropped, as with an unlinked mmap.
     fn remove(&self, path: &str) -> Result<(), DiskError>;
+
+    /// Renames a file atomically and durably; fails with `AlreadyExists` if `to` exists (never
+    /// replaces). Open handles stay valid and keep working on the renamed file. Used to
+    /// prepare a file out of sight (created and warmed up elsewhere) and then publish it.
+    fn rename(&self, from: &str, to: &str) -> Result<(), DiskError>;
 
     /// Reads a whole small file written by [`Disk::replace_atomic`]; `None` if it does not exist.
     fn read_all(&self, path: &str) -> Result<Option<Bytes>, DiskError>;

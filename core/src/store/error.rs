@@ -19,6 +19,10 @@ pub enum StoreError {
     /// A message whose encoded record is larger than the configured maximum.
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     MessageTooLarge { size: usize, limit: usize },
+    /// A topic name RocketMQ does not allow (empty, too long, or a character outside
+    /// `[%|a-zA-Z0-9_-]`).
+    #[error("invalid topic name {topic:?}")]
+    InvalidTopic { topic: String },
     /// The message cannot be encoded (topic or properties too long, ...).
     #[error("message cannot be stored: {0}")]
     Encode(RecordError),

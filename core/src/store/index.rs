@@ -22,41 +22,53 @@ pub fn index_key(topic: &str, key: &str) -> String {
     format!("{topic}#{key}")
 }
 
+/// What recovery must do to the index files before trusting them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRepair {
+    /// Paths of files to remove: they may hold entries that never became durable.
+    pub remove: Vec<String>,
+    /// Where a reput must start to rebuild what the removed files held (`trusted_end` when
+    /// nothing is removed).
+    pub rebuild_from: u64,
+}
+
 impl IndexService {
-    /// Opens the index files. Files that may hold entries past `trusted_end` (the CommitLog
-    /// offset up to which indexes were durable) are removed. The returned offset is where a
-    /// reput must start so that every record is indexed: the end of what the kept files cover,
-    /// never past `trusted_end`. Deriving it from the files rather than from what this call
-    /// removed keeps recovery correct when an earlier attempt removed files and then failed.
-    pub fn open(disk: DiskRef, slots: u32, entries: u32, trusted_end: u64) -> Result<(Self, u64), StoreError> {
-        let mut files = Vec::new();
-        for (first_offset, name) in list_index_files(&disk)? {
-            let file = IndexFile::open(&disk, &name, slots, entries)?;
+    /// Decides which index files recovery cannot trust, without changing anything. The
+    /// caller lowers the checkpoint to `rebuild_from` durably *before* removing the files, so
+    /// an attempt that fails half-way leaves a checkpoint that still covers the rebuild.
+    ///
+    /// A file is untrusted when it starts at or after `trusted_end` (the CommitLog offset up
+    /// to which indexes were durable), when its header says it indexed a record at or after
+    /// it, when no entry of it is durable (empty), or, after an unclean shutdown, when it is
+    /// the last file and one of its slots points past its durable entries (the slot page was
+    /// written back, the header was not: the chain that slot headed is lost).
+    pub fn plan_repair(disk: &DiskRef, slots: u32, entries: u32, trusted_end: u64, clean: bool) -> Result<IndexRepair, StoreError> {
+        let listed = list_index_files(disk)?;
+        let mut repair = IndexRepair { remove: Vec::new(), rebuild_from: trusted_end };
+        for (position, (first_offset, name)) in listed.iter().enumerate() {
+            let file = IndexFile::open(disk, name, slots, entries)?;
             let header = *file.header();
-            // An empty file (created, no entry durable) is dropped too: the reput refills
-            // whatever it should have held, and a kept empty file would take older entries.
-            let untrusted = first_offset >= trusted_end
+            let is_last = position + 1 == listed.len();
+            let untrusted = *first_offset >= trusted_end
                 || header.index_count <= 1
-                || header.end_phy_offset as u64 >= trusted_end;
+                || header.end_phy_offset as u64 >= trusted_end
+                || (!clean && is_last && file.has_stale_slots()?);
             if untrusted {
-                let path = file.path().to_string();
-                drop(file);
-                disk.remove(&path)?;
-                continue;
+                repair.rebuild_from = repair.rebuild_from.min(*first_offset);
+                repair.remove.push(file.path().to_string());
             }
-            files.push(file);
         }
-        // Kept files are complete up to `trusted_end`, except where a later file was removed
-        // (now or by an earlier attempt that then failed). A later file exists only once the
-        // last kept one is full, so: a last file that is not full covers everything up to
-        // `trusted_end`; a full one only up to its last entry; no file at all, nothing.
-        let covered_to = match files.last() {
-            None => 0,
-            Some(last) if last.is_full() => last.header().end_phy_offset.max(0) as u64,
-            Some(_) => trusted_end,
-        };
+        Ok(repair)
+    }
+
+    /// Opens every index file (after [`IndexService::plan_repair`]'s removals).
+    pub fn open(disk: DiskRef, slots: u32, entries: u32) -> Result<Self, StoreError> {
+        let mut files = Vec::new();
+        for (_, name) in list_index_files(&disk)? {
+            files.push(IndexFile::open(&disk, &name, slots, entries)?);
+        }
         let dirty_from = files.len();
-        Ok((IndexService { disk, slots, entries, files, dirty_from }, covered_to.min(trusted_end)))
+        Ok(IndexService { disk, slots, entries, files, dirty_from })
     }
 
     /// Indexes a message's keys (KEYS split on spaces, then UNIQ_KEY). Records already indexed

@@ -160,7 +160,7 @@ impl IndexFile {
             self.header.begin_timestamp = store_timestamp;
             self.header.begin_phy_offset = phy_offset as i64;
         }
-        let seconds = (store_timestamp - self.header.begin_timestamp) / 1000;
+        let seconds = store_timestamp.saturating_sub(self.header.begin_timestamp) / 1000;
         let time_diff = seconds.clamp(0, i32::MAX as i64) as i32;
         let number = self.header.index_count;
         let mut entry = [0u8; INDEX_ENTRY_BYTES as usize];
@@ -192,17 +192,31 @@ impl IndexFile {
             let phy = i64::from_be_bytes(entry[4..12].try_into().unwrap_or([0; 8]));
             let time_diff = i32::from_be_bytes([entry[12], entry[13], entry[14], entry[15]]);
             let previous = i32::from_be_bytes([entry[16], entry[17], entry[18], entry[19]]);
-            let stored_at = self.header.begin_timestamp + time_diff as i64 * 1000;
-            if hash == key_hash && stored_at >= begin_ms - 999 && stored_at <= end_ms && phy >= 0 {
+            let stored_at = self.header.begin_timestamp.saturating_add(time_diff as i64 * 1000);
+            // Entries keep whole seconds: a message stored up to 999 ms before `begin_ms` may
+            // round down below it.
+            let earliest = begin_ms.saturating_sub(999);
+            if hash == key_hash && stored_at >= earliest && stored_at <= end_ms && phy >= 0 {
                 out.push(phy as u64);
             }
-            if previous >= number || stored_at < begin_ms - 999 {
+            if previous >= number || stored_at < earliest {
                 break;
             }
             number = previous;
             steps += 1;
         }
         Ok(())
+    }
+
+    /// Whether a slot points at an entry the header does not count: written after the last
+    /// durable header, its previous value (the older chain) may be lost.
+    pub fn has_stale_slots(&self) -> Result<bool, StoreError> {
+        let slots = self.file.read_at(INDEX_HEADER_BYTES, self.slots as usize * INDEX_SLOT_BYTES as usize)?;
+        let count = self.header.index_count;
+        Ok(slots.chunks_exact(INDEX_SLOT_BYTES as usize).any(|slot| {
+            let number = i32::from_be_bytes([slot[0], slot[1], slot[2], slot[3]]);
+            number < 0 || number >= count
+        }))
     }
 
     pub fn sync(&self) -> Result<(), StoreError> {

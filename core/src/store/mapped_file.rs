@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use crate::store::disk::{DiskRef, FileRef};
+use crate::store::disk::{DiskError, DiskRef, FileRef};
 use crate::store::error::StoreError;
 use crate::store::offset::{file_name_for, parse_file_name};
 
@@ -120,7 +120,15 @@ impl MappedFileQueue {
         let base = self.file_base_for(offset);
         let expected = if self.files.is_empty() { base } else { self.end_offset() };
         assert_eq!(base, expected, "{}: a write may only open the next file", self.dir);
-        let file = self.disk.create(&format!("{}/{}", self.dir, file_name_for(base)), self.file_size)?;
+        let path = format!("{}/{}", self.dir, file_name_for(base));
+        let file = match self.disk.create(&path, self.file_size) {
+            // A background allocator created it ahead of need: use it.
+            Err(DiskError::AlreadyExists { .. }) => self.disk.open(&path)?,
+            created => created?,
+        };
+        if file.len() != self.file_size {
+            return Err(StoreError::Layout { dir: self.dir.clone(), reason: format!("{path} is {} bytes, expected {}", file.len(), self.file_size) });
+        }
         let mapped = MappedFile { base, file };
         self.files.push(mapped.clone());
         Ok(mapped)
@@ -182,8 +190,8 @@ impl MappedFileQueue {
                 break;
             }
             let path = last.path().to_string();
-            self.files.pop();
             self.disk.remove(&path)?;
+            self.files.pop();
         }
         if let Some(file) = self.file_for(offset).cloned() {
             zero_tail(&file, offset - file.base, self.file_size)?;
@@ -196,9 +204,8 @@ impl MappedFileQueue {
         if self.files.is_empty() {
             return Ok(None);
         }
-        let first = self.files.remove(0);
-        self.disk.remove(first.path())?;
-        Ok(Some(first))
+        self.disk.remove(self.files[0].path())?;
+        Ok(Some(self.files.remove(0)))
     }
 
     /// Removes every file (used when a whole queue is dropped).

@@ -11,15 +11,18 @@ use bytes::Bytes;
 use crate::message::record::RecordMeta;
 use crate::message::{sysflag, MessageToStore};
 use crate::store::checkpoint::Checkpoint;
-use crate::store::commit_log::{CommitLog, ScanStop};
+use crate::store::commit_log::{CommitLog, ScanStop, COMMIT_LOG_DIR};
 use crate::store::config::StoreConfig;
 use crate::store::consume_queue::{ConsumeQueue, CqUnit, CONSUME_QUEUE_DIR};
-use crate::store::disk::DiskRef;
+use crate::store::disk::{DiskError, DiskRef};
 use crate::store::error::StoreError;
 use crate::store::index::IndexService;
 use crate::store::mapped_file::SyncPlan;
-use crate::store::offset::{CommitLogOffset, QueueOffset};
+use crate::store::offset::{file_name_for, CommitLogOffset, QueueOffset};
 use crate::store::retention::{files_to_delete, RetentionInput};
+
+/// Where the background allocator prepares CommitLog files before publishing them.
+pub const COMMIT_LOG_STAGING_DIR: &str = "commitlog-staging";
 
 /// Most messages one `get_messages` returns (RocketMQ's pull batch ceiling).
 pub const GET_MESSAGES_COUNT_MAX: usize = 32 * 16;
@@ -115,6 +118,9 @@ impl MessageStore {
     /// truncation: it was acknowledged.
     pub fn open(disk: DiskRef, config: StoreConfig) -> Result<(Self, RecoveryReport), StoreError> {
         let previous = Checkpoint::load(&disk)?;
+        for leftover in disk.list(COMMIT_LOG_STAGING_DIR)? {
+            disk.remove(&format!("{COMMIT_LOG_STAGING_DIR}/{leftover}"))?;
+        }
         let clean = previous.is_none_or(|c| c.clean);
         let previous = previous.unwrap_or_default();
         let trusted = previous.dispatched;
@@ -122,11 +128,21 @@ impl MessageStore {
         if trusted > commit_log.files().end_offset() {
             return Err(StoreError::corrupt("checkpoint", 0, format!("says {trusted} bytes are indexed but the CommitLog ends at {}", commit_log.files().end_offset())));
         }
+        let (slots, entries) = (config.index_slots_per_file, config.index_entries_per_file);
+        let repair = IndexService::plan_repair(&disk, slots, entries, previous.indexed, clean)?;
+        let mut previous = previous;
+        if repair.rebuild_from < previous.indexed {
+            // Durable before any file goes, so that a later attempt still rebuilds them.
+            previous.indexed = repair.rebuild_from;
+            previous.store(&disk)?;
+        }
+        for path in &repair.remove {
+            disk.remove(path)?;
+        }
         let queues = open_queues(&disk, &config, trusted)?;
-        let (index, index_from) =
-            IndexService::open(disk.clone(), config.index_slots_per_file, config.index_entries_per_file, trusted)?;
+        let index = IndexService::open(disk.clone(), slots, entries)?;
         let mut store = MessageStore { disk, config, commit_log, queues, index, checkpoint: previous, failed: None };
-        let report = store.recover(previous, clean, index_from)?;
+        let report = store.recover(previous, clean)?;
         let commit_log_min = store.commit_log.min_offset().0;
         for queue in store.queues.values_mut().flat_map(BTreeMap::values_mut) {
             queue.drop_below(commit_log_min)?;
@@ -135,8 +151,10 @@ impl MessageStore {
         Ok((store, report))
     }
 
-    fn recover(&mut self, previous: Checkpoint, clean: bool, index_from: u64) -> Result<RecoveryReport, StoreError> {
-        let start = previous.dispatched.min(index_from).max(self.commit_log.min_offset().0);
+    fn recover(&mut self, previous: Checkpoint, clean: bool) -> Result<RecoveryReport, StoreError> {
+        // ConsumeQueue units are trusted below `dispatched`, index entries below `indexed`; a
+        // reput from the lower one redoes both (ConsumeQueue units it finds are skipped).
+        let start = previous.indexed.min(previous.dispatched).max(self.commit_log.min_offset().0);
         let mut redispatched = 0;
         let log = &self.commit_log;
         let (queues, index, config, disk) = (&mut self.queues, &mut self.index, &self.config, &self.disk);
@@ -151,6 +169,13 @@ impl MessageStore {
                 return Err(StoreError::Corrupt { file: file.clone(), offset: *file_offset, reason: reason.clone() });
             }
             tail = Some(format!("{file} at {file_offset}: {reason}"));
+        }
+        // Whatever stopped the scan (an empty record, a missing file), the log may not end
+        // below what was synced: that data was acknowledged.
+        if outcome.end < previous.commit_log_flushed {
+            let base = self.commit_log.files().file_base_for(outcome.end);
+            let file = format!("{}/{}", COMMIT_LOG_DIR, file_name_for(base));
+            return Err(StoreError::corrupt(&file, outcome.end - base, format!("the log ends here but {} bytes were synced", previous.commit_log_flushed)));
         }
         let end = outcome.end;
         self.commit_log.recovered(end, !clean, previous.commit_log_flushed)?;
@@ -177,6 +202,7 @@ impl MessageStore {
             return Ok(PutResult { messages: Vec::new(), end: self.commit_log.write_offset() });
         };
         assert!(messages.iter().all(|m| m.topic == first.topic && m.queue_id == first.queue_id), "a batch targets one queue");
+        validate_topic(&first.topic)?;
         let mut next = self.queue_mut(&first.topic, first.queue_id)?.max_offset();
         let mut assigned = Vec::with_capacity(messages.len());
         for message in messages {
@@ -268,8 +294,9 @@ impl MessageStore {
     }
 
     /// The CommitLog file to create ahead of need, if the file being written is past half full
-    /// and is the last one: `(base, path, size)`. Create it without holding the store, then
-    /// hand it to [`MessageStore::adopt_commit_log_file`].
+    /// and is the last one: `(base, staging path, size)`. Create and warm it at the staging
+    /// path without holding the store (appends go on meanwhile, and nobody else can see it),
+    /// then publish it with [`MessageStore::publish_commit_log_file`].
     pub fn commit_log_file_wanted(&self) -> Option<(u64, String, u64)> {
         let files = self.commit_log.files();
         let size = files.file_size();
@@ -277,15 +304,30 @@ impl MessageStore {
         let last = files.files().last()?;
         let past_half = write >= last.base && write - last.base >= size / 2;
         past_half.then(|| {
-            let (base, path) = files.next_file();
-            (base, path, size)
+            let (base, _) = files.next_file();
+            (base, format!("{COMMIT_LOG_STAGING_DIR}/{}", file_name_for(base)), size)
         })
     }
 
-    /// Installs a CommitLog file created ahead of need; false if it is no longer wanted (the
-    /// caller removes it).
-    pub fn adopt_commit_log_file(&mut self, base: u64, file: crate::store::disk::FileRef) -> bool {
-        self.commit_log.files_mut().adopt_next(base, file)
+    /// Moves a file prepared at `staged` into the CommitLog as the file starting at `base`.
+    /// Returns false, and removes the staged file, if it is no longer wanted (the appender
+    /// got there first).
+    pub fn publish_commit_log_file(&mut self, base: u64, staged: &str) -> Result<bool, StoreError> {
+        let (next, path) = self.commit_log.files().next_file();
+        if next != base {
+            self.disk.remove(staged)?;
+            return Ok(false);
+        }
+        match self.disk.rename(staged, &path) {
+            Ok(()) => {}
+            Err(DiskError::AlreadyExists { .. }) => {
+                self.disk.remove(staged)?;
+                return Ok(false);
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let file = self.disk.open(&path)?;
+        Ok(self.commit_log.files_mut().adopt_next(base, file))
     }
 
     /// Queue offset the next message of a queue gets (0 for an unknown queue).
@@ -439,7 +481,8 @@ impl MessageStore {
         }
         self.index.sync()?;
         let flushed = self.commit_log.flushed_offset().0;
-        let checkpoint = Checkpoint { clean, commit_log_flushed: flushed, dispatched: dispatched.min(flushed) };
+        let dispatched = dispatched.min(flushed);
+        let checkpoint = Checkpoint { clean, commit_log_flushed: flushed, dispatched, indexed: dispatched };
         checkpoint.store(&self.disk)?;
         self.checkpoint = checkpoint;
         Ok(())
@@ -449,7 +492,10 @@ impl MessageStore {
     /// store failed earlier, so the next start recovers.
     pub fn close(&mut self) -> Result<(), StoreError> {
         self.sync_commit_log()?;
-        self.checkpoint(true)
+        self.checkpoint(true)?;
+        // Nothing may be written after the clean mark: it promises the tail is intact.
+        self.failed = Some("the store was closed".into());
+        Ok(())
     }
 
     /// [`MessageStore::close`], consuming the store.
@@ -469,6 +515,15 @@ impl MessageStore {
     /// them) per the retention policy, only below the checkpoint. Returns the number of
     /// CommitLog files deleted.
     pub fn delete_expired(&mut self, now_ms: i64, disk_used_percent: Option<u64>) -> Result<usize, StoreError> {
+        self.check_writable()?;
+        let result = self.delete_expired_files(now_ms, disk_used_percent);
+        if let Err(error) = &result {
+            self.fail(error);
+        }
+        result
+    }
+
+    fn delete_expired_files(&mut self, now_ms: i64, disk_used_percent: Option<u64>) -> Result<usize, StoreError> {
         let input = RetentionInput { now_ms, file_last_store_ms: self.file_last_store_times()?, disk_used_percent };
         // Never delete a file whose records are not yet durably indexed: recovery trusts
         // ConsumeQueue units only up to the checkpoint and rebuilds the rest from the
@@ -503,6 +558,19 @@ impl MessageStore {
         }
         Ok(times)
     }
+}
+
+/// Longest topic name (RocketMQ `TOPIC_MAX_LENGTH`; the record stores it in one byte).
+pub const TOPIC_LEN_MAX_BYTES: usize = 127;
+
+/// RocketMQ's topic rule: 1 to 127 characters of `[%|a-zA-Z0-9_-]`. The name becomes a
+/// directory of the ConsumeQueue tree, so nothing else may pass.
+pub fn validate_topic(topic: &str) -> Result<(), StoreError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-');
+    if topic.is_empty() || topic.len() > TOPIC_LEN_MAX_BYTES || !topic.chars().all(allowed) {
+        return Err(StoreError::InvalidTopic { topic: topic.chars().take(TOPIC_LEN_MAX_BYTES + 1).collect() });
+    }
+    Ok(())
 }
 
 /// Whether a message takes a queue offset: transaction half and rollback messages do not.

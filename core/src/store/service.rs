@@ -285,16 +285,16 @@ async fn file_allocator(shared: Arc<Shared>) {
             let store = shared.lock_store();
             (store.commit_log_file_wanted(), store.disk().clone())
         };
-        let Some((base, path, size)) = wanted else { continue };
-        match disk.create(&path, size) {
+        let Some((base, staged, size)) = wanted else { continue };
+        let published = match disk.create(&staged, size) {
             Ok(file) => {
-                if !shared.lock_store().adopt_commit_log_file(base, file) {
-                    let _ = disk.remove(&path);
-                }
+                drop(file);
+                shared.lock_store().publish_commit_log_file(base, &staged)
             }
-            // The appender got there first: nothing to do.
-            Err(crate::store::disk::DiskError::AlreadyExists { .. }) => {}
-            Err(error) => tracing::warn!(%error, "could not create the next CommitLog file ahead of need"),
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = published {
+            tracing::warn!(%error, "could not prepare the next CommitLog file ahead of need");
         }
         shared.sleep_stall().await;
     }

@@ -100,7 +100,7 @@ impl DiskState {
         let latency = match op {
             DiskOp::Read => faults.read_latency,
             DiskOp::Write => faults.write_latency,
-            DiskOp::Sync | DiskOp::Create | DiskOp::Remove => draw_latency(&mut self.rng, min, max),
+            DiskOp::Sync | DiskOp::Create | DiskOp::Remove | DiskOp::Rename => draw_latency(&mut self.rng, min, max),
             DiskOp::Replace => faults.write_latency.saturating_add(draw_latency(&mut self.rng, min, max)),
             DiskOp::Open | DiskOp::List => Duration::ZERO,
         };
@@ -192,6 +192,12 @@ impl DiskState {
         self.nodes.insert(id, Node { image, open_handles: u64::from(opened), linked: true });
         self.names.insert(path.to_string(), id);
         id
+    }
+
+    /// Moves node `id` from `from` to `to` (the caller checked that `to` is free).
+    pub(super) fn relink(&mut self, from: &str, to: &str, id: NodeId) {
+        self.names.remove(from);
+        self.names.insert(to.to_string(), id);
     }
 
     /// Removes `path` from the namespace; its node lives on while handles hold it.
