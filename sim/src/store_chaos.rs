@@ -74,6 +74,8 @@ pub enum Op {
     /// Run retention at the delete hour, long after every message: every checkpointed file
     /// but the one being written goes.
     Retention,
+    /// Delete a topic's queues.
+    DeleteTopic { topic: usize },
 }
 
 /// Disk faults the chaos injects.
@@ -139,6 +141,10 @@ pub struct Harness {
     /// The lowest readable queue offset seen per queue; retention only ever raises it.
     mins: BTreeMap<(usize, i32), u64>,
     files_deleted: u64,
+    /// A topic whose deletion failed half-way: after the next restart it is either gone or
+    /// intact.
+    pending_delete: Option<usize>,
+    topics_deleted: u64,
 }
 
 fn host(port: u16) -> SocketAddr {
@@ -155,7 +161,7 @@ impl Harness {
     pub fn new(seed: u64, flush_mode: FlushMode) -> Result<Harness, Violation> {
         let disk = SimDisk::with_seed(seed);
         let config = StoreConfig { flush_mode, ..StoreConfig::small_for_tests() };
-        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0, uncertain: Vec::new(), faults: 0, refused_puts: 0, mins: BTreeMap::new(), files_deleted: 0 };
+        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0, uncertain: Vec::new(), faults: 0, refused_puts: 0, mins: BTreeMap::new(), files_deleted: 0, pending_delete: None, topics_deleted: 0 };
         harness.reopen()?;
         Ok(harness)
     }
@@ -174,6 +180,7 @@ impl Harness {
             match MessageStore::open(self.disk_ref(), self.config.clone()) {
                 Ok((store, _report)) => {
                     self.store = Some(store);
+                    self.settle_pending_delete();
                     return self.adopt_uncertain();
                 }
                 // A full disk stays full across a restart: the operator frees space and retries.
@@ -185,6 +192,23 @@ impl Harness {
             }
         }
         Err(Violation(format!("store does not open after {attempts} attempts: {last_error:?}")))
+    }
+
+    /// A deletion cut short is either done or not after a restart; the model follows.
+    fn settle_pending_delete(&mut self) {
+        let Some(topic) = self.pending_delete.take() else { return };
+        let store = self.store.as_ref().expect("just opened");
+        if !store.queue_ids().iter().any(|(name, _)| name == TOPICS[topic]) {
+            self.forget_topic(topic);
+        }
+    }
+
+    /// The model's side of a topic deletion: its queues start again from offset 0.
+    fn forget_topic(&mut self, topic: usize) {
+        self.queues.retain(|(t, _), _| *t != topic);
+        self.mins.retain(|(t, _), _| *t != topic);
+        self.uncertain.retain(|((t, _), _)| *t != topic);
+        self.topics_deleted += 1;
     }
 
     /// After a restart, each uncertain message is either in the store (right after the certain
@@ -408,6 +432,15 @@ impl Harness {
                 }
                 self.check_everything()
             }
+            Op::DeleteTopic { topic } => {
+                match self.store()?.delete_topic(TOPICS[topic]) {
+                    Ok(()) => self.forget_topic(topic),
+                    Err(StoreError::Disk(_)) => self.pending_delete = Some(topic),
+                    Err(StoreError::NotWritable { .. }) => {}
+                    Err(error) => return Err(Violation(format!("topic deletion failed without a disk error: {error}"))),
+                }
+                self.check_everything()
+            }
             Op::Fault(kind) => {
                 self.faults += 1;
                 self.inject(kind);
@@ -459,6 +492,7 @@ impl Harness {
             faults: self.faults,
             refused_puts: self.refused_puts,
             files_deleted: self.files_deleted,
+            topics_deleted: self.topics_deleted,
         }
     }
 }
@@ -481,6 +515,8 @@ pub struct ChaosSummary {
     pub refused_puts: u64,
     /// CommitLog files deleted by retention.
     pub files_deleted: u64,
+    /// Topics deleted.
+    pub topics_deleted: u64,
 }
 
 fn message(seq: u64, topic: usize, queue: i32, tag: Option<&str>, key: Option<&str>, body: Bytes) -> MessageToStore {
@@ -512,7 +548,7 @@ impl Op {
     pub fn random(rng: &mut StdRng) -> Op {
         let topic = rng.gen_range(0..TOPICS.len());
         let queue = rng.gen_range(0..QUEUES);
-        match rng.gen_range(0..22) {
+        match rng.gen_range(0..23) {
             0..=9 => Op::Put {
                 topic,
                 queue,
@@ -527,6 +563,7 @@ impl Op {
             14..=15 => Op::PowerLoss,
             16..=18 => Op::Read { topic, queue, from: rng.gen_range(0..64) },
             19 => Op::Retention,
+            20 => Op::DeleteTopic { topic },
             _ => Op::Fault(FaultKind::ALL[rng.gen_range(0..FaultKind::ALL.len())]),
         }
     }

@@ -1,5 +1,6 @@
 //! Model-based property tests of the storage engine on the simulated disk: proptest draws
-//! sequences of puts, flushes, restarts, kills, power losses, reads, retention and disk faults
+//! sequences of puts, flushes, restarts, kills, power losses, reads, retention, topic deletion
+//! and disk faults
 //! (EIO on write, sync, create or replace; a full disk), and
 //! `petrel_sim::store_chaos::Harness` checks the store against its model after every step
 //! (the invariants are listed in that module's docs).
@@ -13,7 +14,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         .prop_map(|(topic, queue, count, body_len, tag, key)| Op::Put { topic, queue, count, body_len, tag, key });
     let read = (0..TOPICS.len(), 0..QUEUES, 0..64usize).prop_map(|(topic, queue, from)| Op::Read { topic, queue, from });
     let fault = proptest::sample::select(FaultKind::ALL.to_vec()).prop_map(Op::Fault);
-    prop_oneof![10 => put, 2 => Just(Op::Flush), 1 => Just(Op::Restart), 1 => Just(Op::Kill), 2 => Just(Op::PowerLoss), 3 => read, 2 => fault, 1 => Just(Op::Retention)]
+    prop_oneof![10 => put, 2 => Just(Op::Flush), 1 => Just(Op::Restart), 1 => Just(Op::Kill), 2 => Just(Op::PowerLoss), 3 => read, 2 => fault, 1 => Just(Op::Retention), 1 => (0..TOPICS.len()).prop_map(|topic| Op::DeleteTopic { topic })]
 }
 
 fn run(seed: u64, mode: FlushMode, ops: &[Op]) -> Result<(), TestCaseError> {

@@ -99,10 +99,8 @@ pub struct MessageStore {
     config: StoreConfig,
     /// The log of every message.
     commit_log: CommitLog,
-    /// ConsumeQueues by (topic, queue id).
-    queues: Queues,
-    /// Keys and ids to CommitLog offsets.
-    index: IndexService,
+    /// ConsumeQueues, IndexFiles and deleted topics: what the dispatcher maintains.
+    indexes: Indexes,
     /// The checkpoint as last written.
     checkpoint: Checkpoint,
     /// Why the store stopped accepting writes, if it did. A write or sync that fails half-way
@@ -141,10 +139,13 @@ impl MessageStore {
         }
         let queues = open_queues(&disk, &config, trusted)?;
         let index = IndexService::open(disk.clone(), slots, entries)?;
-        let mut store = MessageStore { disk, config, commit_log, queues, index, checkpoint: previous, failed: None };
+        let deleted_topics = load_deleted_topics(&disk)?;
+        let queues = drop_deleted_queues(queues, &deleted_topics)?;
+        let indexes = Indexes { queues, index, deleted_topics };
+        let mut store = MessageStore { disk, config, commit_log, indexes, checkpoint: previous, failed: None };
         let report = store.recover(previous, clean)?;
         let commit_log_min = store.commit_log.min_offset().0;
-        for queue in store.queues.values_mut().flat_map(BTreeMap::values_mut) {
+        for queue in store.indexes.queues.values_mut().flat_map(BTreeMap::values_mut) {
             queue.drop_below(commit_log_min)?;
         }
         store.checkpoint(false)?;
@@ -157,11 +158,11 @@ impl MessageStore {
         let start = previous.indexed.min(previous.dispatched).max(self.commit_log.min_offset().0);
         let mut redispatched = 0;
         let log = &self.commit_log;
-        let (queues, index, config, disk) = (&mut self.queues, &mut self.index, &self.config, &self.disk);
+        let (indexes, config, disk) = (&mut self.indexes, &self.config, &self.disk);
         let outcome = log.scan(start, |meta| {
             redispatched += 1;
             let request = DispatchRequest::from_meta(meta);
-            dispatch(queues, index, config, disk, &request)
+            indexes.dispatch(config, disk, &request)
         })?;
         let mut tail = None;
         if let ScanStop::Invalid { file, file_offset, reason } = &outcome.stop {
@@ -183,7 +184,7 @@ impl MessageStore {
     }
 
     fn queue(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
-        self.queues.get(topic)?.get(&queue_id)
+        self.indexes.queues.get(topic)?.get(&queue_id)
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -217,7 +218,7 @@ impl MessageStore {
         let mut stored = Vec::with_capacity(appended.len());
         for ((message, queue_offset), record) in assigned.iter().zip(&appended) {
             let request = DispatchRequest::from_put(message, *queue_offset, record.offset, record.size, store_timestamp);
-            if let Err(error) = dispatch(&mut self.queues, &mut self.index, &self.config, &self.disk, &request) {
+            if let Err(error) = self.indexes.dispatch(&self.config, &self.disk, &request) {
                 self.fail(&error);
                 return Err(error);
             }
@@ -227,7 +228,7 @@ impl MessageStore {
     }
 
     fn queue_mut(&mut self, topic: &str, queue_id: i32) -> Result<&mut ConsumeQueue, StoreError> {
-        queue_entry(&mut self.queues, &self.disk, &self.config, topic, queue_id)
+        queue_entry(&mut self.indexes.queues, &self.disk, &self.config, topic, queue_id)
     }
 
     /// Up to `count_max` messages of one queue from `offset` whose tag hash passes `filter`.
@@ -374,7 +375,7 @@ impl MessageStore {
     /// checked against the actual record's keys (hash collisions are filtered out).
     pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ms: i64, end_ms: i64) -> Result<Vec<(Bytes, RecordMeta)>, StoreError> {
         let mut found = Vec::new();
-        for offset in self.index.query(topic, key, begin_ms, end_ms, max)? {
+        for offset in self.indexes.index.query(topic, key, begin_ms, end_ms, max)? {
             if let Some((record, meta)) = self.message_at(CommitLogOffset(offset))? {
                 let matches = meta.topic == topic && (meta.keys.iter().any(|k| k == key) || meta.uniq_key.as_deref() == Some(key));
                 if matches {
@@ -387,7 +388,7 @@ impl MessageStore {
 
     /// Every (topic, queue id) with a ConsumeQueue.
     pub fn queue_ids(&self) -> Vec<(String, i32)> {
-        self.queues.iter().flat_map(|(topic, ids)| ids.keys().map(move |id| (topic.clone(), *id))).collect()
+        self.indexes.queues.iter().flat_map(|(topic, ids)| ids.keys().map(move |id| (topic.clone(), *id))).collect()
     }
 
     pub fn commit_log_min_offset(&self) -> CommitLogOffset {
@@ -474,12 +475,12 @@ impl MessageStore {
 
     fn write_checkpoint(&mut self, clean: bool) -> Result<(), StoreError> {
         let dispatched = self.commit_log.write_offset().0;
-        for queue in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
+        for queue in self.indexes.queues.values_mut().flat_map(BTreeMap::values_mut) {
             let plan = queue.flush_plan();
             plan.execute()?;
             queue.flushed(plan.to);
         }
-        self.index.sync()?;
+        self.indexes.index.sync()?;
         let flushed = self.commit_log.flushed_offset().0;
         let dispatched = dispatched.min(flushed);
         let checkpoint = Checkpoint { clean, commit_log_flushed: flushed, dispatched, indexed: dispatched };
@@ -504,8 +505,24 @@ impl MessageStore {
     }
 
     /// Removes a topic's ConsumeQueues; its messages stay in the CommitLog until retention.
+    /// The deletion is remembered durably first (with the log synced up to it, so that no
+    /// later record can land below the mark), so a reput after a crash does not bring the
+    /// topic back, and a crash half-way through is finished at the next start.
     pub fn delete_topic(&mut self, topic: &str) -> Result<(), StoreError> {
-        for (_, queue) in self.queues.remove(topic).unwrap_or_default() {
+        self.sync_commit_log()?;
+        let result = self.forget_topic(topic);
+        if let Err(error) = &result {
+            self.fail(error);
+        }
+        result
+    }
+
+    fn forget_topic(&mut self, topic: &str) -> Result<(), StoreError> {
+        let mut deleted = self.indexes.deleted_topics.clone();
+        deleted.insert(topic.to_string(), self.commit_log.write_offset().0);
+        store_deleted_topics(&self.disk, &deleted)?;
+        self.indexes.deleted_topics = deleted;
+        for (_, queue) in self.indexes.queues.remove(topic).unwrap_or_default() {
             queue.destroy()?;
         }
         Ok(())
@@ -536,10 +553,16 @@ impl MessageStore {
         }
         if count > 0 {
             let min = self.commit_log.min_offset().0;
-            for queue in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
+            for queue in self.indexes.queues.values_mut().flat_map(BTreeMap::values_mut) {
                 queue.drop_below(min)?;
             }
-            self.index.drop_below(min)?;
+            self.indexes.index.drop_below(min)?;
+            if self.indexes.deleted_topics.values().any(|&at| at <= min) {
+                let mut deleted = self.indexes.deleted_topics.clone();
+                deleted.retain(|_, at| *at > min);
+                store_deleted_topics(&self.disk, &deleted)?;
+                self.indexes.deleted_topics = deleted;
+            }
         }
         Ok(count)
     }
@@ -627,23 +650,69 @@ impl<'a> DispatchRequest<'a> {
     }
 }
 
-/// Builds the ConsumeQueue unit and index entries of one record (RocketMQ's reput dispatch).
-fn dispatch(
-    queues: &mut Queues,
-    index: &mut IndexService,
-    config: &StoreConfig,
-    disk: &DiskRef,
-    request: &DispatchRequest<'_>,
-) -> Result<(), StoreError> {
-    if takes_queue_offset(request.sys_flag) {
-        let queue = queue_entry(queues, disk, config, request.topic, request.queue_id)?;
-        let unit = CqUnit { commit_log_offset: request.offset, size: request.size, tags_code: request.tags_code };
-        queue.put(request.queue_offset, unit)?;
+/// What the dispatcher maintains from the CommitLog.
+struct Indexes {
+    /// ConsumeQueues by topic, then queue id.
+    queues: Queues,
+    /// Keys and ids to CommitLog offsets.
+    index: IndexService,
+    /// Deleted topics, each with the CommitLog offset of its deletion: records of the topic
+    /// below it belong to the deleted incarnation and are not dispatched again by a reput.
+    deleted_topics: BTreeMap<String, u64>,
+}
+
+impl Indexes {
+    /// Builds the ConsumeQueue unit and index entries of one record (RocketMQ's reput dispatch).
+    fn dispatch(&mut self, config: &StoreConfig, disk: &DiskRef, request: &DispatchRequest<'_>) -> Result<(), StoreError> {
+        if self.deleted_topics.get(request.topic).is_some_and(|&deleted_at| request.offset.0 < deleted_at) {
+            return Ok(());
+        }
+        if takes_queue_offset(request.sys_flag) {
+            let queue = queue_entry(&mut self.queues, disk, config, request.topic, request.queue_id)?;
+            let unit = CqUnit { commit_log_offset: request.offset, size: request.size, tags_code: request.tags_code };
+            queue.put(request.queue_offset, unit)?;
+        }
+        if config.index_enabled {
+            self.index.put(request.topic, &request.index_keys, request.offset.0, request.store_timestamp)?;
+        }
+        Ok(())
     }
-    if config.index_enabled {
-        index.put(request.topic, &request.index_keys, request.offset.0, request.store_timestamp)?;
+}
+
+/// Where deleted topics are remembered.
+pub const DELETED_TOPICS_PATH: &str = "config/deletedTopics.json";
+
+fn load_deleted_topics(disk: &DiskRef) -> Result<BTreeMap<String, u64>, StoreError> {
+    let Some(bytes) = disk.read_all(DELETED_TOPICS_PATH)? else { return Ok(BTreeMap::new()) };
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Metadata { file: DELETED_TOPICS_PATH.into(), reason: e.to_string() })
+}
+
+fn store_deleted_topics(disk: &DiskRef, deleted: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(deleted).map_err(|e| StoreError::Metadata { file: DELETED_TOPICS_PATH.into(), reason: e.to_string() })?;
+    Ok(disk.replace_atomic(DELETED_TOPICS_PATH, &json)?)
+}
+
+/// Removes what is left of the queues of deleted topics (a deletion cut short by a crash):
+/// a queue whose first message lies below its topic's deletion offset belongs to the deleted
+/// incarnation.
+fn drop_deleted_queues(mut queues: Queues, deleted: &BTreeMap<String, u64>) -> Result<Queues, StoreError> {
+    for (topic, &deleted_at) in deleted {
+        let Some(ids) = queues.get_mut(topic) else { continue };
+        let stale: Vec<i32> = ids
+            .iter()
+            .filter_map(|(&id, queue)| match queue.get(queue.min_offset()) {
+                Ok(Some(unit)) if unit.commit_log_offset.0 >= deleted_at => None,
+                _ => Some(id),
+            })
+            .collect();
+        for id in stale {
+            if let Some(queue) = ids.remove(&id) {
+                queue.destroy()?;
+            }
+        }
     }
-    Ok(())
+    queues.retain(|_, ids| !ids.is_empty());
+    Ok(queues)
 }
 
 fn queue_entry<'q>(
