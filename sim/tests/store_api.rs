@@ -190,3 +190,40 @@ fn a_full_disk_refuses_puts_with_a_typed_error_and_loses_nothing() {
     let store = open(&disk);
     assert_eq!(store.max_offset("T", 0), QueueOffset(refused_at + 1));
 }
+
+/// Under SYNC_FLUSH a consumer sees a message only once it is synced: a power loss could
+/// otherwise take back what was read and give its offset to another message.
+#[test]
+fn sync_flush_serves_only_synced_messages() {
+    let disk = SimDisk::with_seed(9);
+    let disk_ref: DiskRef = Arc::new(disk.clone());
+    let config = StoreConfig { flush_mode: petrel_core::store::FlushMode::Sync, ..StoreConfig::small_for_tests() };
+    let (mut store, _) = MessageStore::open(disk_ref, config).expect("open");
+    store.put_messages(&[message("T", 0, 0, "A")], 1).expect("put");
+    let before = store.get_messages("T", 0, QueueOffset(0), 8, &|_| true).expect("get");
+    assert_eq!((before.status, before.next_begin_offset), (GetStatus::OffsetOverflowOne, QueueOffset(0)));
+    let plan = store.flush_plan();
+    plan.execute().expect("sync");
+    store.flushed(plan.to);
+    let after = store.get_messages("T", 0, QueueOffset(0), 8, &|_| true).expect("get");
+    assert_eq!((after.status, after.queue_offsets.len()), (GetStatus::Found, 1));
+}
+
+/// A pull stops at its byte budget (256 KiB) and resumes where it stopped.
+#[test]
+fn pulls_respect_the_byte_budget() {
+    let disk = SimDisk::with_seed(4);
+    let disk_ref: DiskRef = Arc::new(disk.clone());
+    let config = StoreConfig { commit_log_file_size_bytes: 1 << 20, message_size_max_bytes: 200 * 1024, ..StoreConfig::small_for_tests() };
+    let (mut store, _) = MessageStore::open(disk_ref, config).expect("open");
+    for n in 0..5 {
+        let mut big = message("T", 0, n, "A");
+        big.body = Bytes::from(vec![n as u8; 100 * 1024]);
+        store.put_messages(&[big], 1).expect("put");
+    }
+    let first = store.get_messages("T", 0, QueueOffset(0), 32, &|_| true).expect("get");
+    assert_eq!(first.queue_offsets, vec![QueueOffset(0), QueueOffset(1)]);
+    assert_eq!(first.next_begin_offset, QueueOffset(2));
+    let second = store.get_messages("T", 0, first.next_begin_offset, 32, &|_| true).expect("get");
+    assert_eq!(second.queue_offsets, vec![QueueOffset(2), QueueOffset(3)]);
+}

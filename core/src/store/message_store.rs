@@ -16,6 +16,7 @@ use crate::store::config::StoreConfig;
 use crate::store::consume_queue::{ConsumeQueue, CqUnit, CONSUME_QUEUE_DIR};
 use crate::store::disk::{DiskError, DiskRef};
 use crate::store::error::StoreError;
+use crate::store::flush::FlushMode;
 use crate::store::index::IndexService;
 use crate::store::mapped_file::SyncPlan;
 use crate::store::offset::{file_name_for, CommitLogOffset, QueueOffset};
@@ -258,30 +259,35 @@ impl MessageStore {
         let mut result = empty_get(GetStatus::NoMatchedMessage, offset, min, max);
         let mut bytes = 0usize;
         let mut next = offset;
-        while next < max && result.records.len() < count_max && bytes < GET_MESSAGES_BYTES_MAX {
+        // SYNC_FLUSH serves only what is synced: a consumer must never see a message that a
+        // power loss could take back and whose offset could then name another message.
+        let visible_end = match self.config.flush_mode {
+            FlushMode::Sync => self.commit_log.flushed_offset().0,
+            FlushMode::Async(_) => self.commit_log.write_offset().0,
+        };
+        'scan: while next < max && result.records.len() < count_max {
             let units = queue.read_units(next, count_max - result.records.len())?;
             if units.is_empty() {
                 break;
             }
             for unit in units {
-                if bytes + unit.size as usize > GET_MESSAGES_BYTES_MAX && !result.records.is_empty() {
-                    break;
+                let too_big = bytes + unit.size as usize > GET_MESSAGES_BYTES_MAX && !result.records.is_empty();
+                if too_big || unit.end() > visible_end {
+                    break 'scan;
                 }
                 let here = next;
                 next = next.next();
                 if unit.commit_log_offset < self.commit_log.min_offset() || !filter(unit.tags_code) {
                     continue;
                 }
-                match self.commit_log.read(unit.commit_log_offset, unit.size as usize)? {
-                    Some(record) => {
-                        bytes += record.len();
-                        result.records.push(record);
-                        result.queue_offsets.push(here);
-                    }
-                    None => continue,
+                if let Some(record) = self.commit_log.read(unit.commit_log_offset, unit.size as usize)? {
+                    check_unit_matches(queue, here, &unit, &record)?;
+                    bytes += record.len();
+                    result.records.push(record);
+                    result.queue_offsets.push(here);
                 }
                 if result.records.len() >= count_max {
-                    break;
+                    break 'scan;
                 }
             }
         }
@@ -289,7 +295,9 @@ impl MessageStore {
         if !result.records.is_empty() {
             result.status = GetStatus::Found;
         } else if next == offset {
-            result.status = GetStatus::OffsetFoundNull;
+            // Nothing readable yet at `offset` (not synced under SYNC_FLUSH): like the end of
+            // the queue, a long poll waits here.
+            result.status = GetStatus::OffsetOverflowOne;
         }
         Ok(result)
     }
@@ -594,6 +602,18 @@ pub fn validate_topic(topic: &str) -> Result<(), StoreError> {
         return Err(StoreError::InvalidTopic { topic: topic.chars().take(TOPIC_LEN_MAX_BYTES + 1).collect() });
     }
     Ok(())
+}
+
+/// The cheap agreement check between a ConsumeQueue unit and the record it points at (size
+/// and magic, 8 bytes): a damaged unit must produce an error, never a pull body of garbage.
+fn check_unit_matches(queue: &ConsumeQueue, offset: QueueOffset, unit: &CqUnit, record: &Bytes) -> Result<(), StoreError> {
+    let size = record.get(0..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let magic = record.get(4..8).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if size == Some(unit.size as i32) && magic == Some(crate::message::record::MESSAGE_MAGIC_CODE) {
+        return Ok(());
+    }
+    let file = ConsumeQueue::dir(queue.topic(), queue.queue_id());
+    Err(StoreError::corrupt(&file, offset.0 * crate::store::consume_queue::CQ_UNIT_SIZE_BYTES, format!("unit {unit:?} does not point at a record of that size")))
 }
 
 /// Whether a message takes a queue offset: transaction half and rollback messages do not.
