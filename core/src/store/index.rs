@@ -1,6 +1,6 @@
 //! The IndexService: the run of IndexFiles, rolled when one is full, and queries across them.
 
-use crate::store::disk::DiskRef;
+use crate::store::disk::{DiskRef, FileRef};
 use crate::store::error::StoreError;
 use crate::store::index_file::{list_index_files, IndexFile};
 
@@ -120,11 +120,18 @@ impl IndexService {
 
     /// Syncs every file written since the last sync.
     pub fn sync(&mut self) -> Result<(), StoreError> {
-        for file in self.files.iter().skip(self.dirty_from) {
-            file.sync()?;
+        for file in self.take_sync_plan() {
+            file.sync_all()?;
         }
-        self.dirty_from = self.files.len();
         Ok(())
+    }
+
+    /// The files to sync so that every entry written so far is durable, to sync without
+    /// holding the store. The last file stays marked dirty: entries may keep arriving in it.
+    pub fn take_sync_plan(&mut self) -> Vec<FileRef> {
+        let files = self.files.iter().skip(self.dirty_from).map(|f| f.file().clone()).collect();
+        self.dirty_from = self.files.len().saturating_sub(1);
+        files
     }
 
     /// Retention: removes files whose every entry points below `commit_log_min`.

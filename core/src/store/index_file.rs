@@ -132,6 +132,11 @@ impl IndexFile {
         self.file.path()
     }
 
+    /// The open file, for syncing it without the store.
+    pub fn file(&self) -> &FileRef {
+        &self.file
+    }
+
     pub fn is_full(&self) -> bool {
         self.header.index_count as u64 > self.entries as u64 - 1
     }

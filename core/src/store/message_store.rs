@@ -482,18 +482,44 @@ impl MessageStore {
     }
 
     fn write_checkpoint(&mut self, clean: bool) -> Result<(), StoreError> {
-        let dispatched = self.commit_log.write_offset().0;
-        for queue in self.indexes.queues.values_mut().flat_map(BTreeMap::values_mut) {
-            let plan = queue.flush_plan();
-            plan.execute()?;
-            queue.flushed(plan.to);
-        }
-        self.indexes.index.sync()?;
+        let plan = self.checkpoint_plan(clean)?;
+        let executed = plan.execute();
+        self.checkpoint_done(&plan, executed)
+    }
+
+    /// First step of a checkpoint: what to sync and what to record, taken under the store's
+    /// owner's lock. Run [`CheckpointPlan::execute`] without it, then report the result with
+    /// [`MessageStore::checkpoint_done`]. Puts go on meanwhile; the checkpoint claims only
+    /// what was dispatched when the plan was taken.
+    pub fn checkpoint_plan(&mut self, clean: bool) -> Result<CheckpointPlan, StoreError> {
+        self.check_writable()?;
         let flushed = self.commit_log.flushed_offset().0;
-        let dispatched = dispatched.min(flushed);
-        let checkpoint = Checkpoint { clean, commit_log_flushed: flushed, dispatched, indexed: dispatched };
-        checkpoint.store(&self.disk)?;
-        self.checkpoint = checkpoint;
+        let dispatched = self.commit_log.write_offset().0.min(flushed);
+        let mut queue_syncs = Vec::new();
+        for queue in self.indexes.queues.values().flat_map(BTreeMap::values) {
+            queue_syncs.push((queue.topic().to_string(), queue.queue_id(), queue.flush_plan()));
+        }
+        Ok(CheckpointPlan {
+            queue_syncs,
+            index_files: self.indexes.index.take_sync_plan(),
+            checkpoint: Checkpoint { clean, commit_log_flushed: flushed, dispatched, indexed: dispatched },
+            disk: self.disk.clone(),
+        })
+    }
+
+    /// Last step of a checkpoint: records what the plan made durable, or stops writes if it
+    /// failed (a failed sync of a queue must never be followed by a checkpoint trusting it).
+    pub fn checkpoint_done(&mut self, plan: &CheckpointPlan, executed: Result<(), StoreError>) -> Result<(), StoreError> {
+        if let Err(error) = executed {
+            self.fail(&error);
+            return Err(error);
+        }
+        for (topic, queue_id, sync) in &plan.queue_syncs {
+            if let Some(queue) = self.indexes.queues.get_mut(topic).and_then(|ids| ids.get_mut(queue_id)) {
+                queue.flushed(sync.to);
+            }
+        }
+        self.checkpoint = plan.checkpoint;
         Ok(())
     }
 
@@ -667,6 +693,31 @@ impl<'a> DispatchRequest<'a> {
             store_timestamp,
             index_keys: message.properties.keys().chain(message.properties.uniq_key()).collect(),
         }
+    }
+}
+
+/// A checkpoint's I/O, detached from the store (see [`MessageStore::checkpoint_plan`]).
+pub struct CheckpointPlan {
+    /// Each ConsumeQueue's unsynced units.
+    queue_syncs: Vec<(String, i32, SyncPlan)>,
+    /// IndexFiles written since the last checkpoint.
+    index_files: Vec<crate::store::disk::FileRef>,
+    /// What to record once those are durable.
+    checkpoint: Checkpoint,
+    /// Where to record it.
+    disk: DiskRef,
+}
+
+impl CheckpointPlan {
+    /// Syncs the queues and index files, then writes the checkpoint. Blocking.
+    pub fn execute(&self) -> Result<(), StoreError> {
+        for (_, _, sync) in &self.queue_syncs {
+            sync.execute()?;
+        }
+        for file in &self.index_files {
+            file.sync_all()?;
+        }
+        self.checkpoint.store(&self.disk)
     }
 }
 

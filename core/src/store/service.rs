@@ -58,6 +58,8 @@ struct Shared {
     wake_flusher: Notify,
     /// Set once shutdown begins; tasks stop at their next wake-up.
     closing: std::sync::atomic::AtomicBool,
+    /// Serialises checkpoints (the checkpointer's and shutdown's).
+    checkpointing: Mutex<()>,
     /// Group commits done, for [`StoreService::group_commit_stats`].
     group_syncs: AtomicU64,
     /// Puts released by group commits.
@@ -92,6 +94,7 @@ impl StoreService {
             waiting: Mutex::new(GroupCommit::default()),
             wake_flusher: Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
+            checkpointing: Mutex::new(()),
             group_syncs: AtomicU64::new(0),
             group_puts: AtomicU64::new(0),
         });
@@ -146,6 +149,7 @@ impl StoreService {
     pub async fn shutdown(self) -> Result<(), StoreError> {
         self.shared.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.wake_flusher.notify_one();
+        let _checkpointing = self.shared.lock_checkpointing();
         let mut store = self.shared.lock_store();
         let closed = store.close();
         let durable = store.flushed_offset().0;
@@ -163,6 +167,10 @@ impl StoreService {
 impl Shared {
     fn lock_store(&self) -> MutexGuard<'_, MessageStore> {
         self.store.lock().expect("store lock poisoned by an earlier panic")
+    }
+
+    fn lock_checkpointing(&self) -> MutexGuard<'_, ()> {
+        self.checkpointing.lock().expect("checkpoint lock poisoned by an earlier panic")
     }
 
     fn lock_waiting(&self) -> MutexGuard<'_, GroupCommit<Waiter>> {
@@ -284,7 +292,16 @@ async fn checkpointer(shared: Arc<Shared>, every: Duration) {
         if shared.is_closing() {
             return;
         }
-        let result = shared.lock_store().checkpoint(false);
+        let result = {
+            // Held across the syncs so that shutdown's clean checkpoint cannot be overwritten
+            // by this older one; the store itself is locked only to plan and to record.
+            let _checkpointing = shared.lock_checkpointing();
+            let planned = shared.lock_store().checkpoint_plan(false);
+            planned.and_then(|plan| {
+                let executed = plan.execute();
+                shared.lock_store().checkpoint_done(&plan, executed)
+            })
+        };
         shared.sleep_stall().await;
         if let Err(error) = result {
             tracing::error!(%error, "checkpoint failed");
