@@ -7,6 +7,7 @@
 //! - [`record_crc`]: the whole-record checksum property that catches torn records.
 //! - [`consume_queue`]: per-(topic, queue) 20-byte units pointing into the CommitLog.
 //! - [`index_file`] and [`index`]: the key -> CommitLog offset hash index and its file run.
+//! - [`dispatch`]: builds queue units and index entries from CommitLog records (reput).
 //! - [`flush`]: flush modes, the async flush policy and the group-commit queue (no I/O).
 //! - [`checkpoint`]: the durable watermarks recovery trusts, and the clean-shutdown flag.
 //! - [`retention`]: which old files to delete (no I/O).
@@ -19,6 +20,7 @@ pub mod commit_log;
 pub mod config;
 pub mod consume_queue;
 pub mod consumer_offset;
+pub mod dispatch;
 pub mod disk;
 pub mod error;
 pub mod flush;
