@@ -7,6 +7,10 @@
 //!   properties, `offsetMsgId` and `UNIQ_KEY` ids, tag hash codes.
 //! - [`store`]: the storage engine over the [`store::disk::Disk`] seam: CommitLog, ConsumeQueue,
 //!   IndexFile, flush and group commit, checkpoint and recovery, retention, consumer offsets.
+//! - [`protocol`]: the JSON bodies the roles exchange (`TopicRouteData`, `ClusterInfo`,
+//!   `TopicConfig`, `RegisterBrokerBody`, ...), with RocketMQ's field names, and `PermName` bits.
+//! - [`namesrv`]: the NameServer's logic as a deterministic state machine: `RouteInfoManager`
+//!   (route tables, broker liveness) and `NameServer::process` (request in, response out).
 //!
 //! Nothing here reads a clock, draws randomness or does I/O except through a seam handed in by
 //! the caller (a `now_ms`, a seeded RNG, a `Disk`), so the same code runs in production and in
@@ -14,5 +18,7 @@
 
 pub mod clock;
 pub mod message;
+pub mod namesrv;
+pub mod protocol;
 pub mod remoting;
 pub mod store;
