@@ -227,3 +227,14 @@ fn pulls_respect_the_byte_budget() {
     let second = store.get_messages("T", 0, first.next_begin_offset, 32, &|_| true).expect("get");
     assert_eq!(second.queue_offsets, vec![QueueOffset(2), QueueOffset(3)]);
 }
+
+/// A batch that mixes queues is refused with a typed error and stores nothing.
+#[test]
+fn a_mixed_batch_is_refused() {
+    let disk = SimDisk::with_seed(6);
+    let mut store = open(&disk);
+    let batch = [message("T", 0, 0, "A"), message("T", 1, 1, "A")];
+    assert!(matches!(store.put_messages(&batch, 1), Err(StoreError::MixedBatch)));
+    assert_eq!(store.commit_log_max_offset().0, 0);
+    assert_eq!(store.failed(), None);
+}

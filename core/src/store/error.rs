@@ -23,6 +23,9 @@ pub enum StoreError {
     /// `[%|a-zA-Z0-9_-]`).
     #[error("invalid topic name {topic:?}")]
     InvalidTopic { topic: String },
+    /// A batch whose messages do not all target the same (topic, queue).
+    #[error("a batch must target one topic and queue")]
+    MixedBatch,
     /// The message cannot be encoded (topic or properties too long, ...).
     #[error("message cannot be stored: {0}")]
     Encode(RecordError),

@@ -204,7 +204,9 @@ impl MessageStore {
         let Some(first) = messages.first() else {
             return Ok(PutResult { messages: Vec::new(), end: self.commit_log.write_offset() });
         };
-        assert!(messages.iter().all(|m| m.topic == first.topic && m.queue_id == first.queue_id), "a batch targets one queue");
+        if !messages.iter().all(|m| m.topic == first.topic && m.queue_id == first.queue_id) {
+            return Err(StoreError::MixedBatch);
+        }
         validate_topic(&first.topic)?;
         let mut next = self.queue_mut(&first.topic, first.queue_id)?.max_offset();
         let mut assigned = Vec::with_capacity(messages.len());
