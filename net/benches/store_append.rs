@@ -82,7 +82,7 @@ fn async_appends() {
     while done < ASYNC_MESSAGES {
         if let Some((base, path, size)) = store.commit_log_file_wanted() {
             let creating = Instant::now();
-            drop(store.disk().create(&path, size).expect("create next file"));
+            drop(store.disk().create_warm(&path, size).expect("create next file"));
             assert!(store.publish_commit_log_file(base, &path).expect("publish"));
             create_time += creating.elapsed();
         }

@@ -29,15 +29,19 @@
 //!
 //! # Warm-up ([`MmapOptions::warm_up`])
 //! The first touch of a page of a sparse file costs a page fault plus a filesystem block
-//! allocation (about 10x a warm write on the reference machine). With `warm_up` on, `create`
-//! first writes zeros through the file descriptor in 1 MiB chunks (this allocates every block,
+//! allocation (about 10x a warm write on the reference machine). With `warm_up` on,
+//! `create_warm` (the CommitLog's allocator calls it, off the append path; plain `create` never
+//! warms) first writes zeros through the file descriptor in 1 MiB chunks (this allocates every block,
 //! so a full filesystem shows up as `DiskError::NoSpace` from `create` instead of a SIGBUS
 //! on a later write through the map), then writes one byte to every 4 KiB page through the map
 //! (so the page tables are populated and the first appends do not fault). Cost: roughly one
 //! memset plus one minor fault per page of the file at creation, i.e. a few hundred
 //! milliseconds for a 1 GiB CommitLog file; the zeros are written back by the kernel later.
 //! Without warm-up `create` is cheap, but a full filesystem is only discovered when a page is
-//! first written through the map, which the kernel reports as SIGBUS (as in RocketMQ).
+//! first written through the map, which the kernel reports as SIGBUS (as in RocketMQ): a known
+//! gap until files are preallocated without dirtying their pages. Measured: warmed files make
+//! SYNC_FLUSH's msyncs about twice as slow (writeback of the warm-up's zeros), so a SYNC_FLUSH
+//! broker should run with warm-up off (`reports/storage-bench.md`).
 //!
 //! # Safety of writes through `&self` and zero-copy reads
 //! [`MmapRaw`] hands out raw pointers only; this module turns them into slices in two places:
@@ -174,15 +178,46 @@ impl MmapDisk {
         Ok(())
     }
 
+    /// Creates a file of `len` zero bytes, warming it up if `warm`.
+    fn create_file(&self, path: &str, len: u64, warm: bool) -> Result<FileRef, DiskError> {
+
+        let op = DiskOp::Create;
+        let full = self.file_path(path, op)?;
+        map_len(path, op, len)?;
+        let file = {
+            let _guard = self.lock_namespace();
+            self.ensure_parent_dirs(path, op)?;
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&full)
+                .map_err(|e| map_io(path, op, &e))?
+        };
+        match self.prepare_new(path, &full, &file, len, warm) {
+            Ok(map) => Ok(Arc::new(MmapFile { path: path.to_string(), map, len })),
+            Err(err) => {
+                // Undo the half-made file (e.g. ENOSPC during warm-up) so that a failed create
+                // leaves nothing behind.
+                let _guard = self.lock_namespace();
+                if fs::remove_file(&full).is_ok() {
+                    let _ = sync_parent(&full);
+                    self.prune_empty_dirs(&full);
+                }
+                Err(err)
+            }
+        }
+    }
+
     /// Sizes, syncs and maps a file `create` has just made; `create` removes it again if this
     /// fails.
-    fn prepare_new(&self, path: &str, full: &Path, file: &File, len: u64) -> Result<Arc<MmapRaw>, DiskError> {
+    fn prepare_new(&self, path: &str, full: &Path, file: &File, len: u64, warm: bool) -> Result<Arc<MmapRaw>, DiskError> {
         let op = DiskOp::Create;
         file.set_len(len).map_err(|e| map_io(path, op, &e))?;
         file.sync_all().map_err(|e| map_io(path, op, &e))?;
         sync_parent(full).map_err(|e| map_io(path, op, &e))?;
         let map = map_file(path, op, file, len)?;
-        if self.options.warm_up {
+        if warm {
             warm_up(path, file, &map)?;
         }
         Ok(map)
@@ -208,32 +243,11 @@ impl MmapDisk {
 
 impl Disk for MmapDisk {
     fn create(&self, path: &str, len: u64) -> Result<FileRef, DiskError> {
-        let op = DiskOp::Create;
-        let full = self.file_path(path, op)?;
-        map_len(path, op, len)?;
-        let file = {
-            let _guard = self.lock_namespace();
-            self.ensure_parent_dirs(path, op)?;
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&full)
-                .map_err(|e| map_io(path, op, &e))?
-        };
-        match self.prepare_new(path, &full, &file, len) {
-            Ok(map) => Ok(Arc::new(MmapFile { path: path.to_string(), map, len })),
-            Err(err) => {
-                // Undo the half-made file (e.g. ENOSPC during warm-up) so that a failed create
-                // leaves nothing behind.
-                let _guard = self.lock_namespace();
-                if fs::remove_file(&full).is_ok() {
-                    let _ = sync_parent(&full);
-                    self.prune_empty_dirs(&full);
-                }
-                Err(err)
-            }
-        }
+        self.create_file(path, len, false)
+    }
+
+    fn create_warm(&self, path: &str, len: u64) -> Result<FileRef, DiskError> {
+        self.create_file(path, len, self.options.warm_up)
     }
 
     fn open(&self, path: &str) -> Result<FileRef, DiskError> {

@@ -25,7 +25,7 @@ fn written_data_survives_reopen_with_and_without_warm_up() {
         let dir = temp_dir();
         {
             let disk = disk(&dir, warm_up);
-            let file = disk.create("commitlog/00000000000000000000", 3 * 4096 + 100).expect("create");
+            let file = disk.create_warm("commitlog/00000000000000000000", 3 * 4096 + 100).expect("create");
             assert_eq!(file.len(), 3 * 4096 + 100);
             assert_eq!(file.read_at(0, 8).expect("read").as_ref(), &[0u8; 8], "new files read as zeros");
             file.write_at(4090, b"hello, petrel").expect("write across a page boundary");
@@ -182,7 +182,7 @@ fn warm_up_keeps_new_files_zeroed() {
     let dir = temp_dir();
     let disk = disk(&dir, true);
     let len = (1 << 20) + 4096 * 3 + 17;
-    let file = disk.create("warm", len).expect("create");
+    let file = disk.create_warm("warm", len).expect("create");
     let all = file.read_at(0, len as usize).expect("read");
     assert!(all.iter().all(|b| *b == 0));
     file.write_at(len - 1, b"z").expect("write last byte");

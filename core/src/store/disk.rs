@@ -97,6 +97,13 @@ pub trait Disk: Send + Sync + 'static {
     /// `AlreadyExists` if the path exists and `NoSpace` if the device cannot hold it.
     fn create(&self, path: &str, len: u64) -> Result<FileRef, DiskError>;
 
+    /// Like [`Disk::create`], for a file that will be written heavily right away (the next
+    /// CommitLog file): a backend may pre-touch its pages (`MmapDisk`'s warm-up option).
+    /// Call it outside any lock that appends wait for: warming a 1 GiB file takes seconds.
+    fn create_warm(&self, path: &str, len: u64) -> Result<FileRef, DiskError> {
+        self.create(path, len)
+    }
+
     /// Opens an existing file; its length is the length it was created with.
     fn open(&self, path: &str) -> Result<FileRef, DiskError>;
 

@@ -324,7 +324,7 @@ async fn file_allocator(shared: Arc<Shared>) {
             (store.commit_log_file_wanted(), store.disk().clone())
         };
         let Some((base, staged, size)) = wanted else { continue };
-        let published = match disk.create(&staged, size) {
+        let published = match disk.create_warm(&staged, size) {
             Ok(file) => {
                 drop(file);
                 shared.lock_store().publish_commit_log_file(base, &staged)
