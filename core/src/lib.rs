@@ -11,11 +11,15 @@
 //!   `TopicConfig`, `RegisterBrokerBody`, ...), with RocketMQ's field names, and `PermName` bits.
 //! - [`namesrv`]: the NameServer's logic as a deterministic state machine: `RouteInfoManager`
 //!   (route tables, broker liveness) and `NameServer::process` (request in, response out).
+//! - [`broker`]: the Broker's logic as pure code: pull with long-poll decisions, consumer and
+//!   producer groups, consumer offsets, queries by id and key, runtime and consume stats;
+//!   topic configs (persisted, auto-created from TBW102), sends and topic administration.
 //!
 //! Nothing here reads a clock, draws randomness or does I/O except through a seam handed in by
 //! the caller (a `now_ms`, a seeded RNG, a `Disk`), so the same code runs in production and in
 //! the deterministic simulator.
 
+pub mod broker;
 pub mod clock;
 pub mod message;
 pub mod namesrv;

@@ -1,8 +1,13 @@
-//! petrel-net: the seams' real-world side.
+//! petrel-net: the seams' real-world side, and the nodes that serve Petrel's roles over it.
 //!
 //! - [`disk`]: `MmapDisk`, the memmap2 backend of the `Disk` seam over preallocated files.
 //! - [`remoting`]: the remoting transport over `tokio::net` (madsim's simulated TCP under
 //!   `cfg(madsim)`): `RemotingServer`, `RemotingClient`, `Channel`, request dispatch by code.
+//! - [`namesrv`]: `NamesrvNode`, the async shell that serves `petrel_core::namesrv::NameServer`
+//!   over the transport and expires silent brokers.
+//!
+//! The `petrel` binary (`src/bin/petrel.rs`) is the production entry point: `petrel namesrv`.
 
 pub mod disk;
+pub mod namesrv;
 pub mod remoting;

@@ -15,6 +15,7 @@
 //! bytes. Integer-keyed maps are written with quoted keys, which Java's fastjson reads.
 
 pub mod body;
+pub mod heartbeat;
 pub mod perm;
 pub mod register;
 pub mod route;
