@@ -14,12 +14,15 @@
 //! - [`broker`]: the Broker's logic as pure code: pull with long-poll decisions, consumer and
 //!   producer groups, consumer offsets, queries by id and key, runtime and consume stats;
 //!   topic configs (persisted, auto-created from TBW102), sends and topic administration.
+//! - [`client`]: the clients' decisions as pure code: publish routes and queue selection, latency
+//!   fault avoidance, rebalance strategies, send headers and `SendResult` parsing.
 //!
 //! Nothing here reads a clock, draws randomness or does I/O except through a seam handed in by
 //! the caller (a `now_ms`, a seeded RNG, a `Disk`), so the same code runs in production and in
 //! the deterministic simulator.
 
 pub mod broker;
+pub mod client;
 pub mod clock;
 pub mod message;
 pub mod namesrv;
