@@ -51,9 +51,11 @@ impl FaultThresholds {
     }
 }
 
+/// RocketMQ 4.9's values: Petrel behaves like the 4.x clients it stands beside (the protocol
+/// reference's table is RocketMQ 5's).
 impl Default for FaultThresholds {
     fn default() -> Self {
-        FaultThresholds::REFERENCE
+        FaultThresholds::ROCKETMQ_4_9
     }
 }
 
