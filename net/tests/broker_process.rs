@@ -8,10 +8,10 @@
 #![cfg(not(madsim))]
 
 mod broker_requests;
+mod process;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +19,9 @@ use std::time::Duration;
 use broker_requests::{pull_all, routed, send, send_request, CALL_TIMEOUT};
 use petrel_core::remoting::ResponseCode;
 use petrel_net::remoting::{ClientConfig, RemotingClient};
+use process::Petrel;
 
-/// Bound on polls for the process to exit or a route to appear.
+/// Bound on polls for a route to appear.
 const POLLS_MAX: u32 = 200;
 /// Pause between two such polls.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -28,74 +29,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const PRODUCERS: usize = 8;
 /// Acknowledged sends after which the broker is killed.
 const ACKS_BEFORE_KILL: usize = 300;
-
-/// A running `petrel` role; killed when dropped, so a failed test leaves no process behind.
-struct Petrel {
-    /// The process.
-    child: Child,
-    /// Its stdout, kept open so that the process never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-    /// The address it announced.
-    addr: SocketAddr,
-}
-
-impl Petrel {
-    /// Starts `petrel ROLE ARGS` and waits for its announcement.
-    fn start(role: &str, args: &[&str]) -> Petrel {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
-            .args(["--log-level", "warn", role])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("petrel starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("stdout is readable");
-        let announcement = format!("petrel {role} listening on ");
-        let Some(addr) = line.trim_end().strip_prefix(&announcement) else {
-            let status = child.wait();
-            panic!("petrel announced {line:?} instead of its address; exit: {status:?}");
-        };
-        let addr = addr.parse().expect("the announced address parses");
-        Petrel {
-            child,
-            _stdout: stdout,
-            addr,
-        }
-    }
-
-    /// Sends SIGTERM.
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed: {status}");
-    }
-
-    /// Waits for the process to exit, for `POLLS_MAX` polls at most; `None` if it did not.
-    async fn exit_status(&mut self) -> Option<ExitStatus> {
-        for _ in 0..POLLS_MAX {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
-                return Some(status);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-        None
-    }
-}
-
-impl Drop for Petrel {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 fn client() -> RemotingClient {
     RemotingClient::new(ClientConfig::default(), None)

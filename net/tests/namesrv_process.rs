@@ -7,107 +7,25 @@
 #![cfg(not(madsim))]
 
 mod namesrv_requests;
+mod process;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
-use std::time::Duration;
 
 use namesrv_requests::{
     cluster_info, register, registered_cluster_info, registered_route, route, CALL_TIMEOUT, TOPIC,
 };
 use petrel_core::remoting::FRAME_SIZE_MAX_BYTES;
 use petrel_net::remoting::{ClientConfig, RemotingClient};
+use process::Petrel;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// What the binary prints, before its address, once it listens.
-const ANNOUNCEMENT: &str = "petrel namesrv listening on ";
-/// Bound on polls for the process to exit.
-const EXIT_POLLS_MAX: u32 = 100;
-/// Pause between two such polls: the process has `EXIT_POLLS_MAX` times this to exit.
-const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(50);
-
-/// A running `petrel namesrv`; killed when dropped, so a failed test leaves no process behind.
-struct Namesrv {
-    /// The process.
-    child: Child,
-    /// Its stdout, kept open so that the process never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-    /// The address it announced.
-    addr: SocketAddr,
-}
-
-impl Namesrv {
-    /// Starts `petrel namesrv` with `args` and waits for its announcement.
-    fn start(args: &[&str]) -> Namesrv {
-        let mut child = petrel_namesrv(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("petrel starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut stdout = BufReader::new(stdout);
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("stdout is readable");
-        let Some(addr) = line.trim_end().strip_prefix(ANNOUNCEMENT) else {
-            let status = child.wait();
-            panic!("petrel announced {line:?} instead of its address; exit: {status:?}");
-        };
-        let addr = addr.parse().expect("the announced address parses");
-        Namesrv {
-            child,
-            _stdout: stdout,
-            addr,
-        }
-    }
-
-    /// Sends SIGTERM.
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM failed: {status}");
-    }
-
-    /// Waits for the process to exit, for `EXIT_POLLS_MAX` polls at most; `None` if it did not.
-    async fn exit_status(&mut self) -> Option<ExitStatus> {
-        for _ in 0..EXIT_POLLS_MAX {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
-                return Some(status);
-            }
-            tokio::time::sleep(EXIT_POLL_INTERVAL).await;
-        }
-        None
-    }
-}
-
-impl Drop for Namesrv {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `petrel namesrv ARGS` with a quiet log filter and nothing on stdin.
-fn petrel_namesrv(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_petrel"));
-    command
-        .args(["--log-level", "warn", "namesrv"])
-        .args(args)
-        .stdin(Stdio::null());
-    command
-}
-
 /// Runs `petrel namesrv ARGS` to its end, expecting it to fail at start.
 fn run_to_failure(args: &[&str]) -> (Option<i32>, String) {
-    let Output { status, stderr, .. } = petrel_namesrv(args).output().expect("petrel runs");
-    (status.code(), String::from_utf8_lossy(&stderr).into_owned())
+    let mut all = vec!["namesrv"];
+    all.extend_from_slice(args);
+    let (code, _stdout, stderr) = process::run(&all);
+    (code, stderr)
 }
 
 fn client() -> RemotingClient {
@@ -128,7 +46,7 @@ async fn closed_by_peer(stream: &mut TcpStream) -> bool {
 /// cluster info lists it, and an unknown topic is TOPIC_NOT_EXIST.
 #[tokio::test]
 async fn answers_a_registered_brokers_routes() {
-    let namesrv = Namesrv::start(&["--listen", "127.0.0.1:0"]);
+    let namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let client = client();
     register(&client, namesrv.addr).await;
     assert_eq!(
@@ -146,7 +64,7 @@ async fn answers_a_registered_brokers_routes() {
 /// and the server still answers requests afterwards.
 #[tokio::test]
 async fn bad_bytes_do_not_stop_the_server() {
-    let namesrv = Namesrv::start(&["--listen", "127.0.0.1:0"]);
+    let namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let header = b"{not json";
     let mut garbage = Vec::new();
     garbage.extend_from_slice(&(4 + header.len() as i32).to_be_bytes());
@@ -175,7 +93,7 @@ async fn bad_bytes_do_not_stop_the_server() {
 /// SIGTERM makes the server shut down cleanly: exit status 0, promptly, with a client connected.
 #[tokio::test]
 async fn sigterm_exits_with_status_zero() {
-    let mut namesrv = Namesrv::start(&["--listen", "127.0.0.1:0"]);
+    let mut namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let client = client();
     register(&client, namesrv.addr).await;
     namesrv.terminate();
@@ -189,7 +107,7 @@ async fn sigterm_exits_with_status_zero() {
 /// A second server on a taken address fails at start with exit code 2, naming the address.
 #[tokio::test]
 async fn a_taken_address_fails_with_exit_code_2() {
-    let first = Namesrv::start(&["--listen", "127.0.0.1:0"]);
+    let first = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let taken = first.addr.to_string();
     let (code, stderr) = run_to_failure(&["--listen", &taken]);
     assert_eq!(code, Some(2), "{stderr}");
@@ -221,12 +139,15 @@ async fn the_command_line_overrides_the_config_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("petrel.toml");
     std::fs::write(&config, "[namesrv]\nlisten = \"127.0.0.1:0\"\n").expect("write config");
-    let from_file = Namesrv::start(&["--config", path_str(&config)]);
+    let from_file = Petrel::start("namesrv", &["--config", path_str(&config)]);
     assert_eq!(from_file.addr.ip().to_string(), "127.0.0.1");
 
     let taken = format!("[namesrv]\nlisten = \"{}\"\n", from_file.addr);
     std::fs::write(&config, taken).expect("write config");
-    let overridden = Namesrv::start(&["--config", path_str(&config), "--listen", "127.0.0.1:0"]);
+    let overridden = Petrel::start(
+        "namesrv",
+        &["--config", path_str(&config), "--listen", "127.0.0.1:0"],
+    );
     assert_ne!(overridden.addr, from_file.addr);
     let client = client();
     assert_eq!(route(&client, overridden.addr, TOPIC).await, None);

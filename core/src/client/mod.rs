@@ -10,6 +10,10 @@
 //!   failed sends, and the selection that prefers the available ones.
 //! - `rebalance.rs`: the queue allocation strategies of a consumer group (averagely, by circle,
 //!   consistent hash).
+//! - `offset_store.rs`: `ProcessQueue` (a queue's pulled, unconsumed messages and the offset
+//!   that may be committed) and `OffsetTable` (a consumer's committed offsets, dirty tracking,
+//!   the local offsets file of broadcasting mode).
+//! - `rebalance_state.rs`: the queues a rebalance starts and stops.
 //! - `select.rs`: `MessageQueueSelector` for sends that choose their own queue (by hash of a
 //!   sharding key, by round robin).
 //! - `send.rs`: message validation, the SEND_MESSAGE_V2 header, `SendResult` parsed from the
@@ -19,8 +23,10 @@
 //! picking a least-bad broker) Petrel uses a counter or a stable order, so a seed replays a run.
 
 pub mod fault;
+pub mod offset_store;
 pub mod queue;
 pub mod rebalance;
+pub mod rebalance_state;
 pub mod route;
 pub mod select;
 pub mod send;

@@ -8,15 +8,24 @@
 //!   `petrel broker listening on <addr>`, runs until SIGTERM or Ctrl-C, then unregisters from
 //!   its NameServers, persists its offsets and topics, flushes and closes its store.
 //!
+//! - `petrel admin <command> -n NAMESRV ...`: mqadmin's everyday commands (`updateTopic`,
+//!   `deleteTopic`, `topicList`, `topicRoute`, `topicStatus`, `clusterList`,
+//!   `consumerProgress`, `queryMsgById`, `queryMsgByKey`, `resetOffsetByTime`) through
+//!   `AdminClient`, printing a table (or JSON with `--json`) on stdout.
+//! - `petrel produce -n NAMESRV -t TOPIC [--count N] ...`: sends messages with a `Producer`,
+//!   one line per send result on stdout.
+//!
 //! Configuration: a TOML file (`--config`) with a `[namesrv]` and a `[broker]` table (see
 //! `BrokerSection` for the broker's keys); a command-line flag overrides the file. A name
 //! server listens on `0.0.0.0:9876` (RocketMQ's port) when neither says, a broker on
 //! `0.0.0.0:10911`; a broker needs a store directory.
 //! Logs: structured, to stderr, as text or JSON lines (`--log-format`), filtered by
-//! `--log-level` or else `RUST_LOG` (default `info`); stdout carries only the line above.
+//! `--log-level` or else `RUST_LOG` (default `info`); a server's stdout carries only the line
+//! above, a command's its results.
 //!
-//! Exit codes: 0 after a clean shutdown; 2 for a bad command line, a bad configuration file or
-//! an address that cannot be listened on; 1 for any other failure.
+//! Exit codes: 0 after a clean shutdown or a command that succeeded; 2 for a bad command line,
+//! a bad configuration file or an address that cannot be listened on; 1 for any other failure
+//! (a refused or failed admin request or send included).
 
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -27,8 +36,14 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use petrel_core::broker::config::BROKER_PORT_DEFAULT;
+use petrel_core::message::Message;
+use petrel_core::protocol::{JsonBody, TopicConfig};
 use petrel_core::store::FlushMode;
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig, BrokerStartError};
+use petrel_net::client::admin::{
+    table, AdminClient, AdminError, MessageList, MessageView, TopicTarget,
+};
+use petrel_net::client::{Producer, ProducerConfig, ProducerError, SendResult};
 use petrel_net::disk::{MmapDisk, MmapOptions};
 use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
 use petrel_net::remoting::TransportError;
@@ -92,6 +107,10 @@ enum Command {
     /// Runs a broker: stores messages, serves producers and consumers, registers with the
     /// name servers.
     Broker(BrokerArgs),
+    /// Administers topics, consumer groups and messages (mqadmin's everyday commands).
+    Admin(AdminArgs),
+    /// Sends messages to a topic.
+    Produce(ProduceArgs),
 }
 
 /// `petrel namesrv`'s options.
@@ -277,6 +296,21 @@ enum RunError {
     /// Waiting for a shutdown signal failed.
     #[error("cannot wait for shutdown signals: {0}")]
     Signal(#[source] io::Error),
+    /// A command-line value clap cannot check (a name server list).
+    #[error("{0}")]
+    Usage(String),
+    /// An admin command failed.
+    #[error("{0}")]
+    Admin(#[from] AdminError),
+    /// A send of `petrel produce` failed.
+    #[error("send {index} failed: {source}")]
+    Produce {
+        /// Which send (0 for the first).
+        index: u32,
+        /// Why.
+        #[source]
+        source: ProducerError,
+    },
 }
 
 impl RunError {
@@ -287,6 +321,7 @@ impl RunError {
             | RunError::ConfigParse { .. }
             | RunError::Start(TransportError::Bind { .. })
             | RunError::BrokerConfig { .. }
+            | RunError::Usage(_)
             | RunError::BrokerStart(
                 BrokerStartError::Bind(TransportError::Bind { .. })
                 | BrokerStartError::Config(_)
@@ -296,7 +331,9 @@ impl RunError {
             RunError::Start(_)
             | RunError::Signal(_)
             | RunError::BrokerStart(_)
-            | RunError::BrokerShutdown(_) => EXIT_FAILURE,
+            | RunError::BrokerShutdown(_)
+            | RunError::Admin(_)
+            | RunError::Produce { .. } => EXIT_FAILURE,
         }
     }
 }
@@ -308,6 +345,8 @@ async fn main() -> ExitCode {
         Ok(()) => match cli.command {
             Command::Namesrv(args) => run_namesrv(args).await,
             Command::Broker(args) => run_broker(args).await,
+            Command::Admin(args) => run_admin(args).await,
+            Command::Produce(args) => run_produce(args).await,
         },
         Err(error) => Err(error),
     };
@@ -557,4 +596,370 @@ fn read_config_file(path: &std::path::Path) -> std::io::Result<String> {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, detail));
     }
     Ok(text)
+}
+
+/// Bound on each request of `petrel admin` when `--timeout-ms` does not say.
+const ADMIN_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+
+/// Most messages one `petrel produce` sends.
+const PRODUCE_COUNT_MAX: u32 = 1_000_000;
+
+/// `petrel admin`'s options.
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Bound on each request, in milliseconds.
+    #[arg(long, global = true, value_name = "MS", default_value_t = ADMIN_TIMEOUT_MS_DEFAULT)]
+    timeout_ms: u64,
+
+    /// The command.
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+/// The name servers, as every admin command and `produce` take them.
+#[derive(Debug, Args)]
+struct NamesrvOpt {
+    /// Name servers, `ip:port` separated by `;`.
+    #[arg(short = 'n', long = "namesrvAddr", value_name = "ADDRS")]
+    namesrv: String,
+}
+
+/// `petrel admin`'s commands, named as mqadmin names them.
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Creates or updates a topic on one broker (-b) or every master of a cluster (-c).
+    #[command(name = "updateTopic")]
+    UpdateTopic(UpdateTopicArgs),
+    /// Deletes a topic from a cluster's brokers and from the name servers.
+    #[command(name = "deleteTopic")]
+    DeleteTopic {
+        /// Name servers.
+        #[command(flatten)]
+        ns: NamesrvOpt,
+        /// Cluster the topic is deleted from.
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: String,
+        /// Topic.
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Lists every topic the name servers know.
+    #[command(name = "topicList")]
+    TopicList(NamesrvOpt),
+    /// Shows a topic's route (queues and brokers).
+    #[command(name = "topicRoute")]
+    TopicRoute(TopicOpt),
+    /// Shows a topic's queues: min and max offset, oldest store time.
+    #[command(name = "topicStatus")]
+    TopicStatus(TopicOpt),
+    /// Lists the clusters and their brokers.
+    #[command(name = "clusterList")]
+    ClusterList(NamesrvOpt),
+    /// Shows a consumer group's progress per queue.
+    #[command(name = "consumerProgress")]
+    ConsumerProgress {
+        /// Name servers.
+        #[command(flatten)]
+        ns: NamesrvOpt,
+        /// Consumer group.
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        /// Only this topic.
+        #[arg(short = 't', long = "topic")]
+        topic: Option<String>,
+    },
+    /// Shows the message an offset message id names.
+    #[command(name = "queryMsgById")]
+    QueryMsgById {
+        /// Name servers.
+        #[command(flatten)]
+        ns: NamesrvOpt,
+        /// The offsetMsgId (store host + CommitLog offset, hex).
+        #[arg(short = 'i', long = "msgId")]
+        id: String,
+    },
+    /// Lists a topic's messages carrying a key.
+    #[command(name = "queryMsgByKey")]
+    QueryMsgByKey {
+        /// Topic and name servers.
+        #[command(flatten)]
+        topic: TopicOpt,
+        /// The key.
+        #[arg(short = 'k', long = "msgKey")]
+        key: String,
+    },
+    /// Commits, for every queue of a topic, the offset of the first message stored at or after
+    /// a time. Consumers of the group must be stopped: running ones overwrite the reset.
+    #[command(name = "resetOffsetByTime")]
+    ResetOffsetByTime {
+        /// Topic and name servers.
+        #[command(flatten)]
+        topic: TopicOpt,
+        /// Consumer group.
+        #[arg(short = 'g', long = "group")]
+        group: String,
+        /// Time, in milliseconds since the epoch.
+        #[arg(short = 's', long = "timestamp", value_name = "TIMESTAMP_MS")]
+        timestamp_ms: i64,
+    },
+}
+
+/// Name servers and a topic.
+#[derive(Debug, Args)]
+struct TopicOpt {
+    /// Name servers.
+    #[command(flatten)]
+    ns: NamesrvOpt,
+    /// Topic.
+    #[arg(short = 't', long = "topic")]
+    topic: String,
+}
+
+/// `petrel admin updateTopic`'s options (mqadmin's defaults: 8 queues each way, perm 6).
+#[derive(Debug, Args)]
+struct UpdateTopicArgs {
+    /// Topic and name servers.
+    #[command(flatten)]
+    topic: TopicOpt,
+    /// Every master of this cluster.
+    #[arg(short = 'c', long = "clusterName", required_unless_present = "broker")]
+    cluster: Option<String>,
+    /// Only this broker, `ip:port`.
+    #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster")]
+    broker: Option<SocketAddr>,
+    /// Read queues.
+    #[arg(short = 'r', long = "readQueueNums", default_value_t = 8)]
+    read: i32,
+    /// Write queues.
+    #[arg(short = 'w', long = "writeQueueNums", default_value_t = 8)]
+    write: i32,
+    /// Permission bits: READ 4, WRITE 2, INHERIT 1.
+    #[arg(short = 'p', long = "perm", default_value_t = 6)]
+    perm: i32,
+}
+
+/// `petrel produce`'s options.
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    /// Name servers.
+    #[command(flatten)]
+    ns: NamesrvOpt,
+    /// Topic (created from TBW102 by the broker when auto-creation is on).
+    #[arg(short = 't', long = "topic")]
+    topic: String,
+    /// Messages to send.
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(PRODUCE_COUNT_MAX)))]
+    count: u32,
+    /// Body size in bytes, when `--body` is not given.
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    size: usize,
+    /// Key of every message.
+    #[arg(long)]
+    key: Option<String>,
+    /// Tag of every message.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Body of every message (instead of `--size` generated bytes).
+    #[arg(long)]
+    body: Option<String>,
+    /// Producer group.
+    #[arg(long, default_value = "PETREL_PRODUCE")]
+    group: String,
+    /// Print only the summary line, not one line per send.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The name servers of `-n`.
+fn namesrv_list(ns: &NamesrvOpt) -> Result<Vec<SocketAddr>, RunError> {
+    let addrs =
+        parse_namesrv_addrs(&NamesrvAddrs::Joined(ns.namesrv.clone())).map_err(RunError::Usage)?;
+    if addrs.is_empty() {
+        return Err(RunError::Usage("-n: no name server address".into()));
+    }
+    Ok(addrs)
+}
+
+/// The name servers a command names.
+fn admin_namesrv(command: &AdminCommand) -> &NamesrvOpt {
+    match command {
+        AdminCommand::UpdateTopic(args) => &args.topic.ns,
+        AdminCommand::DeleteTopic { ns, .. }
+        | AdminCommand::TopicList(ns)
+        | AdminCommand::ClusterList(ns)
+        | AdminCommand::ConsumerProgress { ns, .. }
+        | AdminCommand::QueryMsgById { ns, .. } => ns,
+        AdminCommand::TopicRoute(topic)
+        | AdminCommand::TopicStatus(topic)
+        | AdminCommand::QueryMsgByKey { topic, .. }
+        | AdminCommand::ResetOffsetByTime { topic, .. } => &topic.ns,
+    }
+}
+
+/// `petrel admin`: runs one command and prints its result.
+async fn run_admin(args: AdminArgs) -> Result<(), RunError> {
+    let namesrv = namesrv_list(admin_namesrv(&args.command))?;
+    if args.timeout_ms == 0 {
+        return Err(RunError::Usage("--timeout-ms must be > 0".into()));
+    }
+    let admin = AdminClient::new(namesrv, std::time::Duration::from_millis(args.timeout_ms));
+    let result = admin_command(&admin, args.command, args.json).await;
+    admin.shutdown().await;
+    announce(result?.trim_end());
+    Ok(())
+}
+
+/// Text or JSON, as `--json` asks.
+fn render<B: JsonBody>(json: bool, body: &B, text: fn(&B) -> String) -> String {
+    if json {
+        body.to_json()
+    } else {
+        text(body)
+    }
+}
+
+/// Runs `command`; what to print.
+async fn admin_command(
+    admin: &AdminClient,
+    command: AdminCommand,
+    json: bool,
+) -> Result<String, RunError> {
+    let out = match command {
+        AdminCommand::UpdateTopic(args) => update_topic(admin, &args).await?,
+        AdminCommand::DeleteTopic { cluster, topic, .. } => {
+            admin.delete_topic(&topic, &cluster).await?;
+            format!("delete topic [{topic}] from cluster [{cluster}] success.")
+        }
+        AdminCommand::TopicList(_) => {
+            render(json, &admin.topic_list().await?, table::topic_list_text)
+        }
+        AdminCommand::TopicRoute(t) => render(
+            json,
+            &admin.topic_route(&t.topic).await?,
+            table::route_table,
+        ),
+        AdminCommand::TopicStatus(t) => render(
+            json,
+            &admin.topic_status(&t.topic).await?,
+            table::status_table,
+        ),
+        AdminCommand::ClusterList(_) => {
+            render(json, &admin.cluster_list().await?, table::cluster_table)
+        }
+        AdminCommand::ConsumerProgress { group, topic, .. } => {
+            let progress = admin.consumer_progress(&group, topic.as_deref()).await?;
+            render(json, &progress, table::progress_table)
+        }
+        AdminCommand::QueryMsgById { id, .. } => {
+            let view = MessageView::from(&admin.query_msg_by_id(&id).await?);
+            let list = MessageList {
+                messages: vec![view],
+            };
+            render(json, &list, |list| table::message_detail(&list.messages[0]))
+        }
+        AdminCommand::QueryMsgByKey { topic, key } => {
+            let found = admin.query_msg_by_key(&topic.topic, &key).await?;
+            let messages = found.iter().map(MessageView::from).collect();
+            render(json, &MessageList { messages }, table::message_table)
+        }
+        AdminCommand::ResetOffsetByTime {
+            topic,
+            group,
+            timestamp_ms,
+        } => {
+            let reset = admin
+                .reset_offset_by_time(&group, &topic.topic, timestamp_ms)
+                .await?;
+            eprintln!("petrel: note: running consumers of {group} overwrite this reset with their next commit; stop them first");
+            render(json, &reset, table::reset_table)
+        }
+    };
+    Ok(out)
+}
+
+/// `updateTopic`: the topic's configuration to one broker or a cluster's masters.
+async fn update_topic(admin: &AdminClient, args: &UpdateTopicArgs) -> Result<String, RunError> {
+    let target = match (&args.broker, &args.cluster) {
+        (Some(addr), _) => TopicTarget::Broker(*addr),
+        (None, Some(cluster)) => TopicTarget::Cluster(cluster.clone()),
+        (None, None) => return Err(RunError::Usage("updateTopic needs -b or -c".into())),
+    };
+    let config = TopicConfig {
+        read_queue_nums: args.read,
+        write_queue_nums: args.write,
+        perm: args.perm,
+        ..TopicConfig::new(args.topic.topic.clone(), args.read)
+    };
+    let updated = admin.update_topic(&target, &config).await?;
+    let lines: Vec<String> = updated
+        .iter()
+        .map(|addr| format!("create topic to {addr} success."))
+        .collect();
+    Ok(format!(
+        "{}\nTopicConfig [topicName={}, readQueueNums={}, writeQueueNums={}, perm={}]",
+        lines.join("\n"),
+        config.topic_name,
+        config.read_queue_nums,
+        config.write_queue_nums,
+        petrel_core::protocol::perm::to_display(config.perm)
+    ))
+}
+
+/// `petrel produce`: sends `--count` messages, printing each result, then a summary.
+async fn run_produce(args: ProduceArgs) -> Result<(), RunError> {
+    let namesrv = namesrv_list(&args.ns)?;
+    let producer = Producer::start(ProducerConfig::new(args.group.clone(), namesrv));
+    let mut outcome = Ok(());
+    for index in 0..args.count {
+        match producer.send(produce_message(&args, index)).await {
+            Ok(result) if !args.quiet => announce(&send_line(&result)),
+            Ok(_) => {}
+            Err(source) => {
+                outcome = Err(RunError::Produce { index, source });
+                break;
+            }
+        }
+    }
+    producer.shutdown().await;
+    outcome?;
+    announce(&format!("sent {} messages to {}", args.count, args.topic));
+    Ok(())
+}
+
+/// Message `index` of `petrel produce`.
+fn produce_message(args: &ProduceArgs, index: u32) -> Message {
+    let body = match &args.body {
+        Some(text) => text.clone().into_bytes(),
+        None => {
+            let mut body = format!("petrel-{index}-").into_bytes();
+            body.resize(args.size, b'x');
+            body
+        }
+    };
+    let mut message = Message::new(args.topic.clone(), body);
+    if let Some(key) = &args.key {
+        message = message.with_keys([key.clone()]);
+    }
+    if let Some(tag) = &args.tag {
+        message = message.with_tags(tag.clone());
+    }
+    message
+}
+
+/// One line per send: status, ids, queue and offset.
+fn send_line(result: &SendResult) -> String {
+    format!(
+        "{} msgId={} offsetMsgId={} queue={}:{} queueOffset={}",
+        result.status.java_name(),
+        result.msg_id,
+        result.offset_msg_id,
+        result.message_queue.broker_name,
+        result.message_queue.queue_id,
+        result.queue_offset
+    )
 }
