@@ -71,14 +71,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use memmap2::MmapRaw;
-use petrel_core::store::disk::{check_range, Disk, DiskError, DiskFile, DiskOp, FileRef};
+use petrel_core::store::disk::{check_path, check_range, Disk, DiskError, DiskFile, DiskOp, FileRef, PathKind, TMP_SUFFIX};
 
-/// Suffix of the temporary file `replace_atomic` writes before renaming it into place.
-const TMP_SUFFIX: &str = ".tmp";
-/// Longest path accepted, in bytes (well under Linux's PATH_MAX once joined to the root).
-const PATH_LEN_MAX_BYTES: usize = 1024;
-/// Longest path component accepted, in bytes (Linux's NAME_MAX, minus room for `.tmp`).
-const NAME_LEN_MAX_BYTES: usize = 250;
 /// Distance between the bytes warm-up writes through the map: the smallest page size Petrel
 /// runs on.
 const WARM_UP_PAGE_BYTES: usize = 4096;
@@ -467,47 +461,6 @@ impl AsRef<[u8]> for MapSlice {
         // never writes a range while a `Bytes` over it lives (module docs, fact 2).
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(self.start), self.len) }
     }
-}
-
-/// Which kind of path [`check_path`] validates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PathKind {
-    /// A file: non-empty, last component not ending in `.tmp`.
-    File,
-    /// A directory to list: may be empty (the root).
-    Dir,
-}
-
-/// Rejects paths that could leave the root or collide with temporary files. The simulated
-/// disk applies the same rules, so a bad path fails in tests exactly as in production.
-fn check_path(path: &str, op: DiskOp, kind: PathKind) -> Result<(), DiskError> {
-    let invalid = |why: &str| Err(io_detail(path, op, &format!("invalid path: {why}")));
-    if path.is_empty() {
-        return if kind == PathKind::Dir {
-            Ok(())
-        } else {
-            invalid("empty")
-        };
-    }
-    if path.len() > PATH_LEN_MAX_BYTES {
-        return invalid("longer than 1024 bytes");
-    }
-    if path.starts_with('/') {
-        return invalid("absolute paths are not allowed");
-    }
-    for component in path.split('/') {
-        match component {
-            "" => return invalid("empty component"),
-            "." | ".." => return invalid("`.` and `..` components are not allowed"),
-            c if c.len() > NAME_LEN_MAX_BYTES => return invalid("component longer than 250 bytes"),
-            c if c.contains('\0') => return invalid("NUL byte"),
-            _ => {}
-        }
-    }
-    if kind == PathKind::File && path.ends_with(TMP_SUFFIX) {
-        return invalid("the `.tmp` suffix is reserved for replace_atomic");
-    }
-    Ok(())
 }
 
 /// An `Io` error with a fixed explanation.

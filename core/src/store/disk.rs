@@ -178,6 +178,52 @@ pub fn check_range(
     }
 }
 
+/// Suffix reserved for the real backend's `replace_atomic` temporary files.
+pub const TMP_SUFFIX: &str = ".tmp";
+/// Longest path accepted, in bytes.
+pub const PATH_LEN_MAX_BYTES: usize = 1024;
+/// Longest path component accepted, in bytes.
+pub const NAME_LEN_MAX_BYTES: usize = 250;
+
+/// Which kind of path [`check_path`] validates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// A file: non-empty, last component not ending in `.tmp`.
+    File,
+    /// A directory to list: may be empty (the root).
+    Dir,
+}
+
+/// The path rules every backend applies, so that a bad path fails in simulation exactly as in
+/// production: no absolute paths, no `.`/`..`/empty components, no NUL bytes, bounded lengths,
+/// and the `.tmp` suffix reserved. Fails with `DiskError::Io` whose detail starts with
+/// `invalid path`.
+pub fn check_path(path: &str, op: DiskOp, kind: PathKind) -> Result<(), DiskError> {
+    let invalid = |why: &str| Err(DiskError::Io { path: path.to_string(), op, detail: format!("invalid path: {why}") });
+    if path.is_empty() {
+        return if kind == PathKind::Dir { Ok(()) } else { invalid("empty") };
+    }
+    if path.len() > PATH_LEN_MAX_BYTES {
+        return invalid("longer than 1024 bytes");
+    }
+    if path.starts_with('/') {
+        return invalid("absolute paths are not allowed");
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return invalid("empty component"),
+            "." | ".." => return invalid("`.` and `..` components are not allowed"),
+            c if c.len() > NAME_LEN_MAX_BYTES => return invalid("component longer than 250 bytes"),
+            c if c.contains('\0') => return invalid("NUL byte"),
+            _ => {}
+        }
+    }
+    if kind == PathKind::File && path.ends_with(TMP_SUFFIX) {
+        return invalid("the `.tmp` suffix is reserved for replace_atomic");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,53 +1,7 @@
-//! Path rules of the simulated disk: the same as `petrel_net::disk::MmapDisk`'s, so that a bad
-//! path fails in simulation exactly as in production.
+//! Path helpers of the simulated disk. The path rules themselves are the seam's
+//! (`petrel_core::store::disk::check_path`), shared with `MmapDisk`.
 
-use petrel_core::store::disk::{DiskError, DiskOp};
-
-/// Suffix reserved for the real backend's `replace_atomic` temporary files.
-const TMP_SUFFIX: &str = ".tmp";
-/// Longest path accepted, in bytes.
-const PATH_LEN_MAX_BYTES: usize = 1024;
-/// Longest path component accepted, in bytes.
-const NAME_LEN_MAX_BYTES: usize = 250;
-
-/// Which kind of path [`check_path`] validates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PathKind {
-    /// A file: non-empty, last component not ending in `.tmp`.
-    File,
-    /// A directory to list: may be empty (the root).
-    Dir,
-}
-
-/// Rejects absolute paths, `.`/`..`/empty components, NUL bytes, overlong paths and the
-/// reserved `.tmp` suffix, with `DiskError::Io` whose detail starts with `invalid path`.
-pub(super) fn check_path(path: &str, op: DiskOp, kind: PathKind) -> Result<(), DiskError> {
-    let invalid = |why: &str| {
-        Err(DiskError::Io { path: path.to_string(), op, detail: format!("invalid path: {why}") })
-    };
-    if path.is_empty() {
-        return if kind == PathKind::Dir { Ok(()) } else { invalid("empty") };
-    }
-    if path.len() > PATH_LEN_MAX_BYTES {
-        return invalid("longer than 1024 bytes");
-    }
-    if path.starts_with('/') {
-        return invalid("absolute paths are not allowed");
-    }
-    for component in path.split('/') {
-        match component {
-            "" => return invalid("empty component"),
-            "." | ".." => return invalid("`.` and `..` components are not allowed"),
-            c if c.len() > NAME_LEN_MAX_BYTES => return invalid("component longer than 250 bytes"),
-            c if c.contains('\0') => return invalid("NUL byte"),
-            _ => {}
-        }
-    }
-    if kind == PathKind::File && path.ends_with(TMP_SUFFIX) {
-        return invalid("the `.tmp` suffix is reserved for replace_atomic");
-    }
-    Ok(())
-}
+pub(super) use petrel_core::store::disk::{check_path, PathKind};
 
 /// The proper ancestors of `path` (`a/b/c` -> `a`, `a/b`).
 pub(super) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
@@ -57,6 +11,7 @@ pub(super) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use petrel_core::store::disk::{DiskError, DiskOp};
 
     #[test]
     fn check_path_rejects_escapes_and_reserved_names() {
