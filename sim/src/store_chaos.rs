@@ -479,6 +479,12 @@ impl Harness {
         self.check_everything()
     }
 
+    /// The disk's counters and the store's CommitLog range: what a divergent run would change.
+    fn fingerprint(&self) -> String {
+        let log = self.store.as_ref().map(|s| (s.commit_log_min_offset().0, s.commit_log_max_offset().0));
+        format!("{log:?} {:?}", self.disk.counters())
+    }
+
     /// What happened so far.
     pub fn summary(&self) -> ChaosSummary {
         ChaosSummary {
@@ -577,6 +583,20 @@ pub struct ChaosRun {
     pub summary: ChaosSummary,
     /// The first broken invariant, with the step it broke at.
     pub violation: Option<(usize, Violation)>,
+    /// One line per step: the step, its outcome, and a fingerprint of the disk and the store
+    /// after it. Two runs of one seed must produce the same trace, line for line.
+    pub trace: Vec<String>,
+}
+
+impl ChaosRun {
+    /// The first step at which two runs' traces differ (`None`: identical).
+    pub fn first_difference(&self, other: &ChaosRun) -> Option<(usize, String, String)> {
+        let longest = self.trace.len().max(other.trace.len());
+        (0..longest).find_map(|step| {
+            let (a, b) = (self.trace.get(step), other.trace.get(step));
+            (a != b).then(|| (step, a.cloned().unwrap_or_default(), b.cloned().unwrap_or_default()))
+        })
+    }
 }
 
 /// Runs `steps` random steps drawn from `seed`, then a final power loss and full check.
@@ -584,12 +604,17 @@ pub fn run_seed(seed: u64, flush_mode: FlushMode, steps: usize) -> ChaosRun {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut harness = match Harness::new(seed, flush_mode) {
         Ok(harness) => harness,
-        Err(violation) => return ChaosRun { seed, steps, summary: ChaosSummary::default(), violation: Some((0, violation)) },
+        Err(violation) => {
+            return ChaosRun { seed, steps, summary: ChaosSummary::default(), violation: Some((0, violation)), trace: Vec::new() }
+        }
     };
     let mut violation = None;
+    let mut trace = Vec::with_capacity(steps);
     for step in 0..steps {
         let op = Op::random(&mut rng);
-        if let Err(v) = harness.apply(&op) {
+        let outcome = harness.apply(&op);
+        trace.push(format!("{step} {op:?} {} {}", if outcome.is_ok() { "ok" } else { "violation" }, harness.fingerprint()));
+        if let Err(v) = outcome {
             violation = Some((step, Violation(format!("{v} (after {op:?})"))));
             break;
         }
@@ -599,5 +624,5 @@ pub fn run_seed(seed: u64, flush_mode: FlushMode, steps: usize) -> ChaosRun {
             violation = Some((steps, v));
         }
     }
-    ChaosRun { seed, steps, summary: harness.summary(), violation }
+    ChaosRun { seed, steps, summary: harness.summary(), violation, trace }
 }

@@ -78,3 +78,15 @@ fn torn_index_pages_are_rebuilt_after_power_loss() {
     run(3831698486922110572, FlushMode::Async(Default::default()), &ops).expect("no violation");
 }
 
+
+/// The determinism check compares traces step by step: two seeds differ at a named step, one
+/// seed run twice does not.
+#[test]
+fn determinism_check_finds_the_first_differing_step() {
+    let mode = FlushMode::Async(Default::default());
+    let first = run_seed(21, mode, 120);
+    assert_eq!(first.trace.len(), 120);
+    assert_eq!(first.first_difference(&run_seed(21, mode, 120)), None);
+    let (step, a, b) = first.first_difference(&run_seed(22, mode, 120)).expect("different seeds differ");
+    assert!(step < 120 && a != b);
+}

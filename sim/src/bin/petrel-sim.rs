@@ -36,6 +36,9 @@ enum Command {
         /// The broker's flush mode.
         #[arg(long, value_enum, default_value_t = Mode::Async)]
         flush: Mode,
+        /// Run each seed twice and compare the traces step by step.
+        #[arg(long)]
+        check_determinism: bool,
     },
 }
 
@@ -52,7 +55,8 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
-    let Cli { command: Command::Run { scenario: Scenario::StoreCrash, seed, seeds, steps, flush } } = Cli::parse();
+    let Cli { command: Command::Run { scenario: Scenario::StoreCrash, seed, seeds, steps, flush, check_determinism } } =
+        Cli::parse();
     let mode = match flush {
         Mode::Async => FlushMode::Async(Default::default()),
         Mode::Sync => FlushMode::Sync,
@@ -65,7 +69,16 @@ fn main() -> ExitCode {
     for seed in seed..seed.saturating_add(seeds.max(1)) {
         let run = run_seed(seed, mode, steps);
         print_run(&run, flush_name);
-        if run.violation.is_some() {
+        let mut ok = run.violation.is_none();
+        if check_determinism {
+            let again = run_seed(seed, mode, steps);
+            if let Some((step, first, second)) = run.first_difference(&again) {
+                println!("  NOT DETERMINISTIC at step {step}:\n    first run:  {first}\n    second run: {second}");
+                println!("  reproduce: cargo run --release -p petrel-sim -- run store-crash --seed {seed} --steps {steps} --flush {flush_name} --check-determinism");
+                ok = false;
+            }
+        }
+        if !ok {
             failed += 1;
         }
     }
