@@ -11,9 +11,13 @@
 //! - [`namesrv`]: `NamesrvNode`, the async shell that serves `petrel_core::namesrv::NameServer`
 //!   over the transport and expires silent brokers.
 //!
+//! - [`bench`]: `petrel bench`'s OpenMessaging-Benchmark-style workload (producers, push
+//!   consumers, publish and end-to-end latency histograms) against a running cluster.
+//!
 //! The `petrel` binary (`src/bin/petrel.rs`) is the production entry point: `petrel namesrv`,
 //! `petrel broker`.
 
+pub mod bench;
 pub mod broker;
 pub mod client;
 pub mod disk;

@@ -14,6 +14,11 @@
 //!   `AdminClient`, printing a table (or JSON with `--json`) on stdout.
 //! - `petrel produce -n NAMESRV -t TOPIC [--count N] ...`: sends messages with a `Producer`,
 //!   one line per send result on stdout.
+//! - `petrel consume -n NAMESRV -t TOPIC -g GROUP ...`: a `PushConsumer` printing one line per
+//!   message until `--count` messages or SIGTERM/Ctrl-C, then a clean shutdown (offsets
+//!   committed) and a summary line.
+//! - `petrel bench -n NAMESRV ...`: the workload of `petrel_net::bench`, progress lines every
+//!   5 s and a summary (text or `--json`).
 //!
 //! Configuration: a TOML file (`--config`) with a `[namesrv]` and a `[broker]` table (see
 //! `BrokerSection` for the broker's keys); a command-line flag overrides the file. A name
@@ -39,6 +44,7 @@ use petrel_core::broker::config::BROKER_PORT_DEFAULT;
 use petrel_core::message::Message;
 use petrel_core::protocol::{JsonBody, TopicConfig};
 use petrel_core::store::FlushMode;
+use petrel_net::bench::{BenchConfig, BenchError};
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig, BrokerStartError};
 use petrel_net::client::admin::{
     table, AdminClient, AdminError, MessageList, MessageView, TopicTarget,
@@ -111,6 +117,10 @@ enum Command {
     Admin(AdminArgs),
     /// Sends messages to a topic.
     Produce(ProduceArgs),
+    /// Consumes a topic with a push consumer, printing one line per message.
+    Consume(ConsumeArgs),
+    /// Runs an OpenMessaging-Benchmark-style workload against a running cluster.
+    Bench(BenchArgs),
 }
 
 /// `petrel namesrv`'s options.
@@ -302,6 +312,9 @@ enum RunError {
     /// An admin command failed.
     #[error("{0}")]
     Admin(#[from] AdminError),
+    /// `petrel bench` could not run.
+    #[error("{0}")]
+    Bench(#[from] BenchError),
     /// A send of `petrel produce` failed.
     #[error("send {index} failed: {source}")]
     Produce {
@@ -333,6 +346,7 @@ impl RunError {
             | RunError::BrokerStart(_)
             | RunError::BrokerShutdown(_)
             | RunError::Admin(_)
+            | RunError::Bench(_)
             | RunError::Produce { .. } => EXIT_FAILURE,
         }
     }
@@ -347,6 +361,8 @@ async fn main() -> ExitCode {
             Command::Broker(args) => run_broker(args).await,
             Command::Admin(args) => run_admin(args).await,
             Command::Produce(args) => run_produce(args).await,
+            Command::Consume(args) => run_consume(args).await,
+            Command::Bench(args) => run_bench(args).await,
         },
         Err(error) => Err(error),
     };
@@ -962,4 +978,220 @@ fn send_line(result: &SendResult) -> String {
         result.message_queue.queue_id,
         result.queue_offset
     )
+}
+
+/// `petrel consume`'s options.
+#[derive(Debug, Args)]
+struct ConsumeArgs {
+    /// Name servers.
+    #[command(flatten)]
+    ns: NamesrvOpt,
+    /// Topic.
+    #[arg(short = 't', long = "topic")]
+    topic: String,
+    /// Consumer group.
+    #[arg(short = 'g', long = "group")]
+    group: String,
+    /// Subscription expression: `*` or tags such as `TagA || TagB`.
+    #[arg(long = "sub", value_name = "EXPR", default_value = "*")]
+    sub: String,
+    /// Broadcasting: every member gets every message, offsets kept in memory only.
+    #[arg(long)]
+    broadcast: bool,
+    /// Where a queue without a committed offset starts: `first`, `last` or a time in ms since
+    /// the epoch.
+    #[arg(long, value_name = "first|last|TIMESTAMP_MS", default_value = "last",
+          value_parser = parse_consume_from)]
+    from: petrel_net::client::ConsumeFrom,
+    /// Stop after this many messages (default: run until SIGTERM or Ctrl-C).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Print only the summary line, not one line per message.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `--from`'s value.
+fn parse_consume_from(value: &str) -> Result<petrel_net::client::ConsumeFrom, String> {
+    use petrel_net::client::ConsumeFrom;
+    match value {
+        "first" => Ok(ConsumeFrom::FirstOffset),
+        "last" => Ok(ConsumeFrom::LastOffset),
+        other => other
+            .parse()
+            .map(ConsumeFrom::Timestamp)
+            .map_err(|_| format!("{other:?} is not first, last or a time in ms")),
+    }
+}
+
+/// `petrel consume`'s listener: prints the messages and counts them.
+struct PrintListener {
+    /// Messages to print before the run ends; later ones are answered `Later` (not committed).
+    count_max: u64,
+    /// Messages printed so far.
+    printed: std::sync::atomic::AtomicU64,
+    /// Told when `count_max` messages were printed.
+    done: Arc<tokio::sync::Notify>,
+    /// Print only the summary.
+    quiet: bool,
+}
+
+impl petrel_net::client::MessageListener for PrintListener {
+    fn consume(
+        &self,
+        msgs: Vec<petrel_core::message::MessageExt>,
+        queue: &petrel_net::client::MessageQueue,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = petrel_net::client::ConsumeResult> + Send>,
+    > {
+        use petrel_net::client::ConsumeResult;
+        use std::sync::atomic::Ordering;
+        let wanted = u64::try_from(msgs.len()).unwrap_or(u64::MAX);
+        let before = self.printed.fetch_add(wanted, Ordering::SeqCst);
+        if before >= self.count_max || wanted > self.count_max - before {
+            // Not all of the batch fits under --count: leave it uncommitted for a later run.
+            self.printed.fetch_sub(wanted, Ordering::SeqCst);
+            return Box::pin(async { ConsumeResult::Later });
+        }
+        if !self.quiet {
+            for message in &msgs {
+                announce(&consume_line(message, queue));
+            }
+        }
+        if before + wanted >= self.count_max {
+            self.done.notify_one();
+        }
+        Box::pin(async { ConsumeResult::Success })
+    }
+}
+
+/// One line per message: queue, offset, ids, keys, body length.
+fn consume_line(
+    message: &petrel_core::message::MessageExt,
+    queue: &petrel_net::client::MessageQueue,
+) -> String {
+    let keys: Vec<&str> = message.properties.keys().collect();
+    format!(
+        "queue={}:{} queueOffset={} msgId={} offsetMsgId={} keys={} bodyLen={}",
+        queue.broker_name,
+        queue.queue_id,
+        message.queue_offset,
+        message.properties.uniq_key().unwrap_or("-"),
+        message.msg_id,
+        if keys.is_empty() {
+            "-".to_owned()
+        } else {
+            keys.join(",")
+        },
+        message.body.len()
+    )
+}
+
+/// `petrel consume`: consumes until `--count` messages or a shutdown signal, then shuts the
+/// consumer down (offsets committed) and prints a summary.
+async fn run_consume(args: ConsumeArgs) -> Result<(), RunError> {
+    use petrel_core::protocol::heartbeat::MessageModel;
+    let namesrv = namesrv_list(&args.ns)?;
+    let instance = format!("petrel-consume-{}", std::process::id());
+    let mut config =
+        petrel_net::client::ConsumerConfig::new(args.group.clone(), namesrv, &instance)
+            .subscribe(&args.topic, &args.sub);
+    config.consume_from = args.from;
+    if args.broadcast {
+        config.message_model = MessageModel::Broadcasting;
+    }
+    // One batch at a time keeps --count exact and lines in queue order.
+    config.consume_concurrency = 1;
+    let done = Arc::new(tokio::sync::Notify::new());
+    let listener = Arc::new(PrintListener {
+        count_max: args.count.unwrap_or(u64::MAX),
+        printed: std::sync::atomic::AtomicU64::new(0),
+        done: done.clone(),
+        quiet: args.quiet,
+    });
+    let shutdown = ShutdownSignals::install().map_err(RunError::Signal)?;
+    let consumer = petrel_net::client::PushConsumer::start(config, listener.clone()).await;
+    let received = tokio::select! {
+        biased;
+        received = wait_for_shutdown(shutdown) => received,
+        () = done.notified() => Ok(()),
+    };
+    consumer.shutdown().await;
+    let printed = listener.printed.load(std::sync::atomic::Ordering::SeqCst);
+    announce(&format!("consumed {printed} messages from {}", args.topic));
+    received
+}
+
+/// `petrel bench`'s options.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Name servers.
+    #[command(flatten)]
+    ns: NamesrvOpt,
+    /// Topic, created on every master of the cluster.
+    #[arg(long, default_value = "petrel-bench")]
+    topic: String,
+    /// Read and write queues per broker.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    queues: i32,
+    /// Body size in bytes (16 at least: the run id and the send time).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    size: usize,
+    /// Producers.
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Consumers (push consumers of one group).
+    #[arg(long, default_value_t = 1)]
+    consumers: usize,
+    /// Total sends per second; 0 sends as fast as possible.
+    #[arg(long, value_name = "MSGS_PER_S", default_value_t = 0)]
+    rate: u64,
+    /// Sends outstanding per producer at most.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+    /// Seconds run and discarded before measuring.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    warmup: u64,
+    /// Seconds measured.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    duration: u64,
+    /// Bound on waiting, after the window, for its messages to be consumed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    drain_timeout: u64,
+    /// Print the summary as JSON on stdout (progress lines then go to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `petrel bench`: runs the workload, printing progress and the summary.
+async fn run_bench(args: BenchArgs) -> Result<(), RunError> {
+    use std::time::Duration;
+    let config = BenchConfig {
+        namesrv: namesrv_list(&args.ns)?,
+        topic: args.topic,
+        queues: args.queues,
+        size: args.size,
+        producers: args.producers,
+        consumers: args.consumers,
+        rate: args.rate,
+        in_flight: args.in_flight,
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+    };
+    let json = args.json;
+    let mut progress = |line: petrel_net::bench::Progress| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            announce(&line.to_string());
+        }
+    };
+    let report = petrel_net::bench::run(config, &mut progress).await?;
+    announce(&if json {
+        report.to_json()
+    } else {
+        report.to_string()
+    });
+    Ok(())
 }
