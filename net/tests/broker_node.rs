@@ -331,3 +331,26 @@ async fn send_queue_bound_refuses_busy_and_loses_nothing() {
     );
     broker.shutdown().await.expect("clean shutdown");
 }
+
+/// A consumer group's heartbeat creates its `%RETRY%` topic (one queue) and the broker
+/// registers it, as a Java broker does: clients look that route up (found by the JS-client
+/// compatibility run, `reports/compat-js-client.md`).
+#[tokio::test]
+async fn heartbeat_creates_and_registers_the_retry_topic() {
+    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
+        .await
+        .expect("namesrv");
+    let disk = SimDisk::with_seed(8);
+    let broker = start_broker(broker_config(Some(namesrv.local_addr()), async_flush()), &disk).await;
+    let tools = client();
+    let response = tools
+        .invoke(broker.local_addr(), heartbeat_request("c1", "GroupR"), CALL_TIMEOUT)
+        .await
+        .expect("answered");
+    assert_eq!(response.code, ResponseCode::Success.as_i32());
+    assert!(
+        eventually(|| routed(&tools, namesrv.local_addr(), "%RETRY%GroupR")).await,
+        "the retry topic's route appears"
+    );
+    broker.shutdown().await.expect("clean shutdown");
+}

@@ -191,3 +191,33 @@ async fn a_taken_address_fails_with_exit_code_2() {
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains(&taken), "stderr: {stderr}");
 }
+
+/// A second broker on a store directory another broker is using exits with status 2 naming
+/// the directory, and the first broker keeps serving (found by the JS-client compatibility run:
+/// two brokers on one store wrecked it).
+#[tokio::test]
+async fn a_store_directory_in_use_fails_with_exit_code_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
+    let store = dir.path().to_str().expect("UTF-8 path");
+    let first = broker(store, namesrv.addr, "async");
+    let output = Command::new(env!("CARGO_BIN_EXE_petrel"))
+        .args(["broker", "--store-dir", store, "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("petrel runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("in use by another broker") && stderr.contains(store), "stderr: {stderr}");
+    let response = client()
+        .invoke(
+            first.addr,
+            petrel_core::remoting::RemotingCommand::request(
+                petrel_core::remoting::RequestCode::GetBrokerRuntimeInfo,
+                &petrel_core::remoting::EmptyHeader,
+            ),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    assert!(response.is_ok(), "the first broker still answers");
+}

@@ -17,7 +17,7 @@ use petrel_net::disk::{MmapDisk, MmapOptions};
 
 fn message(topic: &str, queue_id: i32, n: u64) -> MessageToStore {
     let mut properties = Properties::new();
-    properties.set(keys::TAGS, if n % 2 == 0 { "even" } else { "odd" });
+    properties.set(keys::TAGS, if n.is_multiple_of(2) { "even" } else { "odd" });
     properties.set(keys::KEYS, format!("order-{n}"));
     let host: SocketAddr = "127.0.0.1:10911".parse().expect("address");
     MessageToStore {

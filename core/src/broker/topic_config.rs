@@ -324,6 +324,26 @@ impl TopicConfigManager {
         Ok(old)
     }
 
+    /// Creates the consumer group's retry topic `%RETRY%<group>` if it does not exist, as a
+    /// Java broker does when a consumer heartbeats (`createTopicInSendMessageBackMethod`: one
+    /// read and one write queue, read and write permission), so that clients find its route.
+    /// Returns whether it was created.
+    pub fn ensure_retry_topic(&mut self, group: &str, now_ms: i64) -> Result<bool, TopicError> {
+        let topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{group}");
+        if self.table.contains_key(&topic) {
+            return Ok(false);
+        }
+        let config = TopicConfig {
+            topic_name: topic,
+            read_queue_nums: 1,
+            write_queue_nums: 1,
+            perm: perm::READ | perm::WRITE,
+            ..TopicConfig::default()
+        };
+        self.create_or_update(config, now_ms)?;
+        Ok(true)
+    }
+
     /// Removes `topic`; returns its configuration if it existed (only then is it a change).
     pub fn delete(&mut self, topic: &str, now_ms: i64) -> Option<TopicConfig> {
         let old = self.table.remove(topic)?;

@@ -258,7 +258,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 /// Bytes of an even-length hex string of either case.
 fn from_hex(hex: &str) -> Result<Vec<u8>, IdError> {
     let digits = hex.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(IdError::BadLength {
             len: digits.len(),
             expected: "an even number",

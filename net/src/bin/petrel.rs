@@ -286,6 +286,14 @@ enum RunError {
         #[source]
         source: toml::de::Error,
     },
+    /// Another process holds the store directory (RocketMQ: "Lock failed,MQ already started").
+    #[error("store directory {} is in use by another broker (lock on {} is held): {detail}", dir.display(), dir.join(STORE_LOCK_FILE).display())]
+    StoreLocked {
+        /// The store directory.
+        dir: PathBuf,
+        /// What the operating system said.
+        detail: String,
+    },
     /// The node could not start (its address is in use or not local).
     #[error("{0}")]
     Start(#[from] TransportError),
@@ -334,6 +342,7 @@ impl RunError {
             | RunError::ConfigParse { .. }
             | RunError::Start(TransportError::Bind { .. })
             | RunError::BrokerConfig { .. }
+            | RunError::StoreLocked { .. }
             | RunError::Usage(_)
             | RunError::BrokerStart(
                 BrokerStartError::Bind(TransportError::Bind { .. })
@@ -430,6 +439,7 @@ async fn run_broker(args: BrokerArgs) -> Result<(), RunError> {
     // Pre-touching new CommitLog files pays off only when acknowledgements do not wait for
     // syncs (measured: it slows SYNC_FLUSH down).
     let warm_up = matches!(config.store.flush_mode, FlushMode::Async(_));
+    let _store_lock = lock_store_dir(&store_dir)?;
     let disk = Arc::new(MmapDisk::new(store_dir, MmapOptions { warm_up }));
     let shutdown = ShutdownSignals::install().map_err(RunError::Signal)?;
     let node = BrokerNode::start(config, disk).await?;
@@ -1194,4 +1204,25 @@ async fn run_bench(args: BenchArgs) -> Result<(), RunError> {
         report.to_string()
     });
     Ok(())
+}
+
+/// The file a broker locks in its store directory for as long as it runs.
+const STORE_LOCK_FILE: &str = "lock";
+
+/// Takes an exclusive lock on `<store_dir>/lock` so that two brokers never share a store (they
+/// would append over each other). The lock lives as long as the returned file.
+fn lock_store_dir(dir: &std::path::Path) -> Result<std::fs::File, RunError> {
+    let locked = |detail: String| RunError::StoreLocked { dir: dir.to_path_buf(), detail };
+    std::fs::create_dir_all(dir).map_err(|e| locked(e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(STORE_LOCK_FILE))
+        .map_err(|e| locked(e.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(locked("held by another process".into())),
+        Err(std::fs::TryLockError::Error(e)) => Err(locked(e.to_string())),
+    }
 }

@@ -29,6 +29,8 @@ use petrel_core::broker::topic_config::TopicConfigManager;
 use petrel_core::clock;
 use petrel_core::message::MessageToStore;
 use petrel_core::namesrv;
+use petrel_core::protocol::heartbeat::HeartbeatData;
+use petrel_core::protocol::JsonBody;
 use petrel_core::remoting::{RemotingCommand, RequestCode, ResponseCode};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::service::{PutOutcome, StoreService};
@@ -172,6 +174,28 @@ impl BrokerCore {
                 }
             }
         });
+    }
+
+    /// Creates each heartbeating consumer group's `%RETRY%` topic if missing (as a Java broker
+    /// does), persists it and re-registers, so that clients looking its route up find it.
+    fn ensure_retry_topics(&self, now_ms: i64, request: &RemotingCommand) {
+        let Some(heartbeat) = request.body.as_deref().and_then(|body| HeartbeatData::decode_json(body).ok()) else {
+            return;
+        };
+        let mut state = self.lock();
+        let mut created = false;
+        for consumer in &heartbeat.consumer_data_set {
+            match state.topics.ensure_retry_topic(&consumer.group_name, now_ms) {
+                Ok(made) => created |= made,
+                Err(error) => warn!(group = %consumer.group_name, %error, "cannot create the retry topic"),
+            }
+        }
+        if created {
+            if let Err(error) = state.topics.persist_if_needed(self.disk.as_ref()) {
+                warn!(%error, "cannot persist the retry topic; the next change persists it");
+            }
+            self.after_topic_change(&mut state);
+        }
     }
 
     /// After a topic change: drops deleted topics' offsets and wakes the registration task.
@@ -328,12 +352,11 @@ impl BrokerCore {
     fn process_now(&self, conn: ConnectionId, request: &RemotingCommand) -> RemotingCommand {
         let now_ms = clock::epoch_ms();
         let (response, changes) = match request.request_code() {
-            Some(RequestCode::HeartBeat) => process_heartbeat(
-                &mut self.lock().consumers,
-                now_ms,
-                core_connection(conn),
-                request,
-            ),
+            Some(RequestCode::HeartBeat) => {
+                let answered = process_heartbeat(&mut self.lock().consumers, now_ms, core_connection(conn), request);
+                self.ensure_retry_topics(now_ms, request);
+                answered
+            }
             Some(RequestCode::UnregisterClient) => {
                 process_unregister_client(&mut self.lock().consumers, request)
             }

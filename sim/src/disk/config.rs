@@ -105,7 +105,7 @@ impl SimDiskConfig {
             return Err(SimDiskConfigError::PageSize(page));
         }
         let sector = self.sector_size_bytes;
-        if sector == 0 || page % sector != 0 {
+        if sector == 0 || !page.is_multiple_of(sector) {
             return Err(SimDiskConfigError::SectorSize { sector, page });
         }
         let weights = self.power_loss;
