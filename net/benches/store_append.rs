@@ -94,7 +94,9 @@ fn async_appends() {
         elapsed += started.elapsed();
         done += stretch;
     }
-    println!("async-flush: creating and warming CommitLog files took {create_time:.2?} (background work in the service)");
+    println!(
+        "async-flush: creating and warming CommitLog files took {create_time:.2?} (background work in the service)"
+    );
     let rate = ASYNC_MESSAGES as f64 / elapsed.as_secs_f64();
     let bytes = store.commit_log_max_offset().0 as f64 / elapsed.as_secs_f64() / (1 << 20) as f64;
     println!("async-flush appends: {ASYNC_MESSAGES} x {BODY_BYTES} B in {elapsed:.2?}: {rate:.0} msg/s ({bytes:.0} MiB/s of records)");
@@ -103,7 +105,8 @@ fn async_appends() {
 fn msync_baseline(batch: u64) -> f64 {
     let dir = tempfile::tempdir_in(bench_root()).expect("temp dir");
     let path = dir.path().join("baseline");
-    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).expect("open");
+    let file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).expect("open");
     let len = 1u64 << 30;
     file.set_len(len).expect("set_len");
     // SAFETY: the file is private to this benchmark and not resized while mapped.

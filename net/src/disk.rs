@@ -71,7 +71,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use memmap2::MmapRaw;
-use petrel_core::store::disk::{check_path, check_range, Disk, DiskError, DiskFile, DiskOp, FileRef, PathKind, TMP_SUFFIX};
+use petrel_core::store::disk::{
+    check_path, check_range, Disk, DiskError, DiskFile, DiskOp, FileRef, PathKind, TMP_SUFFIX,
+};
 
 /// Distance between the bytes warm-up writes through the map: the smallest page size Petrel
 /// runs on.
@@ -105,11 +107,7 @@ pub struct MmapDisk {
 impl MmapDisk {
     /// A disk whose files live under `root` (created on first use if it does not exist).
     pub fn new(root: PathBuf, options: MmapOptions) -> MmapDisk {
-        MmapDisk {
-            root,
-            options,
-            namespace_lock: Mutex::new(()),
-        }
+        MmapDisk { root, options, namespace_lock: Mutex::new(()) }
     }
 
     /// The directory this disk keeps its files in.
@@ -124,9 +122,7 @@ impl MmapDisk {
 
     /// Takes the lock that serializes namespace changes.
     fn lock_namespace(&self) -> MutexGuard<'_, ()> {
-        self.namespace_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.namespace_lock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Removes the directories between `removed` (a file just removed) and the root that are
@@ -186,19 +182,10 @@ impl MmapDisk {
         let file = {
             let _guard = self.lock_namespace();
             self.ensure_parent_dirs(path, op)?;
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&full)
-                .map_err(|e| map_io(path, op, &e))?
+            OpenOptions::new().read(true).write(true).create_new(true).open(&full).map_err(|e| map_io(path, op, &e))?
         };
         match self.prepare_new(path, &full, &file, len, warm) {
-            Ok(map) => Ok(Arc::new(MmapFile {
-                path: path.to_string(),
-                map,
-                len,
-            })),
+            Ok(map) => Ok(Arc::new(MmapFile { path: path.to_string(), map, len })),
             Err(err) => {
                 // Undo the half-made file (e.g. ENOSPC during warm-up) so that a failed create
                 // leaves nothing behind.
@@ -264,22 +251,12 @@ impl Disk for MmapDisk {
         let op = DiskOp::Open;
         let full = self.file_path(path, op)?;
         if !is_file(&full).map_err(|e| map_io(path, op, &e))? {
-            return Err(DiskError::NotFound {
-                path: path.to_string(),
-            });
+            return Err(DiskError::NotFound { path: path.to_string() });
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&full)
-            .map_err(|e| map_io(path, op, &e))?;
+        let file = OpenOptions::new().read(true).write(true).open(&full).map_err(|e| map_io(path, op, &e))?;
         let len = file.metadata().map_err(|e| map_io(path, op, &e))?.len();
         let map = map_file(path, op, &file, len)?;
-        Ok(Arc::new(MmapFile {
-            path: path.to_string(),
-            map,
-            len,
-        }))
+        Ok(Arc::new(MmapFile { path: path.to_string(), map, len }))
     }
 
     fn list(&self, dir: &str) -> Result<Vec<String>, DiskError> {
@@ -288,12 +265,7 @@ impl Disk for MmapDisk {
         let full = self.root.join(dir);
         let entries = match fs::read_dir(&full) {
             Ok(entries) => entries,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
                 return Ok(Vec::new())
             }
             Err(e) => return Err(map_io(dir, op, &e)),
@@ -319,9 +291,7 @@ impl Disk for MmapDisk {
         let op = DiskOp::Remove;
         let full = self.file_path(path, op)?;
         if !is_file(&full).map_err(|e| map_io(path, op, &e))? {
-            return Err(DiskError::NotFound {
-                path: path.to_string(),
-            });
+            return Err(DiskError::NotFound { path: path.to_string() });
         }
         let _guard = self.lock_namespace();
         fs::remove_file(&full).map_err(|e| map_io(path, op, &e))?;
@@ -336,14 +306,10 @@ impl Disk for MmapDisk {
         let target = self.file_path(to, op)?;
         let _guard = self.lock_namespace();
         if !is_file(&source).map_err(|e| map_io(from, op, &e))? {
-            return Err(DiskError::NotFound {
-                path: from.to_string(),
-            });
+            return Err(DiskError::NotFound { path: from.to_string() });
         }
         if target.exists() {
-            return Err(DiskError::AlreadyExists {
-                path: to.to_string(),
-            });
+            return Err(DiskError::AlreadyExists { path: to.to_string() });
         }
         self.ensure_parent_dirs(to, op)?;
         fs::rename(&source, &target).map_err(|e| map_io(to, op, &e))?;
@@ -418,11 +384,7 @@ impl DiskFile for MmapFile {
             return Ok(Bytes::new());
         }
         let start = map_len(&self.path, DiskOp::Read, offset)?;
-        Ok(Bytes::from_owner(MapSlice {
-            map: Arc::clone(&self.map),
-            start,
-            len,
-        }))
+        Ok(Bytes::from_owner(MapSlice { map: Arc::clone(&self.map), start, len }))
     }
 
     fn sync_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
@@ -434,9 +396,7 @@ impl DiskFile for MmapFile {
         let start = map_len(&self.path, op, offset)?;
         let len = map_len(&self.path, op, len)?;
         // memmap2 rounds `start` down to the page boundary itself before calling msync.
-        self.map
-            .flush_range(start, len)
-            .map_err(|e| map_io(&self.path, op, &e))
+        self.map.flush_range(start, len).map_err(|e| map_io(&self.path, op, &e))
     }
 }
 
@@ -452,10 +412,7 @@ struct MapSlice {
 
 impl AsRef<[u8]> for MapSlice {
     fn as_ref(&self) -> &[u8] {
-        debug_assert!(self
-            .start
-            .checked_add(self.len)
-            .is_some_and(|end| end <= self.map.len()));
+        debug_assert!(self.start.checked_add(self.len).is_some_and(|end| end <= self.map.len()));
         // SAFETY: the range was checked against the file (= map) length when this slice was
         // made, and `self.map` keeps the mapping alive for the returned lifetime. The store
         // never writes a range while a `Bytes` over it lives (module docs, fact 2).
@@ -465,11 +422,7 @@ impl AsRef<[u8]> for MapSlice {
 
 /// An `Io` error with a fixed explanation.
 fn io_detail(path: &str, op: DiskOp, detail: &str) -> DiskError {
-    DiskError::Io {
-        path: path.to_string(),
-        op,
-        detail: detail.to_string(),
-    }
+    DiskError::Io { path: path.to_string(), op, detail: detail.to_string() }
 }
 
 /// Maps a std error to the seam's error: full disk and missing files are typed, everything
@@ -481,11 +434,7 @@ fn map_io(path: &str, op: DiskOp, err: &io::Error) -> DiskError {
         io::ErrorKind::AlreadyExists => DiskError::AlreadyExists { path },
         io::ErrorKind::StorageFull => DiskError::NoSpace { path, op },
         _ if matches!(err.raw_os_error(), Some(ENOSPC | EDQUOT)) => DiskError::NoSpace { path, op },
-        _ => DiskError::Io {
-            path,
-            op,
-            detail: err.to_string(),
-        },
+        _ => DiskError::Io { path, op, detail: err.to_string() },
     }
 }
 
@@ -497,10 +446,7 @@ fn map_len(path: &str, op: DiskOp, value: u64) -> Result<usize, DiskError> {
 /// Maps the whole of `file` (`len` bytes) shared and writable.
 fn map_file(path: &str, op: DiskOp, file: &File, len: u64) -> Result<Arc<MmapRaw>, DiskError> {
     let len_bytes = map_len(path, op, len)?;
-    let map = memmap2::MmapOptions::new()
-        .len(len_bytes)
-        .map_raw(file)
-        .map_err(|e| map_io(path, op, &e))?;
+    let map = memmap2::MmapOptions::new().len(len_bytes).map_raw(file).map_err(|e| map_io(path, op, &e))?;
     Ok(Arc::new(map))
 }
 
@@ -512,8 +458,7 @@ fn warm_up(path: &str, file: &File, map: &MmapRaw) -> Result<(), DiskError> {
     let mut offset = 0usize;
     while offset < len {
         let chunk = (len - offset).min(zeros.len());
-        file.write_all_at(&zeros[..chunk], offset as u64)
-            .map_err(|e| map_io(path, op, &e))?;
+        file.write_all_at(&zeros[..chunk], offset as u64).map_err(|e| map_io(path, op, &e))?;
         offset += chunk;
     }
     for page_start in (0..len).step_by(WARM_UP_PAGE_BYTES) {
@@ -526,11 +471,7 @@ fn warm_up(path: &str, file: &File, map: &MmapRaw) -> Result<(), DiskError> {
 
 /// Writes `data` to a new or truncated file at `path` and fsyncs it.
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
     file.write_all(data)?;
     file.sync_all()
 }
@@ -563,33 +504,12 @@ mod tests {
 
     #[test]
     fn check_path_rejects_escapes_and_reserved_names() {
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../b",
-            "a//b",
-            "./a",
-            "a/",
-            "x.tmp",
-            "a\0b",
-        ] {
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/", "x.tmp", "a\0b"] {
             let err = check_path(bad, DiskOp::Create, PathKind::File).expect_err(bad);
-            assert!(
-                matches!(&err, DiskError::Io { detail, .. } if detail.starts_with("invalid path")),
-                "{bad}: {err}"
-            );
+            assert!(matches!(&err, DiskError::Io { detail, .. } if detail.starts_with("invalid path")), "{bad}: {err}");
         }
-        for good in [
-            "a",
-            "commitlog/00000000000000000000",
-            "config/topics.json",
-            "x.tmp.bak",
-        ] {
-            assert!(
-                check_path(good, DiskOp::Create, PathKind::File).is_ok(),
-                "{good}"
-            );
+        for good in ["a", "commitlog/00000000000000000000", "config/topics.json", "x.tmp.bak"] {
+            assert!(check_path(good, DiskOp::Create, PathKind::File).is_ok(), "{good}");
         }
         assert!(check_path("", DiskOp::List, PathKind::Dir).is_ok());
         assert!(check_path("..", DiskOp::List, PathKind::Dir).is_err());
@@ -598,21 +518,10 @@ mod tests {
     #[test]
     fn map_io_types_full_disk_and_missing_files() {
         let full = io::Error::from_raw_os_error(ENOSPC);
-        assert_eq!(
-            map_io("f", DiskOp::Write, &full),
-            DiskError::NoSpace {
-                path: "f".into(),
-                op: DiskOp::Write
-            }
-        );
+        assert_eq!(map_io("f", DiskOp::Write, &full), DiskError::NoSpace { path: "f".into(), op: DiskOp::Write });
         let missing = io::Error::from(io::ErrorKind::NotFound);
-        assert_eq!(
-            map_io("f", DiskOp::Open, &missing),
-            DiskError::NotFound { path: "f".into() }
-        );
+        assert_eq!(map_io("f", DiskOp::Open, &missing), DiskError::NotFound { path: "f".into() });
         let other = io::Error::other("boom");
-        assert!(
-            matches!(map_io("f", DiskOp::Sync, &other), DiskError::Io { detail, .. } if detail == "boom")
-        );
+        assert!(matches!(map_io("f", DiskOp::Sync, &other), DiskError::Io { detail, .. } if detail == "boom"));
     }
 }

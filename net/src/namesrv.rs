@@ -24,8 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::remoting::{
-    Channel, ConnectionId, HandlerFuture, RemotingServer, RequestContext, RequestHandler,
-    ServerConfig, TransportError,
+    Channel, ConnectionId, HandlerFuture, RemotingServer, RequestContext, RequestHandler, ServerConfig, TransportError,
 };
 
 /// Configuration of a `NamesrvNode`.
@@ -78,25 +77,15 @@ impl NamesrvNode {
     ///
     /// # Panics
     /// If a bound in `config` is zero.
-    pub async fn start(
-        listen: SocketAddr,
-        config: NamesrvConfig,
-    ) -> Result<NamesrvNode, TransportError> {
+    pub async fn start(listen: SocketAddr, config: NamesrvConfig) -> Result<NamesrvNode, TransportError> {
         config.assert_valid();
         let state = Arc::new(NamesrvState::default());
-        let handler = Arc::new(NamesrvHandler {
-            state: state.clone(),
-        });
+        let handler = Arc::new(NamesrvHandler { state: state.clone() });
         let server = RemotingServer::bind(listen, handler, config.server).await?;
         let (stop_scan, stop_rx) = watch::channel(false);
         let scan_task = tokio::spawn(scan_loop(state.clone(), config.scan_interval, stop_rx));
         info!(local_addr = %server.local_addr(), "name server started");
-        Ok(NamesrvNode {
-            server,
-            state,
-            stop_scan,
-            scan_task: Some(scan_task),
-        })
+        Ok(NamesrvNode { server, state, stop_scan, scan_task: Some(scan_task) })
     }
 
     /// The address the node listens on.
@@ -160,9 +149,7 @@ impl NamesrvState {
         let mut inner = self.lock();
         inner.channels.entry(id).or_insert_with(|| channel.clone());
         let now_ms = clock::epoch_ms();
-        let response = inner
-            .name_server
-            .process(now_ms, core_connection(id), request);
+        let response = inner.name_server.process(now_ms, core_connection(id), request);
         // A connection that closed while this request waited for the lock has already been
         // forgotten (`connection_closed` ran first: the transport marks a connection closed
         // before it reports the close), or will be once this lock is released. In the first
@@ -183,10 +170,7 @@ impl NamesrvState {
         let to_close: Vec<Channel> = {
             let mut inner = self.lock();
             let expired = inner.name_server.scan_expired(clock::epoch_ms());
-            expired
-                .iter()
-                .filter_map(|broker| inner.channels.get(&net_connection(broker.conn)).cloned())
-                .collect()
+            expired.iter().filter_map(|broker| inner.channels.get(&net_connection(broker.conn)).cloned()).collect()
         };
         for channel in to_close {
             let (id, peer) = (channel.id(), channel.peer());

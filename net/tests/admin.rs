@@ -42,28 +42,16 @@ struct Cluster {
 impl Cluster {
     async fn start(seed: u64) -> Cluster {
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
-        let namesrv = NamesrvNode::start(local, NamesrvConfig::default())
-            .await
-            .expect("namesrv");
+        let namesrv = NamesrvNode::start(local, NamesrvConfig::default()).await.expect("namesrv");
         let mut config = BrokerNodeConfig::new(local, vec![namesrv.local_addr()]);
         config.store = StoreConfig::small_for_tests();
         let disk: DiskRef = Arc::new(SimDisk::with_seed(seed));
         let broker = BrokerNode::start(config, disk).await.expect("broker");
         let admin = AdminClient::new(vec![namesrv.local_addr()], CALL_TIMEOUT);
-        let cluster = Cluster {
-            namesrv,
-            broker,
-            admin,
-        };
+        let cluster = Cluster { namesrv, broker, admin };
         assert!(
-            eventually(|| async {
-                cluster
-                    .admin
-                    .cluster_list()
-                    .await
-                    .is_ok_and(|c| !c.broker_addr_table.is_empty())
-            })
-            .await,
+            eventually(|| async { cluster.admin.cluster_list().await.is_ok_and(|c| !c.broker_addr_table.is_empty()) })
+                .await,
             "the broker registers"
         );
         cluster
@@ -72,24 +60,15 @@ impl Cluster {
     /// Creates `topic` with `queues` queues on the cluster and waits until it is routed.
     async fn create_topic(&self, topic: &str, queues: i32) {
         let target = TopicTarget::Cluster(CLUSTER.to_owned());
-        let updated = self
-            .admin
-            .update_topic(&target, &TopicConfig::new(topic, queues))
-            .await
-            .expect("the topic is created");
+        let updated =
+            self.admin.update_topic(&target, &TopicConfig::new(topic, queues)).await.expect("the topic is created");
         assert_eq!(updated, vec![self.broker.local_addr()]);
-        assert!(
-            eventually(|| async { self.admin.topic_route(topic).await.is_ok() }).await,
-            "the new topic is routed"
-        );
+        assert!(eventually(|| async { self.admin.topic_route(topic).await.is_ok() }).await, "the new topic is routed");
     }
 
     /// Sends `count` messages to `topic` through a `Producer`, message `i` keyed `key-i`.
     async fn produce(&self, topic: &str, count: usize) -> Vec<SendResult> {
-        let producer = Producer::start(ProducerConfig::new(
-            "admin-test",
-            vec![self.namesrv.local_addr()],
-        ));
+        let producer = Producer::start(ProducerConfig::new("admin-test", vec![self.namesrv.local_addr()]));
         let mut results = Vec::new();
         for i in 0..count {
             let message = Message::new(topic, format!("body-{i}")).with_keys([format!("key-{i}")]);
@@ -145,10 +124,7 @@ async fn topic_create_list_route_status_delete() {
     admin.delete_topic("Orders", CLUSTER).await.expect("delete");
     let topics = admin.topic_list().await.expect("topic list");
     assert!(!topics.topic_list.contains("Orders"), "{topics:?}");
-    assert!(matches!(
-        admin.topic_route("Orders").await,
-        Err(AdminError::TopicNotExist { .. })
-    ));
+    assert!(matches!(admin.topic_route("Orders").await, Err(AdminError::TopicNotExist { .. })));
     cluster.stop().await;
 }
 
@@ -161,26 +137,17 @@ async fn query_messages_by_id_and_key() {
     cluster.create_topic("Lookup", 2).await;
     let sent = cluster.produce("Lookup", 4).await;
 
-    let by_id = admin
-        .query_msg_by_id(&sent[2].offset_msg_id)
-        .await
-        .expect("found by id");
+    let by_id = admin.query_msg_by_id(&sent[2].offset_msg_id).await.expect("found by id");
     assert_eq!(by_id.body.as_ref(), b"body-2");
     assert_eq!(by_id.uniq_key(), Some(sent[2].msg_id.as_str()));
 
-    let by_key = admin
-        .query_msg_by_key("Lookup", "key-3")
-        .await
-        .expect("query by key");
+    let by_key = admin.query_msg_by_key("Lookup", "key-3").await.expect("query by key");
     assert_eq!(by_key.len(), 1);
     assert_eq!(by_key[0].body.as_ref(), b"body-3");
     assert_eq!(by_key[0].msg_id, sent[3].offset_msg_id);
     let none = admin.query_msg_by_key("Lookup", "absent").await;
     assert!(none.expect("query by key").is_empty());
-    assert!(matches!(
-        admin.query_msg_by_id("not-an-id").await,
-        Err(AdminError::BadMsgId { .. })
-    ));
+    assert!(matches!(admin.query_msg_by_id("not-an-id").await, Err(AdminError::BadMsgId { .. })));
     cluster.stop().await;
 }
 
@@ -195,38 +162,24 @@ async fn consumer_progress_and_reset_by_time() {
     cluster.produce("Progress", 4).await;
     let tools = RemotingClient::new(ClientConfig::default(), None);
     let commit = update_offset_request("CG", "Progress", 0, 1);
-    let response = tools
-        .invoke(cluster.broker.local_addr(), commit, CALL_TIMEOUT)
-        .await
-        .expect("the commit is answered");
+    let response =
+        tools.invoke(cluster.broker.local_addr(), commit, CALL_TIMEOUT).await.expect("the commit is answered");
     assert_eq!(response.code, ResponseCode::Success.as_i32());
 
-    let progress = admin
-        .consumer_progress("CG", Some("Progress"))
-        .await
-        .expect("progress");
+    let progress = admin.consumer_progress("CG", Some("Progress")).await.expect("progress");
     assert_eq!(progress.queues.len(), 1);
     let queue = &progress.queues[0];
-    assert_eq!(
-        (queue.broker_offset, queue.consumer_offset, queue.diff),
-        (4, 1, 3)
-    );
+    assert_eq!((queue.broker_offset, queue.consumer_offset, queue.diff), (4, 1, 3));
     assert_eq!(progress.diff_total, 3);
     let all_topics = admin.consumer_progress("CG", None).await.expect("progress");
     assert_eq!(all_topics.queues, progress.queues);
 
-    let reset = admin
-        .reset_offset_by_time("CG", "Progress", 0)
-        .await
-        .expect("reset");
+    let reset = admin.reset_offset_by_time("CG", "Progress", 0).await.expect("reset");
     assert_eq!(reset.queues.len(), 1);
     assert_eq!(reset.queues[0].offset, 0);
     let progress = admin.consumer_progress("CG", Some("Progress")).await;
     assert_eq!(progress.expect("progress").diff_total, 4);
-    let reset = admin
-        .reset_offset_by_time("CG", "Progress", i64::MAX)
-        .await
-        .expect("reset");
+    let reset = admin.reset_offset_by_time("CG", "Progress", i64::MAX).await.expect("reset");
     assert_eq!(reset.queues[0].offset, 4);
     let progress = admin.consumer_progress("CG", Some("Progress")).await;
     assert_eq!(progress.expect("progress").diff_total, 0);

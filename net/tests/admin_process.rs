@@ -41,33 +41,16 @@ fn check_status_and_lookups(ns: &str) {
     let max_offsets: Vec<i64> = status
         .split("\"maxOffset\":")
         .skip(1)
-        .map(|rest| {
-            rest.split([',', '}'])
-                .next()
-                .unwrap_or("")
-                .parse()
-                .expect("a number")
-        })
+        .map(|rest| rest.split([',', '}']).next().unwrap_or("").parse().expect("a number"))
         .collect();
-    assert_eq!(
-        (max_offsets.len(), max_offsets.iter().sum()),
-        (2, 5),
-        "{status}"
-    );
+    assert_eq!((max_offsets.len(), max_offsets.iter().sum()), (2, 5), "{status}");
     let (code, found, stderr) = run(&["admin", "queryMsgByKey", "-n", ns, "-t", "Cli", "-k", "K1"]);
     assert_eq!(code, Some(0), "stderr: {stderr}");
-    assert_eq!(
-        found.lines().count(),
-        1 + 5,
-        "a header and 5 messages: {found}"
-    );
+    assert_eq!(found.lines().count(), 1 + 5, "a header and 5 messages: {found}");
 
     let (code, _, stderr) = run(&["admin", "topicStatus", "-n", ns, "-t", "Absent"]);
     assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("Absent") && stderr.contains("does not exist"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("Absent") && stderr.contains("does not exist"), "{stderr}");
 }
 
 /// updateTopic, produce --count 5, topicStatus and queryMsgByKey through the binaries; SIGTERM
@@ -78,38 +61,19 @@ async fn admin_and_produce_through_real_processes() {
     let store = dir.path().to_str().expect("UTF-8 path");
     let mut namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let ns = namesrv.addr.to_string();
-    let broker_args = [
-        "--store-dir",
-        store,
-        "--listen",
-        "127.0.0.1:0",
-        "--namesrv",
-        &ns,
-    ];
+    let broker_args = ["--store-dir", store, "--listen", "127.0.0.1:0", "--namesrv", &ns];
     let mut broker = Petrel::start("broker", &broker_args);
 
     let clusters = admin_until_success(&["clusterList", "-n", &ns]).await;
     assert!(clusters.is_ok_and(|out| out.contains("DefaultCluster")));
-    let update = [
-        "updateTopic",
-        "-n",
-        &ns,
-        "-c",
-        "DefaultCluster",
-        "-t",
-        "Cli",
-        "-r",
-        "2",
-    ];
+    let update = ["updateTopic", "-n", &ns, "-c", "DefaultCluster", "-t", "Cli", "-r", "2"];
     let created = admin_until_success(&[&update[..], &["-w", "2"]].concat()).await;
     let created = created.expect("updateTopic succeeds");
     assert!(created.contains("success"), "{created}");
     let routed = admin_until_success(&["topicRoute", "-n", &ns, "-t", "Cli"]).await;
     assert!(routed.is_ok(), "the topic is routed: {routed:?}");
 
-    let produce = [
-        "produce", "-n", &ns, "-t", "Cli", "--count", "5", "--key", "K1",
-    ];
+    let produce = ["produce", "-n", &ns, "-t", "Cli", "--count", "5", "--key", "K1"];
     let (code, stdout, stderr) = run(&produce);
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert_eq!(stdout.matches("SEND_OK").count(), 5, "{stdout}");
@@ -130,14 +94,7 @@ fn bad_and_unreachable_name_servers_fail_clearly() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("nowhere"), "{stderr}");
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-    let (code, _, stderr) = run(&[
-        "admin",
-        "topicList",
-        "-n",
-        "127.0.0.1:1",
-        "--timeout-ms",
-        "2000",
-    ]);
+    let (code, _, stderr) = run(&["admin", "topicList", "-n", "127.0.0.1:1", "--timeout-ms", "2000"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
 }

@@ -10,14 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use broker_requests::{
-    heartbeat_request, pull, pull_all, pull_request, pulled, query_offset, routed, send,
-    unregister_client_request, update_offset_request, CALL_TIMEOUT,
+    heartbeat_request, pull, pull_all, pull_request, pulled, query_offset, routed, send, unregister_client_request,
+    update_offset_request, CALL_TIMEOUT,
 };
 use petrel_core::protocol::heartbeat::ConsumerListByGroupResponseBody;
 use petrel_core::protocol::JsonBody;
-use petrel_core::remoting::{
-    GetConsumerListByGroupRequestHeader, RemotingCommand, RequestCode, ResponseCode,
-};
+use petrel_core::remoting::{GetConsumerListByGroupRequestHeader, RemotingCommand, RequestCode, ResponseCode};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::{FlushMode, StoreConfig};
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig};
@@ -40,10 +38,7 @@ fn client() -> RemotingClient {
 
 fn broker_config(namesrv: Option<SocketAddr>, flush_mode: FlushMode) -> BrokerNodeConfig {
     let mut config = BrokerNodeConfig::new(any_local_port(), namesrv.into_iter().collect());
-    config.store = StoreConfig {
-        flush_mode,
-        ..StoreConfig::small_for_tests()
-    };
+    config.store = StoreConfig { flush_mode, ..StoreConfig::small_for_tests() };
     config
 }
 
@@ -53,9 +48,7 @@ fn async_flush() -> FlushMode {
 
 async fn start_broker(config: BrokerNodeConfig, disk: &SimDisk) -> BrokerNode {
     let disk: DiskRef = Arc::new(disk.clone());
-    BrokerNode::start(config, disk)
-        .await
-        .expect("the broker starts")
+    BrokerNode::start(config, disk).await.expect("the broker starts")
 }
 
 /// Polls `check` until it holds; false after `POLLS_MAX` polls.
@@ -78,39 +71,24 @@ where
 /// nextBeginOffset.
 #[tokio::test]
 async fn send_then_pull_in_order_and_topic_routed() {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("namesrv");
+    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("namesrv");
     let disk = SimDisk::with_seed(1);
-    let broker = start_broker(
-        broker_config(Some(namesrv.local_addr()), async_flush()),
-        &disk,
-    )
-    .await;
+    let broker = start_broker(broker_config(Some(namesrv.local_addr()), async_flush()), &disk).await;
     let (tools, addr) = (client(), broker.local_addr());
     for i in 0..100_i64 {
         let (code, offset) = send(&tools, addr, "Orders", 1, format!("m{i}").as_bytes()).await;
         assert_eq!((code, offset), (ResponseCode::Success.as_i32(), Some(i)));
     }
-    assert!(
-        eventually(|| routed(&tools, namesrv.local_addr(), "Orders")).await,
-        "route appears"
-    );
+    assert!(eventually(|| routed(&tools, namesrv.local_addr(), "Orders")).await, "route appears");
 
     let first = pull(&tools, addr, "Orders", 1, 0).await;
     assert_eq!(first.code, ResponseCode::Success.as_i32());
     assert_eq!(first.next_begin_offset, first.messages.len() as i64);
     let all = pull_all(&tools, addr, "Orders", 1).await;
-    let bodies: Vec<String> = all
-        .iter()
-        .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-        .collect();
+    let bodies: Vec<String> = all.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
     let expected: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
     assert_eq!(bodies, expected);
-    assert!(all
-        .iter()
-        .enumerate()
-        .all(|(i, m)| m.queue_offset == i as i64));
+    assert!(all.iter().enumerate().all(|(i, m)| m.queue_offset == i as i64));
     let past_end = pull(&tools, addr, "Orders", 1, 100).await;
     assert_eq!(past_end.code, ResponseCode::PullNotFound.as_i32());
     broker.shutdown().await.expect("clean shutdown");
@@ -124,40 +102,25 @@ async fn long_polling_wakes_on_arrival_and_expires_at_deadline() {
     let disk = SimDisk::with_seed(2);
     let broker = start_broker(broker_config(None, async_flush()), &disk).await;
     let (tools, addr) = (client(), broker.local_addr());
-    assert_eq!(
-        send(&tools, addr, "Poll", 0, b"first").await.0,
-        ResponseCode::Success.as_i32()
-    );
+    assert_eq!(send(&tools, addr, "Poll", 0, b"first").await.0, ResponseCode::Success.as_i32());
 
     let waiter = tools.clone();
     let held = tokio::spawn(async move {
         let request = pull_request("Poll", 0, 1, Some(5_000));
         waiter.invoke(addr, request, CALL_TIMEOUT).await
     });
-    assert!(
-        eventually(|| std::future::ready(broker.held_pulls() == 1)).await,
-        "the pull is held"
-    );
-    assert_eq!(
-        send(&tools, addr, "Poll", 0, b"second").await.0,
-        ResponseCode::Success.as_i32()
-    );
+    assert!(eventually(|| std::future::ready(broker.held_pulls() == 1)).await, "the pull is held");
+    assert_eq!(send(&tools, addr, "Poll", 0, b"second").await.0, ResponseCode::Success.as_i32());
     // Well within the 5 s hold: only the arrival can have answered it (virtual time under madsim).
     let answer = tokio::time::timeout(Duration::from_secs(2), held).await;
-    let response = answer
-        .expect("answered before the deadline")
-        .expect("task")
-        .expect("response");
+    let response = answer.expect("answered before the deadline").expect("task").expect("response");
     let woken = pulled(&response);
     assert_eq!(woken.code, ResponseCode::Success.as_i32());
     assert_eq!(woken.messages[0].body.as_ref(), b"second");
     assert_eq!(woken.next_begin_offset, 2);
 
     let request = pull_request("Poll", 0, 2, Some(200));
-    let response = tools
-        .invoke(addr, request, CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    let response = tools.invoke(addr, request, CALL_TIMEOUT).await.expect("answered");
     assert_eq!(pulled(&response).code, ResponseCode::PullNotFound.as_i32());
     assert_eq!(broker.held_pulls(), 0);
     broker.shutdown().await.expect("clean shutdown");
@@ -171,27 +134,17 @@ fn recording_consumer() -> (RemotingClient, Arc<Mutex<Vec<i32>>>) {
         recorder.lock().expect("not poisoned").push(request.code);
         Box::pin(std::future::ready(None))
     });
-    (
-        RemotingClient::new(ClientConfig::default(), Some(handler)),
-        seen,
-    )
+    (RemotingClient::new(ClientConfig::default(), Some(handler)), seen)
 }
 
 async fn consumer_ids(tools: &RemotingClient, addr: SocketAddr) -> Vec<String> {
-    let header = GetConsumerListByGroupRequestHeader {
-        consumer_group: "G".into(),
-    };
+    let header = GetConsumerListByGroupRequestHeader { consumer_group: "G".into() };
     let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
-    let response = tools
-        .invoke(addr, request, CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    let response = tools.invoke(addr, request, CALL_TIMEOUT).await.expect("answered");
     let Some(body) = response.body else {
         return Vec::new();
     };
-    ConsumerListByGroupResponseBody::decode_json(&body)
-        .expect("list body")
-        .consumer_id_list
+    ConsumerListByGroupResponseBody::decode_json(&body).expect("list body").consumer_id_list
 }
 
 /// Two consumers heartbeat into one group and are both listed; when one unregisters, the
@@ -204,25 +157,17 @@ async fn group_membership_and_notification() {
     let (stays, notified) = recording_consumer();
     let (leaves, _) = recording_consumer();
     for (consumer, id) in [(&stays, "c1"), (&leaves, "c2")] {
-        let response = consumer
-            .invoke(addr, heartbeat_request(id, "G"), CALL_TIMEOUT)
-            .await
-            .expect("answered");
+        let response = consumer.invoke(addr, heartbeat_request(id, "G"), CALL_TIMEOUT).await.expect("answered");
         assert_eq!(response.code, ResponseCode::Success.as_i32());
     }
     let tools = client();
     assert_eq!(consumer_ids(&tools, addr).await, ["c1", "c2"]);
     // The second join notified the first member; wait for it, then forget it.
     let notify = RequestCode::NotifyConsumerIdsChanged.as_i32();
-    assert!(
-        eventually(|| std::future::ready(notified.lock().expect("lock").contains(&notify))).await
-    );
+    assert!(eventually(|| std::future::ready(notified.lock().expect("lock").contains(&notify))).await);
     notified.lock().expect("lock").clear();
 
-    let response = leaves
-        .invoke(addr, unregister_client_request("c2", "G"), CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    let response = leaves.invoke(addr, unregister_client_request("c2", "G"), CALL_TIMEOUT).await.expect("answered");
     assert_eq!(response.code, ResponseCode::Success.as_i32());
     assert!(
         eventually(|| std::future::ready(notified.lock().expect("lock").contains(&notify))).await,
@@ -239,14 +184,8 @@ async fn offsets_and_messages_survive_restart() {
     let disk = SimDisk::with_seed(4);
     let broker = start_broker(broker_config(None, async_flush()), &disk).await;
     let (tools, addr) = (client(), broker.local_addr());
-    assert_eq!(
-        send(&tools, addr, "Kept", 0, b"x").await.0,
-        ResponseCode::Success.as_i32()
-    );
-    let response = tools
-        .invoke(addr, update_offset_request("G", "Kept", 0, 1), CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    assert_eq!(send(&tools, addr, "Kept", 0, b"x").await.0, ResponseCode::Success.as_i32());
+    let response = tools.invoke(addr, update_offset_request("G", "Kept", 0, 1), CALL_TIMEOUT).await.expect("answered");
     assert_eq!(response.code, ResponseCode::Success.as_i32());
     assert_eq!(query_offset(&tools, addr, "G", "Kept", 0).await, Some(1));
     broker.shutdown().await.expect("clean shutdown");
@@ -268,11 +207,7 @@ async fn sync_flush_concurrent_senders_succeed() {
     let senders: Vec<_> = (0..16)
         .map(|i| {
             let producer = client();
-            tokio::spawn(async move {
-                send(&producer, addr, "Sync", 0, format!("s{i}").as_bytes())
-                    .await
-                    .0
-            })
+            tokio::spawn(async move { send(&producer, addr, "Sync", 0, format!("s{i}").as_bytes()).await.0 })
         })
         .collect();
     for sender in senders {
@@ -294,14 +229,7 @@ async fn send_queue_bound_refuses_busy_and_loses_nothing() {
     let sends: Vec<_> = (0..64)
         .map(|i| {
             let producer = producer.clone();
-            tokio::spawn(async move {
-                (
-                    i,
-                    send(&producer, addr, "Busy", 0, format!("b{i}").as_bytes())
-                        .await
-                        .0,
-                )
-            })
+            tokio::spawn(async move { (i, send(&producer, addr, "Busy", 0, format!("b{i}").as_bytes()).await.0) })
         })
         .collect();
     let mut acked = Vec::new();
@@ -314,10 +242,7 @@ async fn send_queue_bound_refuses_busy_and_loses_nothing() {
             other => panic!("unexpected answer {other:?}"),
         }
     }
-    assert!(
-        busy > 0,
-        "a tiny send queue refuses some of 64 concurrent sends"
-    );
+    assert!(busy > 0, "a tiny send queue refuses some of 64 concurrent sends");
     let mut stored: Vec<String> = pull_all(&client(), addr, "Busy", 0)
         .await
         .iter()
@@ -325,10 +250,7 @@ async fn send_queue_bound_refuses_busy_and_loses_nothing() {
         .collect();
     stored.sort();
     acked.sort();
-    assert_eq!(
-        stored, acked,
-        "every acknowledged send is stored, and only those"
-    );
+    assert_eq!(stored, acked, "every acknowledged send is stored, and only those");
     broker.shutdown().await.expect("clean shutdown");
 }
 
@@ -337,16 +259,12 @@ async fn send_queue_bound_refuses_busy_and_loses_nothing() {
 /// compatibility run, `reports/compat-js-client.md`).
 #[tokio::test]
 async fn heartbeat_creates_and_registers_the_retry_topic() {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("namesrv");
+    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("namesrv");
     let disk = SimDisk::with_seed(8);
     let broker = start_broker(broker_config(Some(namesrv.local_addr()), async_flush()), &disk).await;
     let tools = client();
-    let response = tools
-        .invoke(broker.local_addr(), heartbeat_request("c1", "GroupR"), CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    let response =
+        tools.invoke(broker.local_addr(), heartbeat_request("c1", "GroupR"), CALL_TIMEOUT).await.expect("answered");
     assert_eq!(response.code, ResponseCode::Success.as_i32());
     assert!(
         eventually(|| routed(&tools, namesrv.local_addr(), "%RETRY%GroupR")).await,

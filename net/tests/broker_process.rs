@@ -38,16 +38,7 @@ fn broker(store_dir: &str, namesrv: SocketAddr, flush: &str) -> Petrel {
     let namesrv = namesrv.to_string();
     Petrel::start(
         "broker",
-        &[
-            "--store-dir",
-            store_dir,
-            "--listen",
-            "127.0.0.1:0",
-            "--namesrv",
-            &namesrv,
-            "--flush",
-            flush,
-        ],
+        &["--store-dir", store_dir, "--listen", "127.0.0.1:0", "--namesrv", &namesrv, "--flush", flush],
     )
 }
 
@@ -60,10 +51,7 @@ async fn send_and_pull_through_real_processes() {
     let mut namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let mut broker = broker(store, namesrv.addr, "async");
     let client = client();
-    assert_eq!(
-        send(&client, broker.addr, "Real", 0, b"hello").await.0,
-        ResponseCode::Success.as_i32()
-    );
+    assert_eq!(send(&client, broker.addr, "Real", 0, b"hello").await.0, ResponseCode::Success.as_i32());
     let pulled = pull_all(&client, broker.addr, "Real", 0).await;
     assert_eq!(pulled.len(), 1);
     assert_eq!(pulled[0].body.as_ref(), b"hello");
@@ -75,10 +63,7 @@ async fn send_and_pull_through_real_processes() {
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
-    assert!(
-        route_seen,
-        "the auto-created topic is routed at the name server"
-    );
+    assert!(route_seen, "the auto-created topic is routed at the name server");
     broker.terminate();
     assert_eq!(broker.exit_status().await.map(|s| s.code()), Some(Some(0)));
     namesrv.terminate();
@@ -117,9 +102,8 @@ async fn killed_sync_flush_broker_keeps_every_acknowledged_message() {
     let namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let mut first = broker(store, namesrv.addr, "sync");
     let acks = Arc::new(AtomicUsize::new(0));
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|p| tokio::spawn(produce_until_failure(client(), first.addr, p, acks.clone())))
-        .collect();
+    let producers: Vec<_> =
+        (0..PRODUCERS).map(|p| tokio::spawn(produce_until_failure(client(), first.addr, p, acks.clone()))).collect();
     while acks.load(Ordering::Relaxed) < ACKS_BEFORE_KILL {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -137,16 +121,8 @@ async fn killed_sync_flush_broker_keeps_every_acknowledged_message() {
         .iter()
         .map(|m| String::from_utf8_lossy(&m.body).into_owned())
         .collect();
-    let lost: Vec<&String> = acked
-        .iter()
-        .filter(|body| !stored.contains(*body))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    let lost: Vec<&String> = acked.iter().filter(|body| !stored.contains(*body)).collect();
+    assert!(lost.is_empty(), "{} acknowledged messages lost, e.g. {:?}", lost.len(), lost.first());
     second.terminate();
     assert_eq!(second.exit_status().await.map(|s| s.code()), Some(Some(0)));
 }
@@ -157,10 +133,7 @@ async fn killed_sync_flush_broker_keeps_every_acknowledged_message() {
 fn a_slave_role_fails_with_exit_code_2() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("broker.toml");
-    let text = format!(
-        "[broker]\nstore_dir = {:?}\nbroker_role = \"SLAVE\"\n",
-        dir.path().join("store")
-    );
+    let text = format!("[broker]\nstore_dir = {:?}\nbroker_role = \"SLAVE\"\n", dir.path().join("store"));
     std::fs::write(&config, text).expect("config written");
     let output = Command::new(env!("CARGO_BIN_EXE_petrel"))
         .args(["broker", "--config", config.to_str().expect("UTF-8 path")])
@@ -169,10 +142,7 @@ fn a_slave_role_fails_with_exit_code_2() {
         .expect("petrel runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    assert!(
-        stderr.contains("broker.toml") && stderr.contains("replication"),
-        "stderr: {stderr}"
-    );
+    assert!(stderr.contains("broker.toml") && stderr.contains("replication"), "stderr: {stderr}");
 }
 
 /// A broker asked to listen on an address already in use exits with status 2 naming it.

@@ -35,23 +35,12 @@ impl Cluster {
         let store = dir.path().to_str().expect("UTF-8 path").to_owned();
         let namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
         let ns = namesrv.addr.to_string();
-        let args = [
-            "--store-dir",
-            &store,
-            "--listen",
-            "127.0.0.1:0",
-            "--namesrv",
-            &ns,
-        ];
+        let args = ["--store-dir", &store, "--listen", "127.0.0.1:0", "--namesrv", &ns];
         let broker = Petrel::start("broker", &args);
         for _ in 0..POLLS_MAX {
             let (code, stdout, _) = run(&["admin", "clusterList", "-n", &ns]);
             if code == Some(0) && stdout.contains("DefaultCluster") {
-                return Cluster {
-                    namesrv,
-                    broker,
-                    _dir: dir,
-                };
+                return Cluster { namesrv, broker, _dir: dir };
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -66,25 +55,15 @@ impl Cluster {
     /// SIGTERM to both; both exit 0.
     async fn stop(mut self) {
         self.broker.terminate();
-        assert_eq!(
-            self.broker.exit_status().await.map(|s| s.code()),
-            Some(Some(0))
-        );
+        assert_eq!(self.broker.exit_status().await.map(|s| s.code()), Some(Some(0)));
         self.namesrv.terminate();
-        assert_eq!(
-            self.namesrv.exit_status().await.map(|s| s.code()),
-            Some(Some(0))
-        );
+        assert_eq!(self.namesrv.exit_status().await.map(|s| s.code()), Some(Some(0)));
     }
 }
 
 /// Runs `petrel ARGS`, killing it after `COMMAND_POLLS_MAX` polls; exit code, stdout, stderr.
 async fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = petrel(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("petrel starts");
+    let mut child = petrel(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("petrel starts");
     for _ in 0..COMMAND_POLLS_MAX {
         if child.try_wait().expect("waitable").is_some() {
             break;
@@ -109,59 +88,21 @@ async fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
 async fn consume_prints_what_produce_sent() {
     let cluster = Cluster::start().await;
     let ns = cluster.ns();
-    let produce = [
-        "produce",
-        "-n",
-        &ns,
-        "-t",
-        "CliConsume",
-        "--count",
-        "20",
-        "--key",
-        "K",
-    ];
+    let produce = ["produce", "-n", &ns, "-t", "CliConsume", "--count", "20", "--key", "K"];
     let (code, stdout, stderr) = run(&produce);
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert_eq!(stdout.matches("SEND_OK").count(), 20, "{stdout}");
 
-    let consume = [
-        "consume",
-        "-n",
-        &ns,
-        "-t",
-        "CliConsume",
-        "-g",
-        "CliGroup",
-        "--from",
-        "first",
-    ];
+    let consume = ["consume", "-n", &ns, "-t", "CliConsume", "-g", "CliGroup", "--from", "first"];
     let (code, stdout, stderr) = run_bounded(&[&consume[..], &["--count", "20"]].concat()).await;
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("queue=")).collect();
     assert_eq!(lines.len(), 20, "{stdout}");
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.contains("keys=K") && l.contains("bodyLen=64")),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("consumed 20 messages from CliConsume"),
-        "{stdout}"
-    );
+    assert!(lines.iter().all(|l| l.contains("keys=K") && l.contains("bodyLen=64")), "{stdout}");
+    assert!(stdout.contains("consumed 20 messages from CliConsume"), "{stdout}");
 
     // Offsets were committed at shutdown: the group resumes after the 20, at the 5 new ones.
-    let more = [
-        "produce",
-        "-n",
-        &ns,
-        "-t",
-        "CliConsume",
-        "--count",
-        "5",
-        "--key",
-        "L",
-    ];
+    let more = ["produce", "-n", &ns, "-t", "CliConsume", "--count", "5", "--key", "L"];
     assert_eq!(run(&more).0, Some(0));
     let (code, stdout, _) = run_bounded(&[&consume[..], &["--count", "5"]].concat()).await;
     assert_eq!(code, Some(0), "{stdout}");
@@ -174,10 +115,7 @@ async fn consume_prints_what_produce_sent() {
 /// The integer value of `"key":N` in a one-line JSON object.
 fn json_u64(json: &str, key: &str) -> u64 {
     let start = json.find(&format!("\"{key}\":")).expect(key) + key.len() + 3;
-    let digits: String = json[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let digits: String = json[start..].chars().take_while(char::is_ascii_digit).collect();
     digits.parse().expect(key)
 }
 

@@ -19,8 +19,8 @@ use petrel_core::store::disk::{Disk, DiskRef};
 use petrel_core::store::StoreConfig;
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig};
 use petrel_net::client::{
-    ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, MessageQueue, OffsetFileConfig,
-    Producer, ProducerConfig, PullConsumer, PullConsumerConfig, PullStatus, PushConsumer,
+    ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, MessageQueue, OffsetFileConfig, Producer,
+    ProducerConfig, PullConsumer, PullConsumerConfig, PullStatus, PushConsumer,
 };
 use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
 use petrel_net::remoting::{ClientConfig, RemotingClient};
@@ -49,20 +49,14 @@ struct Cluster {
 
 impl Cluster {
     async fn start(seed: u64) -> Cluster {
-        let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-            .await
-            .expect("namesrv");
+        let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("namesrv");
         let mut brokers = Vec::new();
         for (index, name) in ["broker-a", "broker-b"].into_iter().enumerate() {
             let mut config = BrokerNodeConfig::new(any_local_port(), vec![namesrv.local_addr()]);
             config.broker.broker_name = name.to_owned();
             config.store = StoreConfig::small_for_tests();
             let disk: DiskRef = Arc::new(SimDisk::with_seed(seed + index as u64));
-            brokers.push(
-                BrokerNode::start(config, disk)
-                    .await
-                    .expect("broker starts"),
-            );
+            brokers.push(BrokerNode::start(config, disk).await.expect("broker starts"));
         }
         Cluster { namesrv, brokers }
     }
@@ -86,22 +80,11 @@ impl Cluster {
                 order: false,
             };
             let request = RemotingCommand::request(RequestCode::UpdateAndCreateTopic, &header);
-            let response = tools
-                .invoke(broker.local_addr(), request, CALL_TIMEOUT)
-                .await
-                .expect("the broker answers");
+            let response = tools.invoke(broker.local_addr(), request, CALL_TIMEOUT).await.expect("the broker answers");
             assert_eq!(response.response_code(), Some(ResponseCode::Success));
         }
         let puller = PullConsumer::new(PullConsumerConfig::new("probe", self.namesrv_addrs()));
-        let routed = eventually(|| async {
-            puller
-                .fetch_queues(topic)
-                .await
-                .map(|q| q.len())
-                .unwrap_or(0)
-                == 8
-        })
-        .await;
+        let routed = eventually(|| async { puller.fetch_queues(topic).await.map(|q| q.len()).unwrap_or(0) == 8 }).await;
         assert!(routed, "topic {topic} is routed with 8 queues");
     }
 
@@ -155,10 +138,7 @@ struct Recorder {
 impl Recorder {
     fn later_once(body: &str) -> Arc<Recorder> {
         let recorder = Recorder::default();
-        *recorder
-            .later_once
-            .lock()
-            .expect("no listener call panicked") = Some(body.to_owned());
+        *recorder.later_once.lock().expect("no listener call panicked") = Some(body.to_owned());
         Arc::new(recorder)
     }
 
@@ -177,26 +157,19 @@ impl MessageListener for Recorder {
         msgs: Vec<MessageExt>,
         _queue: &MessageQueue,
     ) -> Pin<Box<dyn Future<Output = ConsumeResult> + Send>> {
-        let bodies: Vec<String> = msgs
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
-            .collect();
+        let bodies: Vec<String> = msgs.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
         let mut later = self.later_once.lock().expect("no listener call panicked");
         if later.as_ref().is_some_and(|b| bodies.contains(b)) {
             *later = None;
             return Box::pin(async { ConsumeResult::Later });
         }
-        self.seen
-            .lock()
-            .expect("no listener call panicked")
-            .extend(bodies);
+        self.seen.lock().expect("no listener call panicked").extend(bodies);
         Box::pin(async { ConsumeResult::Success })
     }
 }
 
 fn consumer_config(cluster: &Cluster, group: &str, instance: &str, topic: &str) -> ConsumerConfig {
-    let mut config =
-        ConsumerConfig::new(group, cluster.namesrv_addrs(), instance).subscribe(topic, "*");
+    let mut config = ConsumerConfig::new(group, cluster.namesrv_addrs(), instance).subscribe(topic, "*");
     config.consume_from = ConsumeFrom::FirstOffset;
     config.reconsume_delay = Duration::from_millis(100);
     config
@@ -236,20 +209,9 @@ async fn clustering_consumers_split_queues_and_consume_everything() {
     seen.extend(second.seen());
     let counts = tally(&seen);
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
-    eprintln!(
-        "clustering: {} consumed, {duplicates} duplicates",
-        seen.len()
-    );
-    assert!(
-        all_seen,
-        "every message is consumed ({} of {})",
-        seen.len(),
-        sent.len()
-    );
-    assert_eq!(
-        counts.keys().cloned().collect::<Vec<_>>(),
-        tally(&sent).keys().cloned().collect::<Vec<_>>()
-    );
+    eprintln!("clustering: {} consumed, {duplicates} duplicates", seen.len());
+    assert!(all_seen, "every message is consumed ({} of {})", seen.len(), sent.len());
+    assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), tally(&sent).keys().cloned().collect::<Vec<_>>());
     assert_eq!(duplicates, 0, "no duplicates without faults");
     c1.shutdown().await;
     c2.shutdown().await;
@@ -270,10 +232,8 @@ async fn broadcasting_consumers_each_get_everything() {
         config
     };
     let mut with_file = config("b1");
-    with_file.offset_file = Some(OffsetFileConfig {
-        disk: Arc::new(disk.clone()),
-        path: "consumer/G2/offsets.json".to_owned(),
-    });
+    with_file.offset_file =
+        Some(OffsetFileConfig { disk: Arc::new(disk.clone()), path: "consumer/G2/offsets.json".to_owned() });
     let c1 = PushConsumer::start(with_file, first.clone()).await;
     let c2 = PushConsumer::start(config("b2"), second.clone()).await;
     assert_eq!(c1.assigned_queues().len(), 8);
@@ -283,24 +243,12 @@ async fn broadcasting_consumers_each_get_everything() {
     let expected = tally(&sent);
     for (name, recorder) in [("b1", &first), ("b2", &second)] {
         let got = eventually(|| async { recorder.count() >= sent.len() }).await;
-        assert!(
-            got,
-            "{name} consumed {} of {}",
-            recorder.count(),
-            sent.len()
-        );
-        assert_eq!(
-            tally(&recorder.seen()),
-            expected,
-            "{name} got each message once"
-        );
+        assert!(got, "{name} consumed {} of {}", recorder.count(), sent.len());
+        assert_eq!(tally(&recorder.seen()), expected, "{name} got each message once");
     }
     c1.shutdown().await;
     c2.shutdown().await;
-    let bytes = disk
-        .read_all("consumer/G2/offsets.json")
-        .expect("the disk reads")
-        .expect("the offsets file exists");
+    let bytes = disk.read_all("consumer/G2/offsets.json").expect("the disk reads").expect("the offsets file exists");
     let table = OffsetTable::decode_file(&bytes).expect("the offsets file decodes");
     let total: i64 = table.all().iter().map(|(_, offset)| offset).sum();
     assert_eq!(total, 1_000, "the file holds every queue's end");
@@ -315,34 +263,16 @@ async fn restart_resumes_from_committed_offsets() {
     cluster.create_topic("Bills").await;
     let before = cluster.produce("Bills", "old", 500).await;
     let first = Arc::new(Recorder::default());
-    let c1 = PushConsumer::start(
-        consumer_config(&cluster, "G3", "r1", "Bills"),
-        first.clone(),
-    )
-    .await;
-    assert!(
-        eventually(|| async { first.count() >= before.len() }).await,
-        "first run consumes all"
-    );
+    let c1 = PushConsumer::start(consumer_config(&cluster, "G3", "r1", "Bills"), first.clone()).await;
+    assert!(eventually(|| async { first.count() >= before.len() }).await, "first run consumes all");
     c1.shutdown().await;
 
     let after = cluster.produce("Bills", "new", 300).await;
     let second = Arc::new(Recorder::default());
-    let c2 = PushConsumer::start(
-        consumer_config(&cluster, "G3", "r2", "Bills"),
-        second.clone(),
-    )
-    .await;
-    assert!(
-        eventually(|| async { second.count() >= after.len() }).await,
-        "second run consumes the new ones"
-    );
+    let c2 = PushConsumer::start(consumer_config(&cluster, "G3", "r2", "Bills"), second.clone()).await;
+    assert!(eventually(|| async { second.count() >= after.len() }).await, "second run consumes the new ones");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        tally(&second.seen()),
-        tally(&after),
-        "nothing consumed before comes again"
-    );
+    assert_eq!(tally(&second.seen()), tally(&after), "nothing consumed before comes again");
     c2.shutdown().await;
     cluster.shutdown().await;
 }
@@ -361,11 +291,7 @@ async fn new_group_starts_at_first_last_or_timestamp() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     let from_first = Arc::new(Recorder::default());
-    let c_first = PushConsumer::start(
-        consumer_config(&cluster, "G4-first", "f", "Logs"),
-        from_first.clone(),
-    )
-    .await;
+    let c_first = PushConsumer::start(consumer_config(&cluster, "G4-first", "f", "Logs"), from_first.clone()).await;
     let mut last = consumer_config(&cluster, "G4-last", "l", "Logs");
     last.message_model = MessageModel::Broadcasting;
     last.consume_from = ConsumeFrom::LastOffset;
@@ -380,18 +306,9 @@ async fn new_group_starts_at_first_last_or_timestamp() {
     let c_time = PushConsumer::start(by_time, from_time.clone()).await;
 
     let total = early.len() + late.len();
-    assert!(
-        eventually(|| async { from_first.count() >= total }).await,
-        "first: everything"
-    );
-    assert!(
-        eventually(|| async { from_last.count() >= late.len() }).await,
-        "last: the late batch"
-    );
-    assert!(
-        eventually(|| async { from_time.count() >= late.len() }).await,
-        "timestamp: the late batch"
-    );
+    assert!(eventually(|| async { from_first.count() >= total }).await, "first: everything");
+    assert!(eventually(|| async { from_last.count() >= late.len() }).await, "last: the late batch");
+    assert!(eventually(|| async { from_time.count() >= late.len() }).await, "timestamp: the late batch");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut all = early.clone();
     all.extend(late.iter().cloned());
@@ -416,37 +333,22 @@ async fn pull_consumer_pulls_and_commits() {
     assert_eq!(queues.len(), 8);
     let mut bodies = Vec::new();
     for queue in &queues {
-        assert_eq!(
-            puller.committed(queue).await.expect("query"),
-            Some(0),
-            "broker's rule for a new group"
-        );
+        assert_eq!(puller.committed(queue).await.expect("query"), Some(0), "broker's rule for a new group");
         let mut offset = 0;
         loop {
-            let result = puller
-                .pull(queue, offset, 32, CALL_TIMEOUT)
-                .await
-                .expect("pull");
+            let result = puller.pull(queue, offset, 32, CALL_TIMEOUT).await.expect("pull");
             if result.status == PullStatus::NoNewMsg {
                 assert_eq!(result.max_offset, offset);
                 break;
             }
             assert_eq!(result.status, PullStatus::Found);
             assert!(result.messages.len() <= 32);
-            bodies.extend(
-                result
-                    .messages
-                    .iter()
-                    .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
-            );
+            bodies.extend(result.messages.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()));
             offset = result.next_begin_offset;
         }
         puller.commit(queue, offset).await.expect("commit");
         assert_eq!(puller.committed(queue).await.expect("query"), Some(offset));
-        let past = puller
-            .pull(queue, offset + 100, 32, CALL_TIMEOUT)
-            .await
-            .expect("pull");
+        let past = puller.pull(queue, offset + 100, 32, CALL_TIMEOUT).await.expect("pull");
         assert_eq!(past.status, PullStatus::OffsetIllegal);
         // RocketMQ's correction for an offset past the end of a queue that still starts at 0.
         assert_eq!((past.next_begin_offset, past.min_offset), (0, 0));

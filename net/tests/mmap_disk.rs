@@ -64,10 +64,7 @@ fn out_of_range_accesses_are_rejected() {
     let disk = disk(&dir, false);
     let file = disk.create("f", 100).expect("create");
     let err = file.write_at(98, b"abc").expect_err("write past the end");
-    assert_eq!(
-        err,
-        DiskError::OutOfBounds { path: "f".into(), op: DiskOp::Write, offset: 98, len: 3, file_len: 100 }
-    );
+    assert_eq!(err, DiskError::OutOfBounds { path: "f".into(), op: DiskOp::Write, offset: 98, len: 3, file_len: 100 });
     assert!(matches!(file.read_at(100, 1), Err(DiskError::OutOfBounds { op: DiskOp::Read, .. })));
     assert!(matches!(file.read_at(u64::MAX, 2), Err(DiskError::OutOfBounds { .. })));
     assert!(matches!(file.sync_range(50, 51), Err(DiskError::OutOfBounds { op: DiskOp::Sync, .. })));

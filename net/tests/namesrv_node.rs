@@ -23,9 +23,7 @@ fn any_local_port() -> SocketAddr {
 }
 
 async fn start_node() -> NamesrvNode {
-    NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("the node listens on a free port")
+    NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("the node listens on a free port")
 }
 
 fn client() -> RemotingClient {
@@ -60,10 +58,7 @@ async fn registration_routes_until_the_brokers_connection_closes() {
     assert_eq!(node.connection_count(), 2, "the broker's and the tool's");
 
     broker.close_all().await;
-    assert!(
-        brokers_gone(&node).await,
-        "the broker outlived its connection"
-    );
+    assert!(brokers_gone(&node).await, "the broker outlived its connection");
     assert_eq!(route(&tools, addr, TOPIC).await, None);
     node.shutdown().await;
 }
@@ -74,15 +69,9 @@ async fn nodes_are_independent() {
     let (first, second) = (start_node().await, start_node().await);
     let broker = client();
     register(&broker, first.local_addr()).await;
-    assert_eq!(
-        route(&broker, first.local_addr(), TOPIC).await,
-        Some(registered_route())
-    );
+    assert_eq!(route(&broker, first.local_addr(), TOPIC).await, Some(registered_route()));
     assert_eq!(route(&broker, second.local_addr(), TOPIC).await, None);
-    assert_eq!(
-        cluster_info(&broker, second.local_addr()).await,
-        ClusterInfo::default()
-    );
+    assert_eq!(cluster_info(&broker, second.local_addr()).await, ClusterInfo::default());
     first.shutdown().await;
     second.shutdown().await;
 }
@@ -111,9 +100,6 @@ async fn silent_broker_expires_after_broker_expire_ms() {
     tokio::time::sleep(Duration::from_millis(past_expiry.unsigned_abs())).await;
     assert_eq!(route(&tools, addr, TOPIC).await, None);
     assert_eq!(cluster_info(&tools, addr).await, ClusterInfo::default());
-    assert!(
-        broker_channel.is_closed(),
-        "the expired broker's connection is closed"
-    );
+    assert!(broker_channel.is_closed(), "the expired broker's connection is closed");
     node.shutdown().await;
 }

@@ -11,9 +11,7 @@ mod process;
 
 use std::path::Path;
 
-use namesrv_requests::{
-    cluster_info, register, registered_cluster_info, registered_route, route, CALL_TIMEOUT, TOPIC,
-};
+use namesrv_requests::{cluster_info, register, registered_cluster_info, registered_route, route, CALL_TIMEOUT, TOPIC};
 use petrel_core::remoting::FRAME_SIZE_MAX_BYTES;
 use petrel_net::remoting::{ClientConfig, RemotingClient};
 use process::Petrel;
@@ -49,14 +47,8 @@ async fn answers_a_registered_brokers_routes() {
     let namesrv = Petrel::start("namesrv", &["--listen", "127.0.0.1:0"]);
     let client = client();
     register(&client, namesrv.addr).await;
-    assert_eq!(
-        route(&client, namesrv.addr, TOPIC).await,
-        Some(registered_route())
-    );
-    assert_eq!(
-        cluster_info(&client, namesrv.addr).await,
-        registered_cluster_info()
-    );
+    assert_eq!(route(&client, namesrv.addr, TOPIC).await, Some(registered_route()));
+    assert_eq!(cluster_info(&client, namesrv.addr).await, registered_cluster_info());
     assert_eq!(route(&client, namesrv.addr, "NoSuchTopic").await, None);
 }
 
@@ -70,24 +62,16 @@ async fn bad_bytes_do_not_stop_the_server() {
     garbage.extend_from_slice(&(4 + header.len() as i32).to_be_bytes());
     garbage.extend_from_slice(&(header.len() as u32).to_be_bytes());
     garbage.extend_from_slice(header);
-    let oversized = ((FRAME_SIZE_MAX_BYTES - 4 + 1) as i32)
-        .to_be_bytes()
-        .to_vec();
+    let oversized = ((FRAME_SIZE_MAX_BYTES - 4 + 1) as i32).to_be_bytes().to_vec();
     for bad in [garbage, oversized] {
         let mut raw = TcpStream::connect(namesrv.addr).await.expect("raw connect");
         raw.write_all(&bad).await.expect("write");
         raw.flush().await.expect("flush");
-        assert!(
-            closed_by_peer(&mut raw).await,
-            "the bad connection is closed"
-        );
+        assert!(closed_by_peer(&mut raw).await, "the bad connection is closed");
     }
     let client = client();
     register(&client, namesrv.addr).await;
-    assert_eq!(
-        route(&client, namesrv.addr, TOPIC).await,
-        Some(registered_route())
-    );
+    assert_eq!(route(&client, namesrv.addr, TOPIC).await, Some(registered_route()));
 }
 
 /// SIGTERM makes the server shut down cleanly: exit status 0, promptly, with a client connected.
@@ -97,10 +81,7 @@ async fn sigterm_exits_with_status_zero() {
     let client = client();
     register(&client, namesrv.addr).await;
     namesrv.terminate();
-    let status = namesrv
-        .exit_status()
-        .await
-        .expect("petrel exits after SIGTERM");
+    let status = namesrv.exit_status().await.expect("petrel exits after SIGTERM");
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
@@ -125,10 +106,7 @@ fn a_bad_config_file_fails_with_exit_code_2() {
     for path in [&bad, &missing] {
         let (code, stderr) = run_to_failure(&["--config", path_str(path)]);
         assert_eq!(code, Some(2), "{stderr}");
-        assert!(
-            stderr.contains(path_str(path)),
-            "stderr names the file: {stderr}"
-        );
+        assert!(stderr.contains(path_str(path)), "stderr names the file: {stderr}");
     }
 }
 
@@ -144,10 +122,7 @@ async fn the_command_line_overrides_the_config_file() {
 
     let taken = format!("[namesrv]\nlisten = \"{}\"\n", from_file.addr);
     std::fs::write(&config, taken).expect("write config");
-    let overridden = Petrel::start(
-        "namesrv",
-        &["--config", path_str(&config), "--listen", "127.0.0.1:0"],
-    );
+    let overridden = Petrel::start("namesrv", &["--config", path_str(&config), "--listen", "127.0.0.1:0"]);
     assert_ne!(overridden.addr, from_file.addr);
     let client = client();
     assert_eq!(route(&client, overridden.addr, TOPIC).await, None);

@@ -18,14 +18,12 @@ use petrel_core::protocol::{
     AUTO_CREATE_TOPIC_KEY_TOPIC, MASTER_ID,
 };
 use petrel_core::remoting::{
-    RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader,
 };
 use petrel_net::client::{MessageQueue, Producer, ProducerConfig, ProducerError, SendStatus};
 use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
-use petrel_net::remoting::{
-    handler_fn, ClientConfig, RemotingClient, RemotingServer, ServerConfig,
-};
+use petrel_net::remoting::{handler_fn, ClientConfig, RemotingClient, RemotingServer, ServerConfig};
 use tokio::sync::mpsc;
 
 /// The topic both fake brokers serve.
@@ -77,19 +75,9 @@ impl FakeBroker {
             .expect("the fake broker listens");
         let registrar = RemotingClient::new(ClientConfig::default(), None);
         let request = register_request(name, server.local_addr(), topics);
-        let response = registrar
-            .invoke(namesrv, request, RECEIVE_TIMEOUT)
-            .await
-            .expect("the name server answers");
+        let response = registrar.invoke(namesrv, request, RECEIVE_TIMEOUT).await.expect("the name server answers");
         assert_eq!(response.response_code(), Some(ResponseCode::Success));
-        FakeBroker {
-            name: name.to_owned(),
-            server,
-            _registrar: registrar,
-            received,
-            fail,
-            silent,
-        }
+        FakeBroker { name: name.to_owned(), server, _registrar: registrar, received, fail, silent }
     }
 
     /// The next request this broker got.
@@ -110,17 +98,9 @@ impl FakeBroker {
     }
 }
 
-fn answer_send(
-    broker: &str,
-    request: &RemotingCommand,
-    fail: bool,
-    offsets: &AtomicI64,
-) -> Option<RemotingCommand> {
+fn answer_send(broker: &str, request: &RemotingCommand, fail: bool, offsets: &AtomicI64) -> Option<RemotingCommand> {
     if fail {
-        return Some(RemotingCommand::response(
-            ResponseCode::SystemError,
-            Some("planted".into()),
-        ));
+        return Some(RemotingCommand::response(ResponseCode::SystemError, Some("planted".into())));
     }
     let header: SendMessageRequestHeaderV2 = request.read_header().ok()?;
     let offset = offsets.fetch_add(1, Ordering::SeqCst);
@@ -139,20 +119,14 @@ fn register_request(name: &str, addr: SocketAddr, topics: &[(&str, i32, i32)]) -
     let table: BTreeMap<String, TopicConfig> = topics
         .iter()
         .map(|(topic, queues, perm)| {
-            let config = TopicConfig {
-                perm: *perm,
-                ..TopicConfig::new(*topic, *queues)
-            };
+            let config = TopicConfig { perm: *perm, ..TopicConfig::new(*topic, *queues) };
             ((*topic).to_owned(), config)
         })
         .collect();
     let body = RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
             topic_config_table: table,
-            data_version: DataVersion {
-                timestamp: 1,
-                counter: 1,
-            },
+            data_version: DataVersion { timestamp: 1, counter: 1 },
         },
         filter_server_list: Vec::new(),
     };
@@ -170,9 +144,8 @@ fn register_request(name: &str, addr: SocketAddr, topics: &[(&str, i32, i32)]) -
 
 /// A name server, brokers `broker-a` and `broker-b` serving `TOPIC`, and a producer.
 async fn cluster() -> (NamesrvNode, FakeBroker, FakeBroker, Producer) {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("the name server listens");
+    let namesrv =
+        NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("the name server listens");
     let topics = [(TOPIC, TOPIC_QUEUES, perm::READ_WRITE)];
     let a = FakeBroker::start("broker-a", namesrv.local_addr(), &topics).await;
     let b = FakeBroker::start("broker-b", namesrv.local_addr(), &topics).await;
@@ -195,34 +168,16 @@ async fn sends_round_robin_over_the_queues_of_two_brokers() {
     let (namesrv, mut a, mut b, producer) = cluster().await;
     let mut picked = Vec::new();
     for i in 0..8 {
-        let result = producer
-            .send(message(&format!("m{i}")))
-            .await
-            .expect("sent");
+        let result = producer.send(message(&format!("m{i}"))).await.expect("sent");
         assert_eq!(result.status, SendStatus::SendOk);
-        let broker = if result.message_queue.broker_name == a.name {
-            &mut a
-        } else {
-            &mut b
-        };
+        let broker = if result.message_queue.broker_name == a.name { &mut a } else { &mut b };
         let request = broker.next_request().await;
         let header = send_header(&request);
         assert_eq!(request.code, RequestCode::SendMessageV2.as_i32());
-        assert_eq!(
-            (header.b.as_str(), header.e),
-            (TOPIC, result.message_queue.queue_id)
-        );
-        assert!(header
-            .i
-            .expect("properties")
-            .contains(&format!("UNIQ_KEY\u{1}{}", result.msg_id)));
-        assert!(result
-            .offset_msg_id
-            .starts_with(&result.message_queue.broker_name));
-        picked.push((
-            result.message_queue.broker_name,
-            result.message_queue.queue_id,
-        ));
+        assert_eq!((header.b.as_str(), header.e), (TOPIC, result.message_queue.queue_id));
+        assert!(header.i.expect("properties").contains(&format!("UNIQ_KEY\u{1}{}", result.msg_id)));
+        assert!(result.offset_msg_id.starts_with(&result.message_queue.broker_name));
+        picked.push((result.message_queue.broker_name, result.message_queue.queue_id));
     }
     let expected: Vec<(String, i32)> = ["broker-a", "broker-b"]
         .iter()
@@ -239,23 +194,14 @@ async fn sends_round_robin_over_the_queues_of_two_brokers() {
 async fn a_failing_broker_makes_the_retry_go_to_the_other_broker() {
     let (namesrv, mut a, mut b, producer) = cluster().await;
     a.fail.store(true, Ordering::SeqCst);
-    let result = producer
-        .send(message("x"))
-        .await
-        .expect("sent on the retry");
+    let result = producer.send(message("x")).await.expect("sent on the retry");
     assert_eq!(result.message_queue.broker_name, "broker-b");
     assert_eq!(a.drain().len(), 1, "one attempt on broker-a");
-    assert_eq!(
-        b.next_request().await.code,
-        RequestCode::SendMessageV2.as_i32()
-    );
+    assert_eq!(b.next_request().await.code, RequestCode::SendMessageV2.as_i32());
 
     a.server.shutdown().await;
     for i in 0..4 {
-        let result = producer
-            .send(message(&format!("y{i}")))
-            .await
-            .expect("sent");
+        let result = producer.send(message(&format!("y{i}"))).await.expect("sent");
         assert_eq!(result.message_queue.broker_name, "broker-b");
     }
     producer.shutdown().await;
@@ -269,15 +215,8 @@ async fn all_brokers_failing_returns_the_broker_error() {
     a.fail.store(true, Ordering::SeqCst);
     b.fail.store(true, Ordering::SeqCst);
     let error = producer.send(message("x")).await.expect_err("refused");
-    assert!(
-        matches!(error, ProducerError::Broker { code: 1, .. }),
-        "{error:?}"
-    );
-    assert_eq!(
-        a.drain().len() + b.drain().len(),
-        3,
-        "1 + retry_times attempts"
-    );
+    assert!(matches!(error, ProducerError::Broker { code: 1, .. }), "{error:?}");
+    assert_eq!(a.drain().len() + b.drain().len(), 3, "1 + retry_times attempts");
     producer.shutdown().await;
     namesrv.shutdown().await;
 }
@@ -287,22 +226,10 @@ async fn all_brokers_failing_returns_the_broker_error() {
 #[tokio::test]
 async fn unknown_topic_has_no_route() {
     let (namesrv, _a, _b, producer) = cluster().await;
-    let error = producer
-        .send(Message::new("Nope", "x"))
-        .await
-        .expect_err("no route");
-    assert!(
-        matches!(&error, ProducerError::NoRoute { topic } if topic == "Nope"),
-        "{error:?}"
-    );
-    let error = producer
-        .send(Message::new(TOPIC, ""))
-        .await
-        .expect_err("empty body");
-    assert!(
-        matches!(error, ProducerError::InvalidMessage(_)),
-        "{error:?}"
-    );
+    let error = producer.send(Message::new("Nope", "x")).await.expect_err("no route");
+    assert!(matches!(&error, ProducerError::NoRoute { topic } if topic == "Nope"), "{error:?}");
+    let error = producer.send(Message::new(TOPIC, "")).await.expect_err("empty body");
+    assert!(matches!(error, ProducerError::InvalidMessage(_)), "{error:?}");
     producer.shutdown().await;
     namesrv.shutdown().await;
 }
@@ -315,10 +242,7 @@ async fn selector_by_hash_keeps_a_key_on_one_queue() {
     assert_eq!(queues.len(), 8);
     let mut sent = Vec::new();
     for key in ["order-1", "order-2", "order-1", "order-2", "order-1"] {
-        let result = producer
-            .send_with_selector(message(key), &SelectMessageQueueByHash, key)
-            .await
-            .expect("sent");
+        let result = producer.send_with_selector(message(key), &SelectMessageQueueByHash, key).await.expect("sent");
         let expected = &queues[java_string_hash(key).unsigned_abs() as usize % queues.len()];
         assert_eq!(&result.message_queue, expected, "{key}");
         sent.push(result.message_queue);
@@ -335,21 +259,12 @@ async fn selector_by_hash_keeps_a_key_on_one_queue() {
 async fn send_to_queue_uses_the_given_queue() {
     let (namesrv, _a, mut b, producer) = cluster().await;
     let queue = MessageQueue::new(TOPIC, "broker-b", 3);
-    let result = producer
-        .send_to_queue(message("x"), queue.clone())
-        .await
-        .expect("sent");
+    let result = producer.send_to_queue(message("x"), queue.clone()).await.expect("sent");
     assert_eq!(result.message_queue, queue);
     assert_eq!(send_header(&b.next_request().await).e, 3);
     let other = MessageQueue::new("U", "broker-b", 0);
-    let error = producer
-        .send_to_queue(message("x"), other)
-        .await
-        .expect_err("mismatch");
-    assert!(
-        matches!(error, ProducerError::TopicMismatch { .. }),
-        "{error:?}"
-    );
+    let error = producer.send_to_queue(message("x"), other).await.expect_err("mismatch");
+    assert!(matches!(error, ProducerError::TopicMismatch { .. }), "{error:?}");
     producer.shutdown().await;
     namesrv.shutdown().await;
 }
@@ -361,10 +276,7 @@ async fn batch_send() {
     let (namesrv, mut a, _b, producer) = cluster().await;
     let messages = vec![message("one"), message("two"), message("three")];
     let result = producer.send_batch(messages).await.expect("sent");
-    assert_eq!(
-        result.message_queue,
-        MessageQueue::new(TOPIC, "broker-a", 0)
-    );
+    assert_eq!(result.message_queue, MessageQueue::new(TOPIC, "broker-a", 0));
     let request = a.next_request().await;
     assert_eq!(request.code, RequestCode::SendBatchMessage.as_i32());
     let header = send_header(&request);
@@ -409,14 +321,9 @@ async fn async_sends_complete() {
 /// TBW102 as the template topic in the header.
 #[tokio::test]
 async fn unknown_topic_is_auto_created_through_tbw102() {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("the name server listens");
-    let topics = [(
-        AUTO_CREATE_TOPIC_KEY_TOPIC,
-        8,
-        perm::READ_WRITE | perm::INHERIT,
-    )];
+    let namesrv =
+        NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("the name server listens");
+    let topics = [(AUTO_CREATE_TOPIC_KEY_TOPIC, 8, perm::READ_WRITE | perm::INHERIT)];
     let mut broker = FakeBroker::start("broker-a", namesrv.local_addr(), &topics).await;
     let producer = Producer::start(ProducerConfig::new("pg", vec![namesrv.local_addr()]));
     let queues = producer.publish_queues("NEW").await.expect("TBW102 route");
@@ -424,10 +331,7 @@ async fn unknown_topic_is_auto_created_through_tbw102() {
     let result = producer.send(Message::new("NEW", "x")).await.expect("sent");
     assert_eq!(result.message_queue.topic, "NEW");
     let header = send_header(&broker.next_request().await);
-    assert_eq!(
-        (header.b.as_str(), header.c.as_str(), header.d),
-        ("NEW", "TBW102", 4)
-    );
+    assert_eq!((header.b.as_str(), header.c.as_str(), header.d), ("NEW", "TBW102", 4));
     producer.shutdown().await;
     namesrv.shutdown().await;
 }
@@ -435,30 +339,16 @@ async fn unknown_topic_is_auto_created_through_tbw102() {
 /// A refresh picks up a broker that registered after the route was cached.
 #[tokio::test]
 async fn refresh_picks_up_a_new_broker() {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("the name server listens");
+    let namesrv =
+        NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("the name server listens");
     let topics = [(TOPIC, TOPIC_QUEUES, perm::READ_WRITE)];
     let _a = FakeBroker::start("broker-a", namesrv.local_addr(), &topics).await;
     let producer = Producer::start(ProducerConfig::new("pg", vec![namesrv.local_addr()]));
-    assert_eq!(
-        producer.publish_queues(TOPIC).await.expect("routed").len(),
-        4
-    );
+    assert_eq!(producer.publish_queues(TOPIC).await.expect("routed").len(), 4);
     let _b = FakeBroker::start("broker-b", namesrv.local_addr(), &topics).await;
-    assert_eq!(
-        producer.publish_queues(TOPIC).await.expect("cached").len(),
-        4
-    );
+    assert_eq!(producer.publish_queues(TOPIC).await.expect("cached").len(), 4);
     producer.refresh_routes().await;
-    assert_eq!(
-        producer
-            .publish_queues(TOPIC)
-            .await
-            .expect("refreshed")
-            .len(),
-        8
-    );
+    assert_eq!(producer.publish_queues(TOPIC).await.expect("refreshed").len(), 8);
     producer.shutdown().await;
     namesrv.shutdown().await;
 }
@@ -467,36 +357,22 @@ async fn refresh_picks_up_a_new_broker() {
 /// answers again (it is isolated for 30 s).
 #[tokio::test]
 async fn latency_fault_avoidance_isolates_a_failed_broker() {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("the name server listens");
+    let namesrv =
+        NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("the name server listens");
     let topics = [(TOPIC, TOPIC_QUEUES, perm::READ_WRITE)];
     let mut a = FakeBroker::start("broker-a", namesrv.local_addr(), &topics).await;
     let _b = FakeBroker::start("broker-b", namesrv.local_addr(), &topics).await;
-    let config = ProducerConfig {
-        latency_fault_enable: true,
-        ..ProducerConfig::new("pg", vec![namesrv.local_addr()])
-    };
+    let config = ProducerConfig { latency_fault_enable: true, ..ProducerConfig::new("pg", vec![namesrv.local_addr()]) };
     let producer = Producer::start(config);
     a.fail.store(true, Ordering::SeqCst);
-    let result = producer
-        .send(message("x"))
-        .await
-        .expect("sent on the retry");
+    let result = producer.send(message("x")).await.expect("sent on the retry");
     assert_eq!(result.message_queue.broker_name, "broker-b");
     a.fail.store(false, Ordering::SeqCst);
     for i in 0..8 {
-        let result = producer
-            .send(message(&format!("y{i}")))
-            .await
-            .expect("sent");
+        let result = producer.send(message(&format!("y{i}"))).await.expect("sent");
         assert_eq!(result.message_queue.broker_name, "broker-b", "send {i}");
     }
-    assert_eq!(
-        a.drain().len(),
-        1,
-        "only the first attempt reached broker-a"
-    );
+    assert_eq!(a.drain().len(), 1, "only the first attempt reached broker-a");
     producer.shutdown().await;
     namesrv.shutdown().await;
 }
@@ -505,9 +381,8 @@ async fn latency_fault_avoidance_isolates_a_failed_broker() {
 /// the one attempt the time allowed.
 #[tokio::test]
 async fn a_silent_broker_times_the_send_out() {
-    let namesrv = NamesrvNode::start(any_local_port(), NamesrvConfig::default())
-        .await
-        .expect("the name server listens");
+    let namesrv =
+        NamesrvNode::start(any_local_port(), NamesrvConfig::default()).await.expect("the name server listens");
     let topics = [(TOPIC, TOPIC_QUEUES, perm::READ_WRITE)];
     let mut a = FakeBroker::start("broker-a", namesrv.local_addr(), &topics).await;
     a.silent.store(true, Ordering::SeqCst);

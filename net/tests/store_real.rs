@@ -68,14 +68,18 @@ fn assert_queue(store: &MessageStore, topic: &str, queue_id: i32, count: u64) {
 #[test]
 fn real_files_survive_reopen_after_drop_and_after_shutdown() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (mut store, report) = MessageStore::open(disk(&dir), config(FlushMode::Async(Default::default()))).expect("open");
+    let (mut store, report) =
+        MessageStore::open(disk(&dir), config(FlushMode::Async(Default::default()))).expect("open");
     assert!(report.clean);
     for n in 0..300 {
         for (topic, queue) in [("A", 0), ("A", 1), ("B", 0)] {
             store.put_messages(&[message(topic, queue, n)], 1_700_000_100_000 + n as i64).expect("put");
         }
     }
-    assert!(store.commit_log_max_offset().0 > 4 * store.config().commit_log_file_size_bytes, "the test spans several files");
+    assert!(
+        store.commit_log_max_offset().0 > 4 * store.config().commit_log_file_size_bytes,
+        "the test spans several files"
+    );
     drop(store); // no shutdown: the page cache holds the tail, as after a process kill
 
     let (store, report) = MessageStore::open(disk(&dir), config(FlushMode::Async(Default::default()))).expect("reopen");
@@ -130,7 +134,8 @@ fn corruption_below_the_durable_mark_is_a_typed_error() {
     // The checkpoint trusts everything: flip a byte inside the 5th record's body.
     let path = dir.path().join("commitlog").join(format!("{:020}", 0));
     let mut bytes = std::fs::read(&path).expect("read log");
-    let fifth = (0..4).fold(0usize, |at, _| at + i32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize);
+    let fifth =
+        (0..4).fold(0usize, |at, _| at + i32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize);
     let body_at = find(&bytes[fifth..], b"message 4 of T-0").expect("body is in the record");
     bytes[fifth + body_at] ^= 0x01;
     std::fs::write(&path, &bytes).expect("write log");

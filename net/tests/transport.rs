@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use petrel_core::remoting::{
-    CheckTransactionStateRequestHeader, EmptyHeader, NotifyConsumerIdsChangedRequestHeader,
-    RemotingCommand, RequestCode, ResponseCode, SerializeType, FRAME_SIZE_MAX_BYTES,
+    CheckTransactionStateRequestHeader, EmptyHeader, NotifyConsumerIdsChangedRequestHeader, RemotingCommand,
+    RequestCode, ResponseCode, SerializeType, FRAME_SIZE_MAX_BYTES,
 };
 use petrel_net::remoting::{
-    handler_fn, ClientConfig, CloseReason, Dispatcher, RemotingClient, RemotingServer,
-    RequestHandler, ServerConfig, TransportError,
+    handler_fn, ClientConfig, CloseReason, Dispatcher, RemotingClient, RemotingServer, RequestHandler, ServerConfig,
+    TransportError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,9 +29,7 @@ fn any_local_port() -> SocketAddr {
 fn request(code: RequestCode, fields: &[(&str, &str)]) -> RemotingCommand {
     let mut command = RemotingCommand::request(code, &EmptyHeader);
     for (key, value) in fields {
-        command
-            .ext_fields
-            .insert((*key).to_owned(), (*value).to_owned());
+        command.ext_fields.insert((*key).to_owned(), (*value).to_owned());
     }
     command
 }
@@ -46,9 +44,7 @@ fn echo() -> Arc<dyn RequestHandler> {
         Box::pin(async move {
             let mut response = RemotingCommand::response(ResponseCode::Success, None);
             response.ext_fields = request.ext_fields.clone();
-            response
-                .ext_fields
-                .insert("peer".into(), ctx.peer.to_string());
+            response.ext_fields.insert("peer".into(), ctx.peer.to_string());
             response.body = request.body;
             Some(response)
         })
@@ -88,9 +84,7 @@ async fn serve(handler: Arc<dyn RequestHandler>) -> RemotingServer {
 }
 
 async fn serve_with(handler: Arc<dyn RequestHandler>, config: ServerConfig) -> RemotingServer {
-    RemotingServer::bind(any_local_port(), handler, config)
-        .await
-        .expect("bind 127.0.0.1:0")
+    RemotingServer::bind(any_local_port(), handler, config).await.expect("bind 127.0.0.1:0")
 }
 
 fn client() -> RemotingClient {
@@ -118,24 +112,14 @@ async fn round_trip_with_json_and_rocketmq_headers() {
         let sent = request(RequestCode::SendMessage, &[("topic", "T"), ("k", "v w")])
             .with_body(Bytes::from_static(b"payload \x00\xff"))
             .with_serialize_type(serialize_type);
-        let response = client
-            .invoke(server.local_addr(), sent, CALL_TIMEOUT)
-            .await
-            .expect("response");
+        let response = client.invoke(server.local_addr(), sent, CALL_TIMEOUT).await.expect("response");
         assert!(response.is_response());
         assert_eq!(response.response_code(), Some(ResponseCode::Success));
         assert_eq!(response.serialize_type, serialize_type);
-        assert_eq!(
-            (field(&response, "topic"), field(&response, "k")),
-            (Some("T"), Some("v w"))
-        );
+        assert_eq!((field(&response, "topic"), field(&response, "k")), (Some("T"), Some("v w")));
         assert_eq!(response.body.as_deref(), Some(&b"payload \x00\xff"[..]));
     }
-    assert_eq!(
-        server.connection_count(),
-        1,
-        "both calls used one connection"
-    );
+    assert_eq!(server.connection_count(), 1, "both calls used one connection");
     server.shutdown().await;
 }
 
@@ -146,16 +130,10 @@ async fn huge_timeouts_are_cut_not_overflowed() {
     let server = serve(echo()).await;
     let client = client();
     let addr = server.local_addr();
-    let response = client
-        .invoke(addr, request(RequestCode::HeartBeat, &[]), Duration::MAX)
-        .await
-        .expect("served");
+    let response = client.invoke(addr, request(RequestCode::HeartBeat, &[]), Duration::MAX).await.expect("served");
     assert_eq!(response.response_code(), Some(ResponseCode::Success));
     let notify = request(RequestCode::HeartBeat, &[]);
-    client
-        .invoke_oneway(addr, notify, Duration::MAX)
-        .await
-        .expect("queued");
+    client.invoke_oneway(addr, notify, Duration::MAX).await.expect("queued");
     server.shutdown().await;
 }
 
@@ -213,19 +191,14 @@ async fn oneway_requests_reach_the_handler_without_a_response() {
     let addr = server.local_addr();
     for n in ["1", "2", "3"] {
         let sent = request(RequestCode::UpdateConsumerOffset, &[("n", n)]);
-        client
-            .invoke_oneway(addr, sent, CALL_TIMEOUT)
-            .await
-            .expect("queued");
+        client.invoke_oneway(addr, sent, CALL_TIMEOUT).await.expect("queued");
     }
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.push(seen_rx.recv().await);
     }
     seen.sort();
-    let expected: Vec<_> = ["1", "2", "3"]
-        .map(|n| Some((true, Some(n.to_owned()))))
-        .into();
+    let expected: Vec<_> = ["1", "2", "3"].map(|n| Some((true, Some(n.to_owned())))).into();
     assert_eq!(seen, expected);
     let response = client
         .invoke(addr, request(RequestCode::HeartBeat, &[]), CALL_TIMEOUT)
@@ -233,14 +206,7 @@ async fn oneway_requests_reach_the_handler_without_a_response() {
         .expect("an ordinary call after one-way ones");
     assert_eq!(response.response_code(), Some(ResponseCode::Success));
     assert_eq!(seen_rx.recv().await, Some((false, None)));
-    assert_eq!(
-        client
-            .channel(addr)
-            .await
-            .expect("open")
-            .requests_in_flight(),
-        0
-    );
+    assert_eq!(client.channel(addr).await.expect("open").requests_in_flight(), 0);
     server.shutdown().await;
 }
 
@@ -260,19 +226,13 @@ async fn timeout_is_a_typed_error_and_the_connection_survives() {
     let client = client();
     let addr = server.local_addr();
     let after = Duration::from_millis(200);
-    let result = client
-        .invoke(addr, request(RequestCode::PullMessage, &[]), after)
-        .await;
+    let result = client.invoke(addr, request(RequestCode::PullMessage, &[]), after).await;
     assert!(
         matches!(result, Err(TransportError::Timeout { addr: a, opaque: Some(_), after: t }) if a == addr && t == after),
         "{result:?}"
     );
     let channel = client.channel(addr).await.expect("still open");
-    assert_eq!(
-        channel.requests_in_flight(),
-        0,
-        "the timed-out request left the table"
-    );
+    assert_eq!(channel.requests_in_flight(), 0, "the timed-out request left the table");
     let response = client
         .invoke(addr, request(RequestCode::HeartBeat, &[]), CALL_TIMEOUT)
         .await
@@ -296,29 +256,18 @@ async fn server_initiated_requests_reach_the_client_handler() {
             };
             let check = RemotingCommand::request(RequestCode::CheckTransactionState, &check);
             let answer = ctx.channel.invoke(check, CALL_TIMEOUT).await.ok()?;
-            let notify = NotifyConsumerIdsChangedRequestHeader {
-                consumer_group: "G".into(),
-            };
+            let notify = NotifyConsumerIdsChangedRequestHeader { consumer_group: "G".into() };
             let notify = RemotingCommand::request(RequestCode::NotifyConsumerIdsChanged, &notify);
             ctx.channel.invoke_oneway(notify, CALL_TIMEOUT).await.ok()?;
-            Some(RemotingCommand::response(
-                ResponseCode::Success,
-                answer.remark,
-            ))
+            Some(RemotingCommand::response(ResponseCode::Success, answer.remark))
         })
     });
     let (notified, mut notified_rx) = mpsc::unbounded_channel();
     let check_handler = handler_fn(|_ctx, check| {
         Box::pin(async move {
             let header: CheckTransactionStateRequestHeader = check.read_header().ok()?;
-            let remark = format!(
-                "commit {:?} at {}",
-                header.transaction_id, header.commit_log_offset
-            );
-            Some(RemotingCommand::response(
-                ResponseCode::TransactionShouldCommit,
-                Some(remark),
-            ))
+            let remark = format!("commit {:?} at {}", header.transaction_id, header.commit_log_offset);
+            Some(RemotingCommand::response(ResponseCode::TransactionShouldCommit, Some(remark)))
         })
     });
     let notify_handler = handler_fn(move |_ctx, notify| {
@@ -334,18 +283,11 @@ async fn server_initiated_requests_reach_the_client_handler() {
     let server = serve(server_handler).await;
     let client = RemotingClient::new(ClientConfig::default(), Some(Arc::new(client_handler)));
     let response = client
-        .invoke(
-            server.local_addr(),
-            request(RequestCode::HeartBeat, &[]),
-            CALL_TIMEOUT,
-        )
+        .invoke(server.local_addr(), request(RequestCode::HeartBeat, &[]), CALL_TIMEOUT)
         .await
         .expect("heartbeat answered");
     assert_eq!(response.response_code(), Some(ResponseCode::Success));
-    assert_eq!(
-        response.remark.as_deref(),
-        Some("commit Some(\"tx-1\") at 4096")
-    );
+    assert_eq!(response.remark.as_deref(), Some("commit Some(\"tx-1\") at 4096"));
     assert_eq!(notified_rx.recv().await, Some(Some("G".to_owned())));
     server.shutdown().await;
 }
@@ -354,40 +296,19 @@ async fn server_initiated_requests_reach_the_client_handler() {
 /// routed) with REQUEST_CODE_NOT_SUPPORTED and a remark naming the code, and routes the rest.
 #[tokio::test]
 async fn unknown_code_is_answered_request_code_not_supported() {
-    let server = serve(Arc::new(
-        Dispatcher::new().route(RequestCode::SendMessage, echo()),
-    ))
-    .await;
+    let server = serve(Arc::new(Dispatcher::new().route(RequestCode::SendMessage, echo()))).await;
     let client = client();
     let addr = server.local_addr();
     let mut unknown = request(RequestCode::SendMessage, &[]);
     unknown.code = 9999;
-    for (sent, named) in [
-        (unknown, "9999"),
-        (request(RequestCode::PullMessage, &[]), "PULL_MESSAGE(11)"),
-    ] {
-        let response = client
-            .invoke(addr, sent, CALL_TIMEOUT)
-            .await
-            .expect("answered");
-        assert_eq!(
-            response.response_code(),
-            Some(ResponseCode::RequestCodeNotSupported)
-        );
+    for (sent, named) in [(unknown, "9999"), (request(RequestCode::PullMessage, &[]), "PULL_MESSAGE(11)")] {
+        let response = client.invoke(addr, sent, CALL_TIMEOUT).await.expect("answered");
+        assert_eq!(response.response_code(), Some(ResponseCode::RequestCodeNotSupported));
         let remark = response.remark.unwrap_or_default();
-        assert!(
-            remark.contains(named) && remark.contains("not supported"),
-            "{remark}"
-        );
+        assert!(remark.contains(named) && remark.contains("not supported"), "{remark}");
     }
-    let routed = client
-        .invoke(
-            addr,
-            request(RequestCode::SendMessage, &[("k", "v")]),
-            CALL_TIMEOUT,
-        )
-        .await
-        .expect("answered");
+    let routed =
+        client.invoke(addr, request(RequestCode::SendMessage, &[("k", "v")]), CALL_TIMEOUT).await.expect("answered");
     assert_eq!(field(&routed, "k"), Some("v"));
     server.shutdown().await;
 }
@@ -400,38 +321,23 @@ async fn bad_frames_close_only_their_connection() {
     let addr = server.local_addr();
     let client = client();
     let ping = || request(RequestCode::HeartBeat, &[]);
-    client
-        .invoke(addr, ping(), CALL_TIMEOUT)
-        .await
-        .expect("served before");
+    client.invoke(addr, ping(), CALL_TIMEOUT).await.expect("served before");
 
     let header = b"{not json";
     let mut malformed = Vec::new();
     malformed.extend_from_slice(&(4 + header.len() as i32).to_be_bytes());
     malformed.extend_from_slice(&(header.len() as u32).to_be_bytes()); // JSON header
     malformed.extend_from_slice(header);
-    let oversized = ((FRAME_SIZE_MAX_BYTES - 4 + 1) as i32)
-        .to_be_bytes()
-        .to_vec();
+    let oversized = ((FRAME_SIZE_MAX_BYTES - 4 + 1) as i32).to_be_bytes().to_vec();
     for bad in [malformed, oversized] {
         let mut raw = TcpStream::connect(addr).await.expect("raw connect");
         raw.write_all(&bad).await.expect("write");
         raw.flush().await.expect("flush");
-        assert!(
-            closed_by_peer(&mut raw).await,
-            "server closed the bad connection"
-        );
-        let response = client
-            .invoke(addr, ping(), CALL_TIMEOUT)
-            .await
-            .expect("served after");
+        assert!(closed_by_peer(&mut raw).await, "server closed the bad connection");
+        let response = client.invoke(addr, ping(), CALL_TIMEOUT).await.expect("served after");
         assert_eq!(response.response_code(), Some(ResponseCode::Success));
     }
-    assert_eq!(
-        server.connection_count(),
-        1,
-        "only the good client's connection is left"
-    );
+    assert_eq!(server.connection_count(), 1, "only the good client's connection is left");
     server.shutdown().await;
 }
 
@@ -443,28 +349,18 @@ async fn client_reconnects_after_server_restart() {
     let addr = server.local_addr();
     let client = client();
     let ping = || request(RequestCode::HeartBeat, &[]);
-    client
-        .invoke(addr, ping(), CALL_TIMEOUT)
-        .await
-        .expect("served");
+    client.invoke(addr, ping(), CALL_TIMEOUT).await.expect("served");
     let before = client.channel(addr).await.expect("open").id();
     server.shutdown().await;
 
     let while_down = client.invoke(addr, ping(), CALL_TIMEOUT).await;
     assert!(
-        matches!(
-            while_down,
-            Err(TransportError::Connect { .. } | TransportError::ConnectionClosed { .. })
-        ),
+        matches!(while_down, Err(TransportError::Connect { .. } | TransportError::ConnectionClosed { .. })),
         "{while_down:?}"
     );
-    let server = RemotingServer::bind(addr, echo(), ServerConfig::default())
-        .await
-        .expect("bind the same address again");
-    client
-        .invoke(addr, ping(), CALL_TIMEOUT)
-        .await
-        .expect("reconnected");
+    let server =
+        RemotingServer::bind(addr, echo(), ServerConfig::default()).await.expect("bind the same address again");
+    client.invoke(addr, ping(), CALL_TIMEOUT).await.expect("reconnected");
     let after = client.channel(addr).await.expect("open").id();
     assert!(after > before, "a new connection: {before} then {after}");
     server.shutdown().await;
@@ -487,10 +383,8 @@ async fn pending_requests_fail_at_once_when_the_connection_dies() {
     };
     assert_eq!(gate.arrivals.recv().await.as_deref(), Some("1"));
     server.shutdown().await;
-    let result = tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .expect("failed well before its 600 s timeout")
-        .expect("task");
+    let result =
+        tokio::time::timeout(CALL_TIMEOUT, call).await.expect("failed well before its 600 s timeout").expect("task");
     assert!(
         matches!(
             result,
@@ -517,35 +411,18 @@ async fn outbound_in_flight_bound_gives_busy() {
     for n in ["1", "2"] {
         let client = client.clone();
         let sent = request(RequestCode::PullMessage, &[("n", n)]);
-        calls.push(tokio::spawn(async move {
-            client.invoke(addr, sent, CALL_TIMEOUT).await
-        }));
+        calls.push(tokio::spawn(async move { client.invoke(addr, sent, CALL_TIMEOUT).await }));
     }
     let mut arrived = vec![gate.arrivals.recv().await, gate.arrivals.recv().await];
     arrived.sort();
     assert_eq!(arrived, vec![Some("1".to_owned()), Some("2".to_owned())]);
-    let third = client
-        .invoke(addr, request(RequestCode::PullMessage, &[]), CALL_TIMEOUT)
-        .await;
-    assert!(
-        matches!(
-            third,
-            Err(TransportError::Busy {
-                in_flight_max: 2,
-                ..
-            })
-        ),
-        "{third:?}"
-    );
+    let third = client.invoke(addr, request(RequestCode::PullMessage, &[]), CALL_TIMEOUT).await;
+    assert!(matches!(third, Err(TransportError::Busy { in_flight_max: 2, .. })), "{third:?}");
     gate.permits.add_permits(3);
     for call in calls {
-        call.await
-            .expect("task")
-            .expect("answered once the gate opened");
+        call.await.expect("task").expect("answered once the gate opened");
     }
-    let fourth = client
-        .invoke(addr, request(RequestCode::PullMessage, &[]), CALL_TIMEOUT)
-        .await;
+    let fourth = client.invoke(addr, request(RequestCode::PullMessage, &[]), CALL_TIMEOUT).await;
     assert!(fourth.is_ok(), "{fourth:?}");
     server.shutdown().await;
 }
@@ -566,22 +443,13 @@ async fn inbound_in_flight_bound_answers_system_busy() {
         tokio::spawn(async move { client.invoke(addr, sent, CALL_TIMEOUT).await })
     };
     assert_eq!(gate.arrivals.recv().await.as_deref(), Some("1"));
-    let second = client
-        .invoke(
-            addr,
-            request(RequestCode::PullMessage, &[("n", "2")]),
-            CALL_TIMEOUT,
-        )
-        .await
-        .expect("answered");
+    let second =
+        client.invoke(addr, request(RequestCode::PullMessage, &[("n", "2")]), CALL_TIMEOUT).await.expect("answered");
     assert_eq!(second.response_code(), Some(ResponseCode::SystemBusy));
     gate.permits.add_permits(1);
     let first = first.await.expect("task").expect("answered");
     assert_eq!(field(&first, "n"), Some("1"));
-    assert!(
-        gate.arrivals.try_recv().is_err(),
-        "the busy request never reached the handler"
-    );
+    assert!(gate.arrivals.try_recv().is_err(), "the busy request never reached the handler");
     server.shutdown().await;
 }
 
@@ -597,11 +465,6 @@ async fn connecting_to_a_closed_port_is_a_connect_error() {
     let server = serve(echo()).await;
     let addr = server.local_addr();
     server.shutdown().await;
-    let result = client()
-        .invoke(addr, request(RequestCode::HeartBeat, &[]), CALL_TIMEOUT)
-        .await;
-    assert!(
-        matches!(result, Err(TransportError::Connect { addr: a, .. }) if a == addr),
-        "{result:?}"
-    );
+    let result = client().invoke(addr, request(RequestCode::HeartBeat, &[]), CALL_TIMEOUT).await;
+    assert!(matches!(result, Err(TransportError::Connect { addr: a, .. }) if a == addr), "{result:?}");
 }

@@ -161,7 +161,27 @@ impl Harness {
     pub fn new(seed: u64, flush_mode: FlushMode) -> Result<Harness, Violation> {
         let disk = SimDisk::with_seed(seed);
         let config = StoreConfig { flush_mode, ..StoreConfig::small_for_tests() };
-        let mut harness = Harness { disk, config, store: None, queues: BTreeMap::new(), synced_seq: 0, next_seq: 0, puts: 0, lost_unsynced: 0, restarts: 0, kills: 0, power_losses: 0, reads: 0, uncertain: Vec::new(), faults: 0, refused_puts: 0, mins: BTreeMap::new(), files_deleted: 0, pending_delete: None, topics_deleted: 0 };
+        let mut harness = Harness {
+            disk,
+            config,
+            store: None,
+            queues: BTreeMap::new(),
+            synced_seq: 0,
+            next_seq: 0,
+            puts: 0,
+            lost_unsynced: 0,
+            restarts: 0,
+            kills: 0,
+            power_losses: 0,
+            reads: 0,
+            uncertain: Vec::new(),
+            faults: 0,
+            refused_puts: 0,
+            mins: BTreeMap::new(),
+            files_deleted: 0,
+            pending_delete: None,
+            topics_deleted: 0,
+        };
         harness.reopen()?;
         Ok(harness)
     }
@@ -228,7 +248,15 @@ impl Harness {
         self.store.as_mut().ok_or_else(|| Violation("store is not open".into()))
     }
 
-    fn put(&mut self, topic: usize, queue: i32, count: usize, body_len: usize, tag: Option<usize>, key: Option<u8>) -> Result<(), Violation> {
+    fn put(
+        &mut self,
+        topic: usize,
+        queue: i32,
+        count: usize,
+        body_len: usize,
+        tag: Option<usize>,
+        key: Option<u8>,
+    ) -> Result<(), Violation> {
         let mut batch = Vec::new();
         let mut expected = Vec::new();
         for _ in 0..count {
@@ -248,7 +276,11 @@ impl Harness {
         self.puts += count as u64;
         let list = self.queues.entry((topic, queue)).or_default();
         for (stored, expected) in result.messages.iter().zip(expected) {
-            check!(stored.queue_offset == QueueOffset(list.len() as u64), "queue offsets are not dense: got {:?}", stored.queue_offset);
+            check!(
+                stored.queue_offset == QueueOffset(list.len() as u64),
+                "queue offsets are not dense: got {:?}",
+                stored.queue_offset
+            );
             list.push(expected);
         }
         if self.config.flush_mode == FlushMode::Sync && !self.flush_log()? {
@@ -263,8 +295,17 @@ impl Harness {
 
     /// A put returned an error: a typed disk error or a refusal of a failed store. If the store
     /// failed during the put, its messages may have reached the CommitLog.
-    fn put_refused(&mut self, topic: usize, queue: i32, expected: Vec<Expected>, error: StoreError) -> Result<(), Violation> {
-        check!(matches!(error, StoreError::Disk(_) | StoreError::NotWritable { .. }), "put failed without an injected fault: {error}");
+    fn put_refused(
+        &mut self,
+        topic: usize,
+        queue: i32,
+        expected: Vec<Expected>,
+        error: StoreError,
+    ) -> Result<(), Violation> {
+        check!(
+            matches!(error, StoreError::Disk(_) | StoreError::NotWritable { .. }),
+            "put failed without an injected fault: {error}"
+        );
         self.refused_puts += 1;
         if self.store()?.failed().is_some() && !matches!(error, StoreError::NotWritable { .. }) {
             self.uncertain.extend(expected.into_iter().map(|m| ((topic, queue), m)));
@@ -318,7 +359,12 @@ impl Harness {
                 survived_max = survived_max.max(Some(last.seq));
             }
             if let Some(first_lost) = list.get(kept) {
-                check!(first_lost.seq >= synced_seq, "synced message seq {} lost from {}-{queue}", first_lost.seq, TOPICS[topic]);
+                check!(
+                    first_lost.seq >= synced_seq,
+                    "synced message seq {} lost from {}-{queue}",
+                    first_lost.seq,
+                    TOPICS[topic]
+                );
                 lost_min = Some(lost_min.map_or(first_lost.seq, |m: u64| m.min(first_lost.seq)));
             }
             self.lost_unsynced += (list.len() - kept) as u64;
@@ -339,7 +385,11 @@ impl Harness {
         expected.extend(self.uncertain.iter().filter(|(k, _)| *k == (topic, queue)).map(|(_, m)| m.clone()));
         let min = self.store()?.min_offset(name, queue).0;
         let seen_min = self.mins.get(&(topic, queue)).copied().unwrap_or(0);
-        check!(min >= seen_min, "min offset of {name}-{queue} went back from {seen_min} to {min} (max {})", self.store()?.max_offset(name, queue).0);
+        check!(
+            min >= seen_min,
+            "min offset of {name}-{queue} went back from {seen_min} to {min} (max {})",
+            self.store()?.max_offset(name, queue).0
+        );
         self.mins.insert((topic, queue), min);
         let from = from.max(min as usize).min(certain_len);
         let store = self.store()?;
@@ -347,20 +397,37 @@ impl Harness {
             .get_messages(name, queue, QueueOffset(from as u64), 32, &|_| true)
             .map_err(|e| Violation(format!("read of {name}-{queue}@{from} failed: {e}")))?;
         let max = result.max_offset.0 as usize;
-        check!(max >= certain_len && max <= expected.len(), "max offset of {name}-{queue} is {max}, expected {certain_len}..={}", expected.len());
+        check!(
+            max >= certain_len && max <= expected.len(),
+            "max offset of {name}-{queue} is {max}, expected {certain_len}..={}",
+            expected.len()
+        );
         for (record, offset) in result.records.iter().zip(&result.queue_offsets) {
             let at = format!("{name}-{queue}@{}", offset.0);
-            let message = decode_record(record.clone()).map_err(|e| Violation(format!("record at {at} does not decode: {e}")))?;
+            let message =
+                decode_record(record.clone()).map_err(|e| Violation(format!("record at {at} does not decode: {e}")))?;
             let Some(want) = expected.get(offset.0 as usize) else {
                 return Err(Violation(format!("phantom record at {at}")));
             };
-            check!(message.topic == name && message.queue_id == queue, "ConsumeQueue {at} points at a record of {}-{}", message.topic, message.queue_id);
-            check!(message.queue_offset == offset.0 as i64, "ConsumeQueue {at} points at a record with queue offset {}", message.queue_offset);
+            check!(
+                message.topic == name && message.queue_id == queue,
+                "ConsumeQueue {at} points at a record of {}-{}",
+                message.topic,
+                message.queue_id
+            );
+            check!(
+                message.queue_offset == offset.0 as i64,
+                "ConsumeQueue {at} points at a record with queue offset {}",
+                message.queue_offset
+            );
             check!(message.body == want.body, "message at {at} changed");
             check!(message.tags() == want.tag, "tags at {at} changed");
         }
         if from < certain_len {
-            check!(result.queue_offsets.first().map(|o| o.0 as usize) == Some(from), "read of {name}-{queue}@{from} did not start there");
+            check!(
+                result.queue_offsets.first().map(|o| o.0 as usize) == Some(from),
+                "read of {name}-{queue}@{from} did not start there"
+            );
         }
         self.reads += 1;
         Ok(())
@@ -386,7 +453,10 @@ impl Harness {
             return Ok(()); // deleted by retention
         }
         let key = want.key.clone().unwrap_or_default();
-        let found = self.store()?.query_by_key(TOPICS[topic], &key, 64, 0, i64::MAX).map_err(|e| Violation(format!("query by key failed: {e}")))?;
+        let found = self
+            .store()?
+            .query_by_key(TOPICS[topic], &key, 64, 0, i64::MAX)
+            .map_err(|e| Violation(format!("query by key failed: {e}")))?;
         let hit = found.iter().any(|(record, _)| decode_record(record.clone()).is_ok_and(|m| m.body == want.body));
         check!(hit, "key {key} does not find its newest message in {}-{queue}", TOPICS[topic]);
         Ok(())
@@ -400,7 +470,9 @@ impl Harness {
                 if self.flush_log()? {
                     match self.store()?.checkpoint(false) {
                         Ok(()) | Err(StoreError::Disk(_)) => {}
-                        Err(error) => return Err(Violation(format!("checkpoint failed without a disk error: {error}"))),
+                        Err(error) => {
+                            return Err(Violation(format!("checkpoint failed without a disk error: {error}")))
+                        }
                     }
                 }
                 Ok(())
@@ -437,7 +509,9 @@ impl Harness {
                     Ok(()) => self.forget_topic(topic),
                     Err(StoreError::Disk(_)) => self.pending_delete = Some(topic),
                     Err(StoreError::NotWritable { .. }) => {}
-                    Err(error) => return Err(Violation(format!("topic deletion failed without a disk error: {error}"))),
+                    Err(error) => {
+                        return Err(Violation(format!("topic deletion failed without a disk error: {error}")))
+                    }
                 }
                 self.check_everything()
             }
@@ -605,7 +679,13 @@ pub fn run_seed(seed: u64, flush_mode: FlushMode, steps: usize) -> ChaosRun {
     let mut harness = match Harness::new(seed, flush_mode) {
         Ok(harness) => harness,
         Err(violation) => {
-            return ChaosRun { seed, steps, summary: ChaosSummary::default(), violation: Some((0, violation)), trace: Vec::new() }
+            return ChaosRun {
+                seed,
+                steps,
+                summary: ChaosSummary::default(),
+                violation: Some((0, violation)),
+                trace: Vec::new(),
+            }
         }
     };
     let mut violation = None;
@@ -613,7 +693,11 @@ pub fn run_seed(seed: u64, flush_mode: FlushMode, steps: usize) -> ChaosRun {
     for step in 0..steps {
         let op = Op::random(&mut rng);
         let outcome = harness.apply(&op);
-        trace.push(format!("{step} {op:?} {} {}", if outcome.is_ok() { "ok" } else { "violation" }, harness.fingerprint()));
+        trace.push(format!(
+            "{step} {op:?} {} {}",
+            if outcome.is_ok() { "ok" } else { "violation" },
+            harness.fingerprint()
+        ));
         if let Err(v) = outcome {
             violation = Some((step, Violation(format!("{v} (after {op:?})"))));
             break;

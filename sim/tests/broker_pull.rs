@@ -10,8 +10,8 @@ use bytes::Bytes;
 use petrel_core::broker::consumer::{ClientChannel, ConsumerManager};
 use petrel_core::broker::offset::{self, OffsetTable};
 use petrel_core::broker::pull::{
-    process_pull, PullAttempt, PullContext, PullDecision, SuspendedPull,
-    PULL_SYS_FLAG_COMMIT_OFFSET, PULL_SYS_FLAG_SUBSCRIPTION, PULL_SYS_FLAG_SUSPEND,
+    process_pull, PullAttempt, PullContext, PullDecision, SuspendedPull, PULL_SYS_FLAG_COMMIT_OFFSET,
+    PULL_SYS_FLAG_SUBSCRIPTION, PULL_SYS_FLAG_SUSPEND,
 };
 use petrel_core::broker::query::{self, ConsumeStatsContext};
 use petrel_core::message::properties::keys;
@@ -25,9 +25,8 @@ use petrel_core::protocol::{perm, JsonBody, KvTable, TopicConfig};
 use petrel_core::remoting::{
     GetConsumeStatsRequestHeader, GetEarliestMsgStoretimeRequestHeader, GetMaxOffsetRequestHeader,
     GetMinOffsetRequestHeader, LanguageCode, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryConsumerOffsetRequestHeader, QueryMessageRequestHeader, QueryMessageResponseHeader,
-    RemotingCommand, RequestCode, ResponseCode, SearchOffsetRequestHeader,
-    UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader,
+    QueryConsumerOffsetRequestHeader, QueryMessageRequestHeader, QueryMessageResponseHeader, RemotingCommand,
+    RequestCode, ResponseCode, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader,
 };
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::{MessageStore, StoreConfig};
@@ -57,14 +56,10 @@ fn message(topic: &str, queue_id: i32, n: u64, tag: &str) -> MessageToStore {
 fn filled(count: u64) -> (SimDisk, MessageStore) {
     let disk = SimDisk::with_seed(7);
     let disk_ref: DiskRef = Arc::new(disk.clone());
-    let mut store = MessageStore::open(disk_ref, StoreConfig::small_for_tests())
-        .expect("open")
-        .0;
+    let mut store = MessageStore::open(disk_ref, StoreConfig::small_for_tests()).expect("open").0;
     for n in 0..count {
         let tag = if n % 2 == 0 { "A" } else { "B" };
-        store
-            .put_messages(&[message("T", 0, n, tag)], 1_000 * (n as i64 + 1))
-            .expect("put");
+        store.put_messages(&[message("T", 0, n, tag)], 1_000 * (n as i64 + 1)).expect("put");
     }
     (disk, store)
 }
@@ -99,11 +94,7 @@ fn respond(
     request: &RemotingCommand,
     attempt: PullAttempt,
 ) -> RemotingCommand {
-    let context = PullContext {
-        store,
-        consumers,
-        topics: &topics,
-    };
+    let context = PullContext { store, consumers, topics: &topics };
     match process_pull(&context, offsets, 50, request, attempt) {
         PullDecision::Respond(response) => response,
         PullDecision::Suspend(held) => panic!("expected a response, got a hold {held:?}"),
@@ -113,11 +104,7 @@ fn respond(
 /// Queue offsets of the records in a pull body.
 fn body_offsets(response: &RemotingCommand) -> Vec<i64> {
     let body = response.body.clone().unwrap_or_default();
-    decode_records(body)
-        .expect("body is records")
-        .iter()
-        .map(|m| m.queue_offset)
-        .collect()
+    decode_records(body).expect("body is records").iter().map(|m| m.queue_offset).collect()
 }
 
 fn pull_header(response: &RemotingCommand) -> PullMessageResponseHeader {
@@ -130,31 +117,14 @@ fn pull_found_returns_records_and_offsets() {
     let (_disk, store) = filled(10);
     let mut offsets = OffsetTable::default();
     let request = pull_request(3, PULL_SYS_FLAG_SUBSCRIPTION, "*");
-    let response = respond(
-        &store,
-        &ConsumerManager::new(),
-        &mut offsets,
-        &request,
-        PullAttempt::First,
-    );
-    assert_eq!(
-        (response.code, response.opaque, response.remark.as_deref()),
-        (0, 11, Some("FOUND"))
-    );
+    let response = respond(&store, &ConsumerManager::new(), &mut offsets, &request, PullAttempt::First);
+    assert_eq!((response.code, response.opaque, response.remark.as_deref()), (0, 11, Some("FOUND")));
     assert!(response.is_response());
     assert_eq!(body_offsets(&response), vec![3, 4, 5, 6]);
-    let header = PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
-        next_begin_offset: 7,
-        min_offset: 0,
-        max_offset: 10,
-    };
+    let header =
+        PullMessageResponseHeader { suggest_which_broker_id: 0, next_begin_offset: 7, min_offset: 0, max_offset: 10 };
     assert_eq!(pull_header(&response), header);
-    assert_eq!(
-        offsets.query("G", "T", 0),
-        None,
-        "no COMMIT_OFFSET flag, nothing committed"
-    );
+    assert_eq!(offsets.query("G", "T", 0), None, "no COMMIT_OFFSET flag, nothing committed");
 }
 
 /// At the end of the queue without SUSPEND: PULL_NOT_FOUND at once, next offset unchanged.
@@ -162,13 +132,7 @@ fn pull_found_returns_records_and_offsets() {
 fn pull_at_end_without_suspend_is_not_found() {
     let (_disk, store) = filled(10);
     let request = pull_request(10, PULL_SYS_FLAG_SUBSCRIPTION, "*");
-    let response = respond(
-        &store,
-        &ConsumerManager::new(),
-        &mut OffsetTable::default(),
-        &request,
-        PullAttempt::First,
-    );
+    let response = respond(&store, &ConsumerManager::new(), &mut OffsetTable::default(), &request, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::PullNotFound.as_i32());
     assert_eq!(response.remark.as_deref(), Some("OFFSET_OVERFLOW_ONE"));
     assert_eq!(response.body, None);
@@ -183,11 +147,7 @@ fn long_poll_holds_then_resumes() {
     let consumers = ConsumerManager::new();
     let mut offsets = OffsetTable::default();
     let request = pull_request(10, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_SUSPEND, "B");
-    let context = PullContext {
-        store: &store,
-        consumers: &consumers,
-        topics: &topics,
-    };
+    let context = PullContext { store: &store, consumers: &consumers, topics: &topics };
     let decision = process_pull(&context, &mut offsets, 1_000, &request, PullAttempt::First);
     let expected = SuspendedPull {
         deadline_ms: 16_000,
@@ -197,30 +157,14 @@ fn long_poll_holds_then_resumes() {
         subscription: SubscriptionData::build("T", Some("B"), None).expect("tags"),
     };
     assert_eq!(decision, PullDecision::Suspend(expected.clone()));
-    let timed_out = respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &request,
-        PullAttempt::Resumed,
-    );
+    let timed_out = respond(&store, &consumers, &mut offsets, &request, PullAttempt::Resumed);
     assert_eq!(timed_out.code, ResponseCode::PullNotFound.as_i32());
 
-    store
-        .put_messages(&[message("T", 0, 10, "A")], 20_000)
-        .expect("put");
+    store.put_messages(&[message("T", 0, 10, "A")], 20_000).expect("put");
     assert!(!expected.wakes_on(11, Some(petrel_core::message::tags::tags_code(Some("A")))));
-    store
-        .put_messages(&[message("T", 0, 11, "B")], 21_000)
-        .expect("put");
+    store.put_messages(&[message("T", 0, 11, "B")], 21_000).expect("put");
     assert!(expected.wakes_on(12, Some(petrel_core::message::tags::tags_code(Some("B")))));
-    let woken = respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &request,
-        PullAttempt::Resumed,
-    );
+    let woken = respond(&store, &consumers, &mut offsets, &request, PullAttempt::Resumed);
     assert_eq!(woken.code, ResponseCode::Success.as_i32());
     assert_eq!(body_offsets(&woken), vec![11]);
     assert_eq!(pull_header(&woken).next_begin_offset, 12);
@@ -242,45 +186,22 @@ fn offset_moved_and_empty_queue() {
     );
     assert_eq!(
         (moved.code, moved.remark.as_deref()),
-        (
-            ResponseCode::PullOffsetMoved.as_i32(),
-            Some("OFFSET_OVERFLOW_BADLY")
-        )
+        (ResponseCode::PullOffsetMoved.as_i32(), Some("OFFSET_OVERFLOW_BADLY"))
     );
     assert_eq!(
         pull_header(&moved),
-        PullMessageResponseHeader {
-            suggest_which_broker_id: 0,
-            next_begin_offset: 0,
-            min_offset: 0,
-            max_offset: 10
-        }
+        PullMessageResponseHeader { suggest_which_broker_id: 0, next_begin_offset: 0, min_offset: 0, max_offset: 10 }
     );
 
     let mut empty_queue = pull_request(5, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_SUSPEND, "*");
     empty_queue.ext_fields.insert("queueId".into(), "1".into());
-    let response = respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &empty_queue,
-        PullAttempt::First,
-    );
+    let response = respond(&store, &consumers, &mut offsets, &empty_queue, PullAttempt::First);
     assert_eq!(
         (response.code, response.remark.as_deref()),
-        (
-            ResponseCode::PullOffsetMoved.as_i32(),
-            Some("NO_MATCHED_LOGIC_QUEUE")
-        )
+        (ResponseCode::PullOffsetMoved.as_i32(), Some("NO_MATCHED_LOGIC_QUEUE"))
     );
-    empty_queue
-        .ext_fields
-        .insert("queueOffset".into(), "0".into());
-    let context = PullContext {
-        store: &store,
-        consumers: &consumers,
-        topics: &topics,
-    };
+    empty_queue.ext_fields.insert("queueOffset".into(), "0".into());
+    let context = PullContext { store: &store, consumers: &consumers, topics: &topics };
     assert!(matches!(
         process_pull(&context, &mut offsets, 0, &empty_queue, PullAttempt::First),
         PullDecision::Suspend(_)
@@ -320,10 +241,7 @@ fn tag_filter_by_hash() {
     );
     assert_eq!(
         (none.code, none.remark.as_deref()),
-        (
-            ResponseCode::PullRetryImmediately.as_i32(),
-            Some("NO_MATCHED_MESSAGE")
-        )
+        (ResponseCode::PullRetryImmediately.as_i32(), Some("NO_MATCHED_MESSAGE"))
     );
     assert_eq!(pull_header(&none).next_begin_offset, 10);
     let bad = respond(
@@ -345,18 +263,10 @@ fn heartbeat_subscription_filters() {
     let mut consumers = ConsumerManager::new();
     let mut offsets = OffsetTable::default();
     let request = pull_request(0, 0, "ignored");
-    let missing = respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &request,
-        PullAttempt::First,
-    );
+    let missing = respond(&store, &consumers, &mut offsets, &request, PullAttempt::First);
     assert_eq!(missing.code, ResponseCode::SubscriptionNotExist.as_i32());
-    let subscription = SubscriptionData {
-        sub_version: 5,
-        ..SubscriptionData::build("T", Some("A"), None).expect("tags")
-    };
+    let subscription =
+        SubscriptionData { sub_version: 5, ..SubscriptionData::build("T", Some("A"), None).expect("tags") };
     let heartbeat = HeartbeatData {
         client_id: "c@1".into(),
         producer_data_set: Vec::new(),
@@ -366,19 +276,9 @@ fn heartbeat_subscription_filters() {
             ..ConsumerData::default()
         }],
     };
-    let channel = ClientChannel {
-        conn: ConnectionId(1),
-        language: LanguageCode::Java,
-        version: 401,
-    };
+    let channel = ClientChannel { conn: ConnectionId(1), language: LanguageCode::Java, version: 401 };
     consumers.heartbeat(0, channel, &heartbeat);
-    let only_a = respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &request,
-        PullAttempt::First,
-    );
+    let only_a = respond(&store, &consumers, &mut offsets, &request, PullAttempt::First);
     assert_eq!(body_offsets(&only_a), vec![0, 2, 4, 6]);
     let mut newer = request.clone();
     newer.ext_fields.insert("subVersion".into(), "6".into());
@@ -394,52 +294,19 @@ fn topic_and_queue_checks() {
     let mut offsets = OffsetTable::default();
     let mut unknown = pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION, "*");
     unknown.ext_fields.insert("topic".into(), "U".into());
-    let response = respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &unknown,
-        PullAttempt::First,
-    );
+    let response = respond(&store, &consumers, &mut offsets, &unknown, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::TopicNotExist.as_i32());
-    let mut far = pull_request(
-        0,
-        PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_COMMIT_OFFSET,
-        "*",
-    );
+    let mut far = pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_COMMIT_OFFSET, "*");
     far.ext_fields.insert("queueId".into(), "2".into());
     let response = respond(&store, &consumers, &mut offsets, &far, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::SystemError.as_i32());
-    assert_eq!(
-        response.remark.as_deref(),
-        Some("queueId[2] is illegal, topic:[T] topicConfig.readQueueNums:[2]")
-    );
-    assert_eq!(
-        offsets.query("G", "T", 2),
-        None,
-        "a refused pull commits nothing"
-    );
-    let read_only_gone = |_: &str| {
-        Some(TopicConfig {
-            perm: perm::WRITE,
-            ..TopicConfig::new("T", 2)
-        })
-    };
-    let context = PullContext {
-        store: &store,
-        consumers: &consumers,
-        topics: &read_only_gone,
-    };
-    let decision = process_pull(
-        &context,
-        &mut offsets,
-        0,
-        &pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION, "*"),
-        PullAttempt::First,
-    );
-    let PullDecision::Respond(response) = decision else {
-        panic!("not held")
-    };
+    assert_eq!(response.remark.as_deref(), Some("queueId[2] is illegal, topic:[T] topicConfig.readQueueNums:[2]"));
+    assert_eq!(offsets.query("G", "T", 2), None, "a refused pull commits nothing");
+    let read_only_gone = |_: &str| Some(TopicConfig { perm: perm::WRITE, ..TopicConfig::new("T", 2) });
+    let context = PullContext { store: &store, consumers: &consumers, topics: &read_only_gone };
+    let decision =
+        process_pull(&context, &mut offsets, 0, &pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION, "*"), PullAttempt::First);
+    let PullDecision::Respond(response) = decision else { panic!("not held") };
     assert_eq!(response.code, ResponseCode::NoPermission.as_i32());
 }
 
@@ -452,34 +319,17 @@ fn pull_commits_offset_on_first_attempt_only() {
     let mut offsets = OffsetTable::default();
     let flags = PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_COMMIT_OFFSET | PULL_SYS_FLAG_SUSPEND;
     let mut request = pull_request(10, flags, "*");
-    let context = PullContext {
-        store: &store,
-        consumers: &consumers,
-        topics: &topics,
-    };
-    assert!(matches!(
-        process_pull(&context, &mut offsets, 0, &request, PullAttempt::First),
-        PullDecision::Suspend(_)
-    ));
+    let context = PullContext { store: &store, consumers: &consumers, topics: &topics };
+    assert!(matches!(process_pull(&context, &mut offsets, 0, &request, PullAttempt::First), PullDecision::Suspend(_)));
     assert_eq!(offsets.query("G", "T", 0), Some(3));
     assert!(offsets.is_dirty());
     request.ext_fields.insert("commitOffset".into(), "9".into());
-    respond(
-        &store,
-        &consumers,
-        &mut offsets,
-        &request,
-        PullAttempt::Resumed,
-    );
+    respond(&store, &consumers, &mut offsets, &request, PullAttempt::Resumed);
     assert_eq!(offsets.query("G", "T", 0), Some(3));
 }
 
 fn query_offset_request(queue_id: i32) -> RemotingCommand {
-    let header = QueryConsumerOffsetRequestHeader {
-        consumer_group: "G".into(),
-        topic: "T".into(),
-        queue_id,
-    };
+    let header = QueryConsumerOffsetRequestHeader { consumer_group: "G".into(), topic: "T".into(), queue_id };
     RemotingCommand::request(RequestCode::QueryConsumerOffset, &header)
 }
 
@@ -491,13 +341,7 @@ fn consumer_offsets_query_update_and_persist() {
     let disk_ref: DiskRef = Arc::new(disk.clone());
     let mut offsets = OffsetTable::load(&disk_ref).expect("empty table");
     let response = offset::query_consumer_offset(&store, &offsets, &query_offset_request(0));
-    assert_eq!(
-        (
-            response.code,
-            response.ext_fields.get("offset").map(String::as_str)
-        ),
-        (0, Some("0"))
-    );
+    assert_eq!((response.code, response.ext_fields.get("offset").map(String::as_str)), (0, Some("0")));
     let header = UpdateConsumerOffsetRequestHeader {
         consumer_group: "G".into(),
         topic: "T".into(),
@@ -505,15 +349,9 @@ fn consumer_offsets_query_update_and_persist() {
         commit_offset: 7,
     };
     let update = RemotingCommand::request(RequestCode::UpdateConsumerOffset, &header);
-    assert_eq!(
-        offset::update_consumer_offset(&mut offsets, &update).code,
-        0
-    );
+    assert_eq!(offset::update_consumer_offset(&mut offsets, &update).code, 0);
     let response = offset::query_consumer_offset(&store, &offsets, &query_offset_request(0));
-    assert_eq!(
-        response.ext_fields.get("offset").map(String::as_str),
-        Some("7")
-    );
+    assert_eq!(response.ext_fields.get("offset").map(String::as_str), Some("7"));
 
     assert_eq!(offsets.persist_if_dirty(&disk_ref), Ok(true));
     assert_eq!(offsets.persist_if_dirty(&disk_ref), Ok(false));
@@ -529,57 +367,26 @@ fn queue_bounds_and_time_search() {
     let (_disk, store) = filled(10);
     let max = RemotingCommand::request(
         RequestCode::GetMaxOffset,
-        &GetMaxOffsetRequestHeader {
-            topic: "T".into(),
-            queue_id: 0,
-        },
+        &GetMaxOffsetRequestHeader { topic: "T".into(), queue_id: 0 },
     );
-    assert_eq!(
-        offset::get_max_offset(&store, &max)
-            .ext_fields
-            .get("offset")
-            .map(String::as_str),
-        Some("10")
-    );
+    assert_eq!(offset::get_max_offset(&store, &max).ext_fields.get("offset").map(String::as_str), Some("10"));
     let min = RemotingCommand::request(
         RequestCode::GetMinOffset,
-        &GetMinOffsetRequestHeader {
-            topic: "T".into(),
-            queue_id: 0,
-        },
+        &GetMinOffsetRequestHeader { topic: "T".into(), queue_id: 0 },
     );
-    assert_eq!(
-        offset::get_min_offset(&store, &min)
-            .ext_fields
-            .get("offset")
-            .map(String::as_str),
-        Some("0")
-    );
+    assert_eq!(offset::get_min_offset(&store, &min).ext_fields.get("offset").map(String::as_str), Some("0"));
     let search = |timestamp| {
-        let header = SearchOffsetRequestHeader {
-            topic: "T".into(),
-            queue_id: 0,
-            timestamp,
-        };
+        let header = SearchOffsetRequestHeader { topic: "T".into(), queue_id: 0, timestamp };
         let request = RemotingCommand::request(RequestCode::SearchOffsetByTimestamp, &header);
-        offset::search_offset_by_timestamp(&store, &request)
-            .ext_fields
-            .get("offset")
-            .cloned()
+        offset::search_offset_by_timestamp(&store, &request).ext_fields.get("offset").cloned()
     };
     assert_eq!(search(4_000).as_deref(), Some("3"));
     assert_eq!(search(4_500).as_deref(), Some("4"));
     assert_eq!(search(0).as_deref(), Some("0"));
     let earliest = |queue_id| {
-        let header = GetEarliestMsgStoretimeRequestHeader {
-            topic: "T".into(),
-            queue_id,
-        };
+        let header = GetEarliestMsgStoretimeRequestHeader { topic: "T".into(), queue_id };
         let request = RemotingCommand::request(RequestCode::GetEarliestMsgStoretime, &header);
-        offset::get_earliest_msg_storetime(&store, &request)
-            .ext_fields
-            .get("timestamp")
-            .cloned()
+        offset::get_earliest_msg_storetime(&store, &request).ext_fields.get("timestamp").cloned()
     };
     assert_eq!(earliest(0).as_deref(), Some("1000"));
     assert_eq!(earliest(1).as_deref(), Some("-1"));
@@ -590,38 +397,18 @@ fn queue_bounds_and_time_search() {
 #[test]
 fn view_message_by_commit_log_offset() {
     let (_disk, mut store) = filled(3);
-    let put = store
-        .put_messages(&[message("T", 0, 3, "A")], 9_000)
-        .expect("put");
+    let put = store.put_messages(&[message("T", 0, 3, "A")], 9_000).expect("put");
     let offset = put.messages[0].offset.get() as i64;
-    let request = RemotingCommand::request(
-        RequestCode::ViewMessageById,
-        &ViewMessageRequestHeader { offset },
-    );
+    let request = RemotingCommand::request(RequestCode::ViewMessageById, &ViewMessageRequestHeader { offset });
     let response = query::view_message_by_id(&store, &request);
     assert_eq!(response.code, 0);
     let messages = decode_records(response.body.clone().unwrap_or_default()).expect("one record");
-    assert_eq!(
-        (
-            messages.len(),
-            messages[0].queue_offset,
-            messages[0].commit_log_offset
-        ),
-        (1, 3, offset)
-    );
-    let request = RemotingCommand::request(
-        RequestCode::ViewMessageById,
-        &ViewMessageRequestHeader { offset: offset + 1 },
-    );
+    assert_eq!((messages.len(), messages[0].queue_offset, messages[0].commit_log_offset), (1, 3, offset));
+    let request =
+        RemotingCommand::request(RequestCode::ViewMessageById, &ViewMessageRequestHeader { offset: offset + 1 });
     let response = query::view_message_by_id(&store, &request);
     assert_eq!(response.code, ResponseCode::SystemError.as_i32());
-    assert_eq!(
-        response.remark,
-        Some(format!(
-            "can not find message by the offset, {}",
-            offset + 1
-        ))
-    );
+    assert_eq!(response.remark, Some(format!("can not find message by the offset, {}", offset + 1)));
 }
 
 /// QUERY_MESSAGE finds messages by key within the time range; none found is QUERY_NOT_FOUND.
@@ -636,24 +423,15 @@ fn query_message_by_key() {
             begin_timestamp,
             end_timestamp,
         };
-        query::query_message(
-            &store,
-            &RemotingCommand::request(RequestCode::QueryMessage, &header),
-        )
+        query::query_message(&store, &RemotingCommand::request(RequestCode::QueryMessage, &header))
     };
     let found = query("k3", 0, i64::MAX);
     assert_eq!(found.code, 0);
     let messages = decode_records(found.body.clone().unwrap_or_default()).expect("records");
-    assert_eq!(
-        messages.iter().map(|m| m.queue_offset).collect::<Vec<_>>(),
-        vec![3]
-    );
+    assert_eq!(messages.iter().map(|m| m.queue_offset).collect::<Vec<_>>(), vec![3]);
     let header: QueryMessageResponseHeader = found.read_header().expect("header");
     assert_eq!(
-        (
-            header.index_last_update_timestamp,
-            header.index_last_update_phyoffset
-        ),
+        (header.index_last_update_timestamp, header.index_last_update_phyoffset),
         (4_000, messages[0].commit_log_offset)
     );
     let missing = query("k3", 5_000, 9_000);
@@ -678,35 +456,14 @@ fn consume_stats_per_read_queue() {
     };
     let request = RemotingCommand::request(
         RequestCode::GetConsumeStats,
-        &GetConsumeStatsRequestHeader {
-            consumer_group: "G".into(),
-            topic: None,
-        },
+        &GetConsumeStatsRequestHeader { consumer_group: "G".into(), topic: None },
     );
     let response = query::get_consume_stats(&context, &request);
-    let queue = |queue_id| MessageQueue {
-        topic: "T".into(),
-        broker_name: "broker-a".into(),
-        queue_id,
-    };
+    let queue = |queue_id| MessageQueue { topic: "T".into(), broker_name: "broker-a".into(), queue_id };
     let expected = ConsumeStats {
         offset_table: [
-            (
-                queue(0),
-                OffsetWrapper {
-                    broker_offset: 10,
-                    consumer_offset: 4,
-                    last_timestamp: 4_000,
-                },
-            ),
-            (
-                queue(1),
-                OffsetWrapper {
-                    broker_offset: 0,
-                    consumer_offset: 0,
-                    last_timestamp: 0,
-                },
-            ),
+            (queue(0), OffsetWrapper { broker_offset: 10, consumer_offset: 4, last_timestamp: 4_000 }),
+            (queue(1), OffsetWrapper { broker_offset: 0, consumer_offset: 0, last_timestamp: 0 }),
         ]
         .into(),
         consume_tps: 0.0,
@@ -719,25 +476,11 @@ fn consume_stats_per_read_queue() {
 #[test]
 fn runtime_info_states_commit_log_bounds() {
     let (_disk, store) = filled(10);
-    let request = RemotingCommand::request(
-        RequestCode::GetBrokerRuntimeInfo,
-        &petrel_core::remoting::EmptyHeader,
-    );
+    let request = RemotingCommand::request(RequestCode::GetBrokerRuntimeInfo, &petrel_core::remoting::EmptyHeader);
     let response = query::get_broker_runtime_info(&store, 123, &request);
-    let table = KvTable::decode_json(response.body.as_deref().unwrap_or_default())
-        .expect("KVTable")
-        .table;
-    assert_eq!(
-        table.get("commitLogMinOffset").map(String::as_str),
-        Some("0")
-    );
-    assert_eq!(
-        table.get("commitLogMaxOffset"),
-        Some(&store.commit_log_max_offset().get().to_string())
-    );
-    assert_eq!(
-        table.get("earliestMessageTimeStamp").map(String::as_str),
-        Some("1000")
-    );
+    let table = KvTable::decode_json(response.body.as_deref().unwrap_or_default()).expect("KVTable").table;
+    assert_eq!(table.get("commitLogMinOffset").map(String::as_str), Some("0"));
+    assert_eq!(table.get("commitLogMaxOffset"), Some(&store.commit_log_max_offset().get().to_string()));
+    assert_eq!(table.get("earliestMessageTimeStamp").map(String::as_str), Some("1000"));
     assert_eq!(table.get("bootTimestamp").map(String::as_str), Some("123"));
 }

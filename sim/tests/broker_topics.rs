@@ -15,23 +15,19 @@ use petrel_core::message::id::parse_offset_msg_id;
 use petrel_core::message::record::decode_record;
 use petrel_core::protocol::{perm, DataVersion, TopicConfig, TopicFilterType};
 use petrel_core::remoting::{
-    DeleteTopicRequestHeader, RemotingCommand, RequestCode, SendMessageRequestHeader,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader,
+    DeleteTopicRequestHeader, RemotingCommand, RequestCode, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader,
 };
 use petrel_core::store::disk::{Disk, DiskRef};
 use petrel_core::store::service::PutOutcome;
-use petrel_core::store::{
-    CommitLogOffset, Durability, MessageStore, QueueOffset, StoreConfig, StoreError,
-};
+use petrel_core::store::{CommitLogOffset, Durability, MessageStore, QueueOffset, StoreConfig, StoreError};
 use petrel_sim::disk::{CrashKind, SimDisk};
 
 /// A table with a created, an updated, an auto-created and a deleted topic.
 fn changed_table(disk: &SimDisk) -> TopicConfigManager {
     let config = BrokerConfig::default();
     let mut topics = TopicConfigManager::load(&config, disk, 1_000).expect("empty disk loads");
-    topics
-        .create_or_update(TopicConfig::new("Orders", 4), 2_000)
-        .expect("valid");
+    topics.create_or_update(TopicConfig::new("Orders", 4), 2_000).expect("valid");
     let ordered = TopicConfig {
         perm: perm::READ,
         order: true,
@@ -39,12 +35,8 @@ fn changed_table(disk: &SimDisk) -> TopicConfigManager {
         ..TopicConfig::new("Orders", 2)
     };
     topics.create_or_update(ordered, 3_000).expect("valid");
-    topics
-        .select_or_auto_create("Auto", "TBW102", 4, 0, 4_000)
-        .expect("auto-created");
-    topics
-        .create_or_update(TopicConfig::new("Gone", 1), 5_000)
-        .expect("valid");
+    topics.select_or_auto_create("Auto", "TBW102", 4, 0, 4_000).expect("auto-created");
+    topics.create_or_update(TopicConfig::new("Gone", 1), 5_000).expect("valid");
     topics.delete("Gone", 6_000).expect("existed");
     topics
 }
@@ -60,17 +52,8 @@ fn persisted_table_survives_power_loss() {
 
     let loaded = TopicConfigManager::load(&BrokerConfig::default(), &disk, 99_000).expect("loads");
     assert_eq!(loaded.table(), topics.table());
-    assert_eq!(
-        loaded.data_version(),
-        DataVersion {
-            timestamp: 6_000,
-            counter: 5
-        }
-    );
-    assert_eq!(
-        loaded.get("Orders").map(|t| (t.perm, t.order)),
-        Some((perm::READ, true))
-    );
+    assert_eq!(loaded.data_version(), DataVersion { timestamp: 6_000, counter: 5 });
+    assert_eq!(loaded.get("Orders").map(|t| (t.perm, t.order)), Some((perm::READ, true)));
     assert_eq!(loaded.get("Gone"), None);
     assert!(!loaded.needs_persist());
 }
@@ -81,9 +64,7 @@ fn unpersisted_change_is_lost_whole() {
     let disk = SimDisk::with_seed(12);
     let mut topics = changed_table(&disk);
     topics.persist(&disk).expect("persist");
-    topics
-        .create_or_update(TopicConfig::new("Late", 1), 7_000)
-        .expect("valid");
+    topics.create_or_update(TopicConfig::new("Late", 1), 7_000).expect("valid");
     disk.crash(CrashKind::PowerLoss);
     let loaded = TopicConfigManager::load(&BrokerConfig::default(), &disk, 8_000).expect("loads");
     assert_eq!(loaded.get("Late"), None);
@@ -104,19 +85,10 @@ fn reads_java_topics_json() {
         "writeQueueNums":16}}}"#;
     disk.replace_atomic(TOPIC_CONFIG_PATH, java).expect("write");
     let loaded = TopicConfigManager::load(&BrokerConfig::default(), &disk, 0).expect("loads");
-    assert_eq!(
-        loaded.get("TopicTest"),
-        Some(&TopicConfig::new("TopicTest", 4))
-    );
+    assert_eq!(loaded.get("TopicTest"), Some(&TopicConfig::new("TopicTest", 4)));
     assert_eq!(loaded.get("TBW102").map(|t| t.write_queue_nums), Some(16));
     assert!(loaded.get("SCHEDULE_TOPIC_XXXX").is_some());
-    assert_eq!(
-        loaded.data_version(),
-        DataVersion {
-            timestamp: 1_700_000_000_000,
-            counter: 7
-        }
-    );
+    assert_eq!(loaded.data_version(), DataVersion { timestamp: 1_700_000_000_000, counter: 7 });
 }
 
 /// A damaged file, or one whose key and topic name disagree, is refused with a typed error.
@@ -124,26 +96,16 @@ fn reads_java_topics_json() {
 fn damaged_file_is_refused() {
     let disk = SimDisk::with_seed(14);
     let config = BrokerConfig::default();
-    disk.replace_atomic(TOPIC_CONFIG_PATH, b"{\"topicConfigTable\":")
-        .expect("write");
-    assert!(matches!(
-        TopicConfigManager::load(&config, &disk, 0),
-        Err(StoreError::Metadata { .. })
-    ));
+    disk.replace_atomic(TOPIC_CONFIG_PATH, b"{\"topicConfigTable\":").expect("write");
+    assert!(matches!(TopicConfigManager::load(&config, &disk, 0), Err(StoreError::Metadata { .. })));
     let mismatched = br#"{"topicConfigTable":{"A":{"topicName":"B"}}}"#;
-    disk.replace_atomic(TOPIC_CONFIG_PATH, mismatched)
-        .expect("write");
-    assert!(matches!(
-        TopicConfigManager::load(&config, &disk, 0),
-        Err(StoreError::Metadata { .. })
-    ));
+    disk.replace_atomic(TOPIC_CONFIG_PATH, mismatched).expect("write");
+    assert!(matches!(TopicConfigManager::load(&config, &disk, 0), Err(StoreError::Metadata { .. })));
 }
 
 fn open_store(disk: &SimDisk) -> MessageStore {
     let disk: DiskRef = Arc::new(disk.clone());
-    MessageStore::open(disk, StoreConfig::small_for_tests())
-        .expect("store opens")
-        .0
+    MessageStore::open(disk, StoreConfig::small_for_tests()).expect("store opens").0
 }
 
 /// A SEND_MESSAGE_V2 to `topic`, queue chosen by the broker, with a UNIQ_KEY.
@@ -158,12 +120,9 @@ fn send_request(topic: &str) -> RemotingCommand {
         properties: Some("UNIQ_KEY\u{1}ID-1\u{2}TAGS\u{1}A\u{2}".into()),
         ..SendMessageRequestHeader::default()
     };
-    RemotingCommand::request(
-        RequestCode::SendMessageV2,
-        &SendMessageRequestHeaderV2::from(header),
-    )
-    .with_opaque(1)
-    .with_body(Bytes::from_static(b"payload"))
+    RemotingCommand::request(RequestCode::SendMessageV2, &SendMessageRequestHeaderV2::from(header))
+        .with_opaque(1)
+        .with_body(Bytes::from_static(b"payload"))
 }
 
 /// Prepares, stores and answers one send, as the shell does (persisting an auto-created topic
@@ -176,28 +135,13 @@ fn send(
 ) -> RemotingCommand {
     let producer: SocketAddr = "10.1.2.3:40000".parse().expect("address");
     let request = send_request(topic);
-    let prepared = prepare_send(
-        config,
-        topics,
-        &mut QueuePicker::new(),
-        1_000,
-        producer,
-        &request,
-    )
-    .expect("send accepted");
+    let prepared =
+        prepare_send(config, topics, &mut QueuePicker::new(), 1_000, producer, &request).expect("send accepted");
     if prepared.topic_created {
-        topics
-            .persist_if_needed(store.disk().as_ref())
-            .expect("persisted");
+        topics.persist_if_needed(store.disk().as_ref()).expect("persisted");
     }
-    let result = store
-        .put_messages(&prepared.messages, 2_000)
-        .expect("stored");
-    let outcome = PutOutcome {
-        result,
-        durability: Durability::PageCache,
-        flush_timed_out: false,
-    };
+    let result = store.put_messages(&prepared.messages, 2_000).expect("stored");
+    let outcome = PutOutcome { result, durability: Durability::PageCache, flush_timed_out: false };
     send_response(config, &request, &prepared, Ok(&outcome))
 }
 
@@ -216,35 +160,21 @@ fn send_response_names_the_stored_record() {
     let (store_host, offset) = parse_offset_msg_id(&header.msg_id).expect("an offsetMsgId");
     assert_eq!(store_host, config.store_host);
     let offset = u64::try_from(offset).expect("non-negative");
-    let (record, _) = store
-        .message_at(CommitLogOffset(offset))
-        .expect("readable")
-        .expect("there");
+    let (record, _) = store.message_at(CommitLogOffset(offset)).expect("readable").expect("there");
     let stored = decode_record(record).expect("decodes");
-    assert_eq!(
-        (stored.topic.as_str(), stored.queue_id, stored.queue_offset),
-        ("Fresh", 0, 0)
-    );
+    assert_eq!((stored.topic.as_str(), stored.queue_id, stored.queue_offset), ("Fresh", 0, 0));
     assert_eq!(stored.msg_id, header.msg_id);
     assert_eq!(stored.properties.uniq_key(), Some("ID-1"));
     assert_eq!(stored.properties.get("CLUSTER"), Some("DefaultCluster"));
-    assert_eq!(
-        (stored.born_timestamp, &stored.body[..]),
-        (77, &b"payload"[..])
-    );
-    assert_eq!(
-        stored.born_host,
-        "10.1.2.3:40000".parse::<SocketAddr>().expect("address")
-    );
+    assert_eq!((stored.born_timestamp, &stored.body[..]), (77, &b"payload"[..]));
+    assert_eq!(stored.born_host, "10.1.2.3:40000".parse::<SocketAddr>().expect("address"));
 
     let reloaded = TopicConfigManager::load(&config, &disk, 0).expect("loads");
     assert_eq!(reloaded.get("Fresh").map(|t| t.write_queue_nums), Some(4));
 }
 
 fn delete_request(topic: &str) -> RemotingCommand {
-    let header = DeleteTopicRequestHeader {
-        topic: topic.into(),
-    };
+    let header = DeleteTopicRequestHeader { topic: topic.into() };
     RemotingCommand::request(RequestCode::DeleteTopicInBroker, &header).with_opaque(2)
 }
 
@@ -260,17 +190,8 @@ fn delete_topic_removes_config_and_queues() {
     assert_eq!(store.max_offset("Doomed", 0), QueueOffset(1));
     topics.take_register_needed();
 
-    let response = process_admin(
-        &config,
-        &mut topics,
-        &mut store,
-        5_000,
-        &delete_request("Doomed"),
-    );
-    assert_eq!(
-        (response.code, response.remark.as_deref(), response.opaque),
-        (0, None, 2)
-    );
+    let response = process_admin(&config, &mut topics, &mut store, 5_000, &delete_request("Doomed"));
+    assert_eq!((response.code, response.remark.as_deref(), response.opaque), (0, None, 2));
     assert_eq!(topics.get("Doomed"), None);
     assert_eq!(topics.take_deleted_topics(), vec!["Doomed".to_owned()]);
     assert!(topics.take_register_needed());
@@ -280,24 +201,12 @@ fn delete_topic_removes_config_and_queues() {
     assert_eq!(reloaded.get("Doomed"), None);
 
     let mut store = open_store(&disk);
-    let refused = process_admin(
-        &config,
-        &mut topics,
-        &mut store,
-        6_000,
-        &delete_request("TBW102"),
-    );
+    let refused = process_admin(&config, &mut topics, &mut store, 6_000, &delete_request("TBW102"));
     assert_eq!(
         (refused.code, refused.remark.as_deref()),
         (1, Some("The topic[TBW102] is conflict with system topic."))
     );
-    let unknown = process_admin(
-        &config,
-        &mut topics,
-        &mut store,
-        6_000,
-        &delete_request("Never"),
-    );
+    let unknown = process_admin(&config, &mut topics, &mut store, 6_000, &delete_request("Never"));
     assert_eq!(unknown.code, 0);
     assert!(topics.take_deleted_topics().is_empty());
 }

@@ -5,9 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use petrel_core::store::disk::{Disk, DiskError, DiskOp, FileRef};
-use petrel_sim::disk::{
-    Corruption, CrashKind, FaultConfig, PowerLossWeights, SimDisk, SimDiskConfig,
-};
+use petrel_sim::disk::{Corruption, CrashKind, FaultConfig, PowerLossWeights, SimDisk, SimDiskConfig};
 use proptest::prelude::*;
 
 const PAGE: u64 = 4096;

@@ -91,7 +91,10 @@ fn offsets_are_found_by_store_time_and_records_by_position() {
 
     let got = store.get_messages("T", 0, QueueOffset(6), 1, &|_| true).expect("get");
     let ext = decode_record(got.records[0].clone()).expect("decodes");
-    let (record, meta) = store.message_at(petrel_core::store::CommitLogOffset(ext.commit_log_offset as u64)).expect("lookup").expect("found");
+    let (record, meta) = store
+        .message_at(petrel_core::store::CommitLogOffset(ext.commit_log_offset as u64))
+        .expect("lookup")
+        .expect("found");
     assert_eq!(meta.queue_offset, 6);
     assert_eq!(record, got.records[0]);
 }
@@ -99,7 +102,11 @@ fn offsets_are_found_by_store_time_and_records_by_position() {
 #[test]
 fn retention_deletes_old_files_and_moves_min_offsets() {
     let (disk, mut store) = filled(200);
-    assert_eq!(store.delete_expired(40 * 86_400_000 + 4 * 3_600_000, None).expect("retention"), 0, "nothing is deleted before it is checkpointed");
+    assert_eq!(
+        store.delete_expired(40 * 86_400_000 + 4 * 3_600_000, None).expect("retention"),
+        0,
+        "nothing is deleted before it is checkpointed"
+    );
     store.flush_all().expect("flush and checkpoint");
     let files_before = disk.file_names().iter().filter(|n| n.starts_with("commitlog/")).count();
     assert!(files_before > 3, "the test needs several CommitLog files");
@@ -214,7 +221,11 @@ fn sync_flush_serves_only_synced_messages() {
 fn pulls_respect_the_byte_budget() {
     let disk = SimDisk::with_seed(4);
     let disk_ref: DiskRef = Arc::new(disk.clone());
-    let config = StoreConfig { commit_log_file_size_bytes: 1 << 20, message_size_max_bytes: 200 * 1024, ..StoreConfig::small_for_tests() };
+    let config = StoreConfig {
+        commit_log_file_size_bytes: 1 << 20,
+        message_size_max_bytes: 200 * 1024,
+        ..StoreConfig::small_for_tests()
+    };
     let (mut store, _) = MessageStore::open(disk_ref, config).expect("open");
     for n in 0..5 {
         let mut big = message("T", 0, n, "A");

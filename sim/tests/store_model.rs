@@ -10,9 +10,17 @@ use petrel_sim::store_chaos::{run_seed, FaultKind, Harness, Op, QUEUES, TAGS, TO
 use proptest::prelude::*;
 
 fn op_strategy() -> impl Strategy<Value = Op> {
-    let put = (0..TOPICS.len(), 0..QUEUES, 1..4usize, 0..3000usize, proptest::option::of(0..TAGS.len()), proptest::option::of(0..6u8))
+    let put = (
+        0..TOPICS.len(),
+        0..QUEUES,
+        1..4usize,
+        0..3000usize,
+        proptest::option::of(0..TAGS.len()),
+        proptest::option::of(0..6u8),
+    )
         .prop_map(|(topic, queue, count, body_len, tag, key)| Op::Put { topic, queue, count, body_len, tag, key });
-    let read = (0..TOPICS.len(), 0..QUEUES, 0..64usize).prop_map(|(topic, queue, from)| Op::Read { topic, queue, from });
+    let read =
+        (0..TOPICS.len(), 0..QUEUES, 0..64usize).prop_map(|(topic, queue, from)| Op::Read { topic, queue, from });
     let fault = proptest::sample::select(FaultKind::ALL.to_vec()).prop_map(Op::Fault);
     prop_oneof![10 => put, 2 => Just(Op::Flush), 1 => Just(Op::Restart), 1 => Just(Op::Kill), 2 => Just(Op::PowerLoss), 3 => read, 2 => fault, 1 => Just(Op::Retention), 1 => (0..TOPICS.len()).prop_map(|topic| Op::DeleteTopic { topic })]
 }
@@ -46,7 +54,14 @@ proptest! {
 fn kill_keeps_every_unsynced_put() {
     let mut harness = Harness::new(7, FlushMode::Async(Default::default())).expect("opens");
     for i in 0..40usize {
-        let put = Op::Put { topic: i % 3, queue: (i % 2) as i32, count: 2, body_len: 900, tag: Some(i % 3), key: Some((i % 5) as u8) };
+        let put = Op::Put {
+            topic: i % 3,
+            queue: (i % 2) as i32,
+            count: 2,
+            body_len: 900,
+            tag: Some(i % 3),
+            key: Some((i % 5) as u8),
+        };
         harness.apply(&put).expect("put");
     }
     harness.apply(&Op::Kill).expect("nothing lost by a kill");
@@ -77,7 +92,6 @@ fn torn_index_pages_are_rebuilt_after_power_loss() {
     ];
     run(3831698486922110572, FlushMode::Async(Default::default()), &ops).expect("no violation");
 }
-
 
 /// The determinism check compares traces step by step: two seeds differ at a named step, one
 /// seed run twice does not.

@@ -31,8 +31,16 @@ const BINARY: &str = "net/src/bin/";
 const REAL_DISK_TESTS: &str = "net/tests/";
 
 const RULES: &[Rule] = &[
-    Rule { needle: "Instant::now", why: "clock read: use petrel_core::clock or a `now` passed in", allowed: &[CLOCK, BENCHES, TIDY] },
-    Rule { needle: "SystemTime::now", why: "clock read: use petrel_core::clock or a `now` passed in", allowed: &[CLOCK, BENCHES, TIDY] },
+    Rule {
+        needle: "Instant::now",
+        why: "clock read: use petrel_core::clock or a `now` passed in",
+        allowed: &[CLOCK, BENCHES, TIDY],
+    },
+    Rule {
+        needle: "SystemTime::now",
+        why: "clock read: use petrel_core::clock or a `now` passed in",
+        allowed: &[CLOCK, BENCHES, TIDY],
+    },
     Rule { needle: "thread_rng", why: "unseeded randomness: hand the component a seeded RNG", allowed: &[TIDY] },
     Rule { needle: "rand::random", why: "unseeded randomness: hand the component a seeded RNG", allowed: &[TIDY] },
     Rule { needle: "from_entropy", why: "unseeded randomness: hand the component a seeded RNG", allowed: &[TIDY] },
@@ -40,8 +48,16 @@ const RULES: &[Rule] = &[
     Rule { needle: "thread::spawn", why: "OS thread: madsim cannot schedule it", allowed: &[TIDY] },
     Rule { needle: "thread::Builder", why: "OS thread: madsim cannot schedule it", allowed: &[TIDY] },
     Rule { needle: "spawn_blocking", why: "OS thread pool: madsim cannot schedule it", allowed: &[TIDY] },
-    Rule { needle: "std::fs", why: "real file access: go through the Disk seam", allowed: &[REAL_DISK, REAL_DISK_TESTS, BINARY, BENCHES, TIDY] },
-    Rule { needle: "tokio::fs", why: "real file access (even under madsim): go through the Disk seam", allowed: &[TIDY] },
+    Rule {
+        needle: "std::fs",
+        why: "real file access: go through the Disk seam",
+        allowed: &[REAL_DISK, REAL_DISK_TESTS, BINARY, BENCHES, TIDY],
+    },
+    Rule {
+        needle: "tokio::fs",
+        why: "real file access (even under madsim): go through the Disk seam",
+        allowed: &[TIDY],
+    },
     Rule { needle: "HashMap", why: "iteration order is random per process: use BTreeMap or sort", allowed: &[TIDY] },
     Rule { needle: "HashSet", why: "iteration order is random per process: use BTreeSet or sort", allowed: &[TIDY] },
     Rule { needle: "static mut", why: "global state survives between runs in one process", allowed: &[TIDY] },
@@ -128,8 +144,7 @@ fn workspace_sources_keep_the_determinism_rules() {
         let relative = file.strip_prefix(&root).expect("file is under the root");
         violations.extend(check_source(&relative.to_string_lossy(), &text));
     }
-    let report: Vec<String> =
-        violations.iter().map(|v| format!("{}:{}: {}", v.path, v.line, v.why)).collect();
+    let report: Vec<String> = violations.iter().map(|v| format!("{}:{}: {}", v.path, v.line, v.why)).collect();
     assert!(report.is_empty(), "determinism rules broken:\n{}", report.join("\n"));
 }
 
@@ -143,7 +158,13 @@ fn tidy_catches_each_banned_construct_outside_its_allowed_place() {
     assert_eq!(check_source("core/src/store/x.rs", files).len(), 1);
     assert!(check_source("net/src/disk.rs", files).is_empty());
 
-    for banned in ["rand::thread_rng()", "std::thread::spawn(f)", "tokio::task::spawn_blocking(f)", "HashMap::new()", "static mut X: u8 = 0;"] {
+    for banned in [
+        "rand::thread_rng()",
+        "std::thread::spawn(f)",
+        "tokio::task::spawn_blocking(f)",
+        "HashMap::new()",
+        "static mut X: u8 = 0;",
+    ] {
         assert_eq!(check_source("sim/src/x.rs", banned).len(), 1, "{banned} should be caught");
     }
 }

@@ -12,8 +12,7 @@ use super::config::BrokerConfig;
 use super::topic_config::{check_topic_name, TopicConfigManager, TopicError};
 use crate::protocol::{JsonBody, TopicConfig, TopicFilterType};
 use crate::remoting::{
-    CreateTopicRequestHeader, DeleteTopicRequestHeader, HeaderError, RemotingCommand, RequestCode,
-    ResponseCode,
+    CreateTopicRequestHeader, DeleteTopicRequestHeader, HeaderError, RemotingCommand, RequestCode, ResponseCode,
 };
 use crate::store::disk::Disk;
 use crate::store::MessageStore;
@@ -36,9 +35,7 @@ pub fn process_admin(
             let disk = store.disk().clone();
             update_and_create_topic(config, topics, disk.as_ref(), now_ms, request)
         }
-        Some(RequestCode::DeleteTopicInBroker) => {
-            delete_topic_in_broker(config, topics, store, now_ms, request)
-        }
+        Some(RequestCode::DeleteTopicInBroker) => delete_topic_in_broker(config, topics, store, now_ms, request),
         Some(RequestCode::GetAllTopicConfig) => get_all_topic_config(topics, request),
         _ => RemotingCommand::response_to(
             request,
@@ -112,38 +109,26 @@ pub fn delete_topic_in_broker(
         }
     }
     if let Err(error) = store.delete_topic(&header.topic) {
-        return system_error(
-            request,
-            format!("cannot delete the topic's queues: {error}"),
-        );
+        return system_error(request, format!("cannot delete the topic's queues: {error}"));
     }
     RemotingCommand::response_to(request, ResponseCode::Success, None)
 }
 
 /// GET_ALL_TOPIC_CONFIG: the whole table and its version as `TopicConfigSerializeWrapper` JSON.
-pub fn get_all_topic_config(
-    topics: &TopicConfigManager,
-    request: &RemotingCommand,
-) -> RemotingCommand {
+pub fn get_all_topic_config(topics: &TopicConfigManager, request: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::Success, None)
         .with_body(topics.register_wrapper().encode_json())
 }
 
 /// RocketMQ's checks before a topic change, in its order: not on a slave, a valid name, not a
 /// system topic. The error is the remark.
-fn check_admin_topic(
-    config: &BrokerConfig,
-    topics: &TopicConfigManager,
-    topic: &str,
-) -> Result<(), String> {
+fn check_admin_topic(config: &BrokerConfig, topics: &TopicConfigManager, topic: &str) -> Result<(), String> {
     if config.is_slave() {
         return Err(SLAVE_REFUSES_REMARK.to_owned());
     }
     check_topic_name(topic).map_err(|e| e.to_string())?;
     if topics.is_system_topic(topic) {
-        let error = TopicError::SystemTopic {
-            topic: topic.to_owned(),
-        };
+        let error = TopicError::SystemTopic { topic: topic.to_owned() };
         return Err(error.to_string());
     }
     Ok(())

@@ -22,11 +22,7 @@ struct MetadataDisk {
 
 impl MetadataDisk {
     fn unsupported(path: &str, op: DiskOp) -> DiskError {
-        DiskError::Io {
-            path: path.to_owned(),
-            op,
-            detail: "not supported by the metadata test disk".to_owned(),
-        }
+        DiskError::Io { path: path.to_owned(), op, detail: "not supported by the metadata test disk".to_owned() }
     }
 
     fn file(&self, path: &str) -> Option<Bytes> {
@@ -61,10 +57,7 @@ impl Disk for MetadataDisk {
 
     fn replace_atomic(&self, path: &str, data: &[u8]) -> Result<(), DiskError> {
         if *self.full.lock().expect("unpoisoned") {
-            return Err(DiskError::NoSpace {
-                path: path.to_owned(),
-                op: DiskOp::Replace,
-            });
+            return Err(DiskError::NoSpace { path: path.to_owned(), op: DiskOp::Replace });
         }
         let mut files = self.files.lock().expect("unpoisoned");
         files.insert(path.to_owned(), Bytes::copy_from_slice(data));
@@ -97,24 +90,13 @@ fn create_then_update_is_persisted() {
     let config = BrokerConfig::default();
     let mut topics = TopicConfigManager::new(&config, 0);
     let disk = MetadataDisk::default();
-    let response = update_and_create_topic(
-        &config,
-        &mut topics,
-        &disk,
-        10,
-        &create_request("T", 8, 6, "SINGLE_TAG"),
-    );
+    let response = update_and_create_topic(&config, &mut topics, &disk, 10, &create_request("T", 8, 6, "SINGLE_TAG"));
     assert_eq!(code_and_remark(&response), (0, None));
     assert_eq!((response.opaque, response.is_response()), (3, true));
-    let expected = TopicConfig {
-        order: true,
-        ..TopicConfig::new("T", 8)
-    };
+    let expected = TopicConfig { order: true, ..TopicConfig::new("T", 8) };
     assert_eq!(topics.get("T"), Some(&expected));
     assert!(topics.take_register_needed() && !topics.needs_persist());
-    let persisted = disk
-        .file(super::super::topic_config::TOPIC_CONFIG_PATH)
-        .expect("written");
+    let persisted = disk.file(super::super::topic_config::TOPIC_CONFIG_PATH).expect("written");
     let wrapper = TopicConfigSerializeWrapper::decode_json(&persisted).expect("valid JSON");
     assert_eq!(wrapper, topics.register_wrapper());
 
@@ -122,9 +104,7 @@ fn create_then_update_is_persisted() {
     let response = update_and_create_topic(&config, &mut topics, &disk, 20, &update);
     assert_eq!(code_and_remark(&response), (0, None));
     assert_eq!(
-        topics
-            .get("T")
-            .map(|t| (t.write_queue_nums, t.perm, t.topic_filter_type)),
+        topics.get("T").map(|t| (t.write_queue_nums, t.perm, t.topic_filter_type)),
         Some((2, perm::READ, TopicFilterType::MultiTag))
     );
     assert_eq!(topics.data_version().counter, 2);
@@ -143,22 +123,10 @@ fn create_refusals() {
             create_request("a b", 8, 6, "SINGLE_TAG"),
             "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$",
         ),
-        (
-            create_request("TBW102", 8, 7, "SINGLE_TAG"),
-            "The topic[TBW102] is conflict with system topic.",
-        ),
-        (
-            create_request("broker-a", 1, 6, "SINGLE_TAG"),
-            "The topic[broker-a] is conflict with system topic.",
-        ),
-        (
-            create_request("rmq_sys_x", 1, 6, "SINGLE_TAG"),
-            "The topic[rmq_sys_x] is conflict with system topic.",
-        ),
-        (
-            create_request("T", 8, 6, "NONE"),
-            "unknown topicFilterType \"NONE\"",
-        ),
+        (create_request("TBW102", 8, 7, "SINGLE_TAG"), "The topic[TBW102] is conflict with system topic."),
+        (create_request("broker-a", 1, 6, "SINGLE_TAG"), "The topic[broker-a] is conflict with system topic."),
+        (create_request("rmq_sys_x", 1, 6, "SINGLE_TAG"), "The topic[rmq_sys_x] is conflict with system topic."),
+        (create_request("T", 8, 6, "NONE"), "unknown topicFilterType \"NONE\""),
         (
             create_request("T", 2000, 6, "SINGLE_TAG"),
             "queue nums of topic[T] must be within 0..=1024: read 2000, write 2000",
@@ -168,27 +136,15 @@ fn create_refusals() {
         let response = update_and_create_topic(&config, &mut topics, &disk, 1, &request);
         assert_eq!(code_and_remark(&response), (1, Some(remark)));
     }
-    let slave = BrokerConfig {
-        broker_id: 1,
-        ..BrokerConfig::default()
-    };
-    let response = update_and_create_topic(
-        &slave,
-        &mut topics,
-        &disk,
-        1,
-        &create_request("T", 8, 6, "SINGLE_TAG"),
-    );
+    let slave = BrokerConfig { broker_id: 1, ..BrokerConfig::default() };
+    let response = update_and_create_topic(&slave, &mut topics, &disk, 1, &create_request("T", 8, 6, "SINGLE_TAG"));
     assert_eq!(code_and_remark(&response), (1, Some(SLAVE_REFUSES_REMARK)));
     let mut no_header = create_request("T", 8, 6, "SINGLE_TAG");
     no_header.ext_fields.remove("perm");
     let response = update_and_create_topic(&config, &mut topics, &disk, 1, &no_header);
     assert_eq!(response.code, 1);
     assert_eq!(topics, before);
-    assert_eq!(
-        disk.file(super::super::topic_config::TOPIC_CONFIG_PATH),
-        None
-    );
+    assert_eq!(disk.file(super::super::topic_config::TOPIC_CONFIG_PATH), None);
 }
 
 /// A create that cannot be persisted is undone and answered SYSTEM_ERROR.
@@ -199,19 +155,10 @@ fn failed_persist_undoes_the_change() {
     let before = topics.clone();
     let disk = MetadataDisk::default();
     *disk.full.lock().expect("unpoisoned") = true;
-    let response = update_and_create_topic(
-        &config,
-        &mut topics,
-        &disk,
-        1,
-        &create_request("T", 8, 6, "SINGLE_TAG"),
-    );
+    let response = update_and_create_topic(&config, &mut topics, &disk, 1, &create_request("T", 8, 6, "SINGLE_TAG"));
     assert_eq!(
         code_and_remark(&response),
-        (
-            1,
-            Some("cannot persist topic configs: disk: config/topics.json: no space left on device during replace")
-        )
+        (1, Some("cannot persist topic configs: disk: config/topics.json: no space left on device during replace"))
     );
     assert_eq!(topics, before);
 }
@@ -221,19 +168,11 @@ fn failed_persist_undoes_the_change() {
 fn get_all_topic_config_body() {
     let config = BrokerConfig::default();
     let mut topics = TopicConfigManager::new(&config, 0);
-    topics
-        .create_or_update(TopicConfig::new("T", 2), 9)
-        .expect("valid");
-    let request = RemotingCommand::request(
-        RequestCode::GetAllTopicConfig,
-        &crate::remoting::EmptyHeader,
-    )
-    .with_opaque(5);
+    topics.create_or_update(TopicConfig::new("T", 2), 9).expect("valid");
+    let request =
+        RemotingCommand::request(RequestCode::GetAllTopicConfig, &crate::remoting::EmptyHeader).with_opaque(5);
     let response = get_all_topic_config(&topics, &request);
     assert_eq!((response.code, response.opaque), (0, 5));
     let body = response.body.expect("a body");
-    assert_eq!(
-        TopicConfigSerializeWrapper::decode_json(&body),
-        Ok(topics.register_wrapper())
-    );
+    assert_eq!(TopicConfigSerializeWrapper::decode_json(&body), Ok(topics.register_wrapper()));
 }

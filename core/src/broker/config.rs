@@ -139,23 +139,14 @@ impl BrokerConfig {
 
     /// Checks the settings the topic logic relies on.
     pub fn validate(&self) -> Result<(), BrokerConfigError> {
-        for (what, name) in [
-            ("cluster name", &self.cluster_name),
-            ("broker name", &self.broker_name),
-        ] {
+        for (what, name) in [("cluster name", &self.cluster_name), ("broker name", &self.broker_name)] {
             if validate_topic(name).is_err() {
-                return Err(BrokerConfigError::InvalidName {
-                    what,
-                    name: name.clone(),
-                });
+                return Err(BrokerConfigError::InvalidName { what, name: name.clone() });
             }
         }
         let max = super::topic_config::TOPIC_QUEUE_NUMS_MAX;
         if !(1..=max).contains(&self.default_topic_queue_nums) {
-            return Err(BrokerConfigError::DefaultTopicQueueNums {
-                nums: self.default_topic_queue_nums,
-                max,
-            });
+            return Err(BrokerConfigError::DefaultTopicQueueNums { nums: self.default_topic_queue_nums, max });
         }
         if self.broker_id < 0 {
             return Err(BrokerConfigError::NegativeBrokerId { id: self.broker_id });
@@ -183,32 +174,14 @@ mod tests {
     /// Names that cannot be topics, bad queue counts and negative ids are refused.
     #[test]
     fn validate_refuses_bad_settings() {
-        let bad_name = BrokerConfig {
-            broker_name: "broker a".into(),
-            ..BrokerConfig::default()
-        };
+        let bad_name = BrokerConfig { broker_name: "broker a".into(), ..BrokerConfig::default() };
         assert_eq!(
             bad_name.validate(),
-            Err(BrokerConfigError::InvalidName {
-                what: "broker name",
-                name: "broker a".into()
-            })
+            Err(BrokerConfigError::InvalidName { what: "broker name", name: "broker a".into() })
         );
-        let no_queues = BrokerConfig {
-            default_topic_queue_nums: 0,
-            ..BrokerConfig::default()
-        };
-        assert!(matches!(
-            no_queues.validate(),
-            Err(BrokerConfigError::DefaultTopicQueueNums { nums: 0, .. })
-        ));
-        let slave = BrokerConfig {
-            broker_id: -1,
-            ..BrokerConfig::default()
-        };
-        assert_eq!(
-            slave.validate(),
-            Err(BrokerConfigError::NegativeBrokerId { id: -1 })
-        );
+        let no_queues = BrokerConfig { default_topic_queue_nums: 0, ..BrokerConfig::default() };
+        assert!(matches!(no_queues.validate(), Err(BrokerConfigError::DefaultTopicQueueNums { nums: 0, .. })));
+        let slave = BrokerConfig { broker_id: -1, ..BrokerConfig::default() };
+        assert_eq!(slave.validate(), Err(BrokerConfigError::NegativeBrokerId { id: -1 }));
     }
 }

@@ -21,9 +21,7 @@ use crate::protocol::heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
 };
 use crate::protocol::{BodyError, JsonBody};
-use crate::remoting::{
-    HeaderError, LanguageCode, RemotingCommand, ResponseCode, UnregisterClientRequestHeader,
-};
+use crate::remoting::{HeaderError, LanguageCode, RemotingCommand, ResponseCode, UnregisterClientRequestHeader};
 use crate::store::StoreError;
 
 /// A client that has not sent a heartbeat for longer than this is removed and its connection
@@ -33,8 +31,7 @@ pub const CLIENT_EXPIRED_TIMEOUT_MS: i64 = 120_000;
 /// How often the shell should call `scan_expired` (RocketMQ's `ClientHousekeepingService`).
 pub const CLIENT_SCAN_INTERVAL_MS: i64 = 10_000;
 
-const _: () =
-    assert!(CLIENT_SCAN_INTERVAL_MS > 0 && CLIENT_SCAN_INTERVAL_MS < CLIENT_EXPIRED_TIMEOUT_MS);
+const _: () = assert!(CLIENT_SCAN_INTERVAL_MS > 0 && CLIENT_SCAN_INTERVAL_MS < CLIENT_EXPIRED_TIMEOUT_MS);
 
 /// Why a broker request was answered `SYSTEM_ERROR`; the `Display` text becomes the remark.
 /// Shared by the broker's request processors.
@@ -79,11 +76,7 @@ pub struct ClientChannel {
 impl ClientChannel {
     /// The channel of `request`, received over `conn`.
     pub fn of(conn: ConnectionId, request: &RemotingCommand) -> Self {
-        ClientChannel {
-            conn,
-            language: request.language,
-            version: request.version,
-        }
+        ClientChannel { conn, language: request.language, version: request.version }
     }
 }
 
@@ -129,12 +122,10 @@ impl ConsumerGroup {
                 Some(old) if subscription.sub_version > old.sub_version => {}
                 Some(_) => continue,
             }
-            self.subscriptions
-                .insert(subscription.topic.clone(), subscription.clone());
+            self.subscriptions.insert(subscription.topic.clone(), subscription.clone());
         }
         let before = self.subscriptions.len();
-        self.subscriptions
-            .retain(|topic, _| subscriptions.iter().any(|s| &s.topic == topic));
+        self.subscriptions.retain(|topic, _| subscriptions.iter().any(|s| &s.topic == topic));
         changed || self.subscriptions.len() != before
     }
 }
@@ -176,16 +167,8 @@ impl ConsumerManager {
 
     /// Takes in a HEART_BEAT from `channel` at `now_ms`: registers or refreshes the client in
     /// every listed producer and consumer group. Returns the consumer groups to notify.
-    pub fn heartbeat(
-        &mut self,
-        now_ms: i64,
-        channel: ClientChannel,
-        heartbeat: &HeartbeatData,
-    ) -> Vec<GroupChange> {
-        let client = ClientInfo {
-            channel,
-            last_heartbeat_ms: now_ms,
-        };
+    pub fn heartbeat(&mut self, now_ms: i64, channel: ClientChannel, heartbeat: &HeartbeatData) -> Vec<GroupChange> {
+        let client = ClientInfo { channel, last_heartbeat_ms: now_ms };
         let mut changes = Vec::new();
         for consumer in &heartbeat.consumer_data_set {
             if self.register_consumer(&heartbeat.client_id, client, consumer) {
@@ -193,10 +176,7 @@ impl ConsumerManager {
             }
         }
         for producer in &heartbeat.producer_data_set {
-            self.producers
-                .entry(producer.group_name.clone())
-                .or_default()
-                .insert(heartbeat.client_id.clone(), client);
+            self.producers.entry(producer.group_name.clone()).or_default().insert(heartbeat.client_id.clone(), client);
         }
         changes.sort();
         changes.dedup();
@@ -205,12 +185,7 @@ impl ConsumerManager {
 
     /// Registers one consumer group membership (`registerConsumer`). True when the group's
     /// members or subscribed topics changed.
-    fn register_consumer(
-        &mut self,
-        client_id: &str,
-        client: ClientInfo,
-        data: &ConsumerData,
-    ) -> bool {
+    fn register_consumer(&mut self, client_id: &str, client: ClientInfo, data: &ConsumerData) -> bool {
         let group = self.consumers.entry(data.group_name.clone()).or_default();
         group.consume_type = data.consume_type;
         group.message_model = data.message_model;
@@ -225,10 +200,7 @@ impl ConsumerManager {
     fn change_of(&self, group: &str) -> Option<GroupChange> {
         let members = self.consumers.get(group)?;
         let notify = members.connections();
-        (!notify.is_empty()).then(|| GroupChange {
-            group: group.to_owned(),
-            notify,
-        })
+        (!notify.is_empty()).then(|| GroupChange { group: group.to_owned(), notify })
     }
 
     /// Removes `client_id` from the named groups (UNREGISTER_CLIENT, sent by a client that
@@ -262,9 +234,8 @@ impl ConsumerManager {
     /// Removes clients whose last heartbeat is more than `CLIENT_EXPIRED_TIMEOUT_MS` before
     /// `now_ms` (`scanNotActiveChannel`).
     pub fn scan_expired(&mut self, now_ms: i64) -> Expired {
-        let expired = |_: &str, client: &ClientInfo| {
-            now_ms.saturating_sub(client.last_heartbeat_ms) > CLIENT_EXPIRED_TIMEOUT_MS
-        };
+        let expired =
+            |_: &str, client: &ClientInfo| now_ms.saturating_sub(client.last_heartbeat_ms) > CLIENT_EXPIRED_TIMEOUT_MS;
         let mut connections = BTreeSet::new();
         let consumers = self.consumers.values().flat_map(|g| g.clients.iter());
         let producers = self.producers.values().flat_map(|clients| clients.iter());
@@ -274,10 +245,7 @@ impl ConsumerManager {
             }
         }
         let changes = self.remove_where(expired);
-        Expired {
-            connections: connections.into_iter().collect(),
-            changes,
-        }
+        Expired { connections: connections.into_iter().collect(), changes }
     }
 
     /// Removes matching clients from every group; returns the consumer groups to notify.
@@ -298,11 +266,7 @@ impl ConsumerManager {
 
     /// Removes matching members of a consumer group, and the group when it empties. True when
     /// a member was removed.
-    fn remove_consumers(
-        &mut self,
-        group: &str,
-        doomed: impl Fn(&str, &ClientInfo) -> bool,
-    ) -> bool {
+    fn remove_consumers(&mut self, group: &str, doomed: impl Fn(&str, &ClientInfo) -> bool) -> bool {
         let Some(members) = self.consumers.get_mut(group) else {
             return false;
         };
@@ -317,10 +281,7 @@ impl ConsumerManager {
 
     /// Client ids of a consumer group's members, sorted (GET_CONSUMER_LIST_BY_GROUP).
     pub fn consumer_ids(&self, group: &str) -> Vec<String> {
-        self.consumers
-            .get(group)
-            .map(|g| g.clients.keys().cloned().collect())
-            .unwrap_or_default()
+        self.consumers.get(group).map(|g| g.clients.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// A consumer group, while it has members.
@@ -383,10 +344,7 @@ pub fn process_heartbeat(
     match decoded {
         Ok(heartbeat) => {
             let changes = consumers.heartbeat(now_ms, ClientChannel::of(conn, request), &heartbeat);
-            (
-                RemotingCommand::response_to(request, ResponseCode::Success, None),
-                changes,
-            )
+            (RemotingCommand::response_to(request, ResponseCode::Success, None), changes)
         }
         Err(error) => (error.response_to(request), Vec::new()),
     }
@@ -404,10 +362,7 @@ pub fn process_unregister_client(
                 header.producer_group.as_deref(),
                 header.consumer_group.as_deref(),
             );
-            (
-                RemotingCommand::response_to(request, ResponseCode::Success, None),
-                changes,
-            )
+            (RemotingCommand::response_to(request, ResponseCode::Success, None), changes)
         }
         Err(error) => (RequestError::from(error).response_to(request), Vec::new()),
     }
@@ -415,13 +370,8 @@ pub fn process_unregister_client(
 
 /// The NOTIFY_CONSUMER_IDS_CHANGED request (one-way, broker -> consumer) for `group`.
 pub fn notify_consumer_ids_changed(group: &str) -> RemotingCommand {
-    let header = crate::remoting::NotifyConsumerIdsChangedRequestHeader {
-        consumer_group: group.to_owned(),
-    };
-    let mut request = RemotingCommand::request(
-        crate::remoting::RequestCode::NotifyConsumerIdsChanged,
-        &header,
-    );
+    let header = crate::remoting::NotifyConsumerIdsChangedRequestHeader { consumer_group: group.to_owned() };
+    let mut request = RemotingCommand::request(crate::remoting::RequestCode::NotifyConsumerIdsChanged, &header);
     request.mark_oneway();
     request
 }

@@ -8,10 +8,9 @@
 use crate::message::record::decode_record;
 use crate::remoting::{
     CommandHeader, GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
-    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader,
-    GetMinOffsetResponseHeader, QueryConsumerOffsetRequestHeader,
-    QueryConsumerOffsetResponseHeader, RemotingCommand, ResponseCode, SearchOffsetRequestHeader,
-    SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
+    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader, GetMinOffsetResponseHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, RemotingCommand, ResponseCode,
+    SearchOffsetRequestHeader, SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
 use crate::store::consumer_offset::ConsumerOffsets;
 use crate::store::disk::DiskRef;
@@ -28,8 +27,7 @@ pub const OFFSET_PERSIST_INTERVAL_MS: i64 = 5_000;
 pub const MESSAGE_IN_MEMORY_WINDOW_BYTES: u64 = 4 << 30;
 
 /// Java's remark when a group has no offset for a queue.
-const QUERY_NOT_FOUND_REMARK: &str =
-    "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first";
+const QUERY_NOT_FOUND_REMARK: &str = "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first";
 
 /// Consumer groups' committed offsets and whether they changed since the last persist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,10 +41,7 @@ pub struct OffsetTable {
 impl OffsetTable {
     /// A table holding `offsets`, clean (they came from the disk).
     pub fn new(offsets: ConsumerOffsets) -> Self {
-        OffsetTable {
-            offsets,
-            dirty: false,
-        }
+        OffsetTable { offsets, dirty: false }
     }
 
     /// Loads the table from the disk (an absent file is an empty table).
@@ -140,17 +135,9 @@ pub fn never_committed_offset(
 }
 
 /// How far the CommitLog's end is past the first message of a queue, if it has one readable.
-fn first_message_lag_bytes(
-    store: &MessageStore,
-    topic: &str,
-    queue_id: i32,
-) -> Result<Option<u64>, RequestError> {
+fn first_message_lag_bytes(store: &MessageStore, topic: &str, queue_id: i32) -> Result<Option<u64>, RequestError> {
     let got = store.get_messages(topic, queue_id, QueueOffset(0), 1, &|_| true)?;
-    let Some(record) = got
-        .records
-        .first()
-        .filter(|_| got.status == GetStatus::Found)
-    else {
+    let Some(record) = got.records.first().filter(|_| got.status == GetStatus::Found) else {
         return Ok(None);
     };
     let message = decode_record(record.clone())?;
@@ -170,46 +157,29 @@ pub fn query_consumer_offset(
         Err(error) => return RequestError::from(error).response_to(request),
     };
     let (group, topic, queue_id) = (&header.consumer_group, &header.topic, header.queue_id);
-    let offset = match offsets
-        .query(group, topic, queue_id)
-        .filter(|offset| *offset >= 0)
-    {
+    let offset = match offsets.query(group, topic, queue_id).filter(|offset| *offset >= 0) {
         Some(offset) => Some(offset),
         None => {
             let lag = match first_message_lag_bytes(store, topic, queue_id) {
                 Ok(lag) => lag,
                 Err(error) => return error.response_to(request),
             };
-            never_committed_offset(
-                store.min_offset(topic, queue_id),
-                lag,
-                MESSAGE_IN_MEMORY_WINDOW_BYTES,
-            )
+            never_committed_offset(store.min_offset(topic, queue_id), lag, MESSAGE_IN_MEMORY_WINDOW_BYTES)
         }
     };
     match offset {
         Some(offset) => respond(request, Ok(QueryConsumerOffsetResponseHeader { offset })),
-        None => RemotingCommand::response_to(
-            request,
-            ResponseCode::QueryNotFound,
-            Some(QUERY_NOT_FOUND_REMARK.to_owned()),
-        ),
+        None => {
+            RemotingCommand::response_to(request, ResponseCode::QueryNotFound, Some(QUERY_NOT_FOUND_REMARK.to_owned()))
+        }
     }
 }
 
 /// UPDATE_CONSUMER_OFFSET (15): records the group's offset; SUCCESS (often sent one-way).
-pub fn update_consumer_offset(
-    offsets: &mut OffsetTable,
-    request: &RemotingCommand,
-) -> RemotingCommand {
+pub fn update_consumer_offset(offsets: &mut OffsetTable, request: &RemotingCommand) -> RemotingCommand {
     match request.read_header::<UpdateConsumerOffsetRequestHeader>() {
         Ok(header) => {
-            offsets.commit(
-                &header.consumer_group,
-                &header.topic,
-                header.queue_id,
-                header.commit_offset,
-            );
+            offsets.commit(&header.consumer_group, &header.topic, header.queue_id, header.commit_offset);
             RemotingCommand::response_to(request, ResponseCode::Success, None)
         }
         Err(error) => RequestError::from(error).response_to(request),
@@ -223,59 +193,38 @@ fn wire_offset(offset: QueueOffset) -> i64 {
 
 /// GET_MAX_OFFSET (30): the offset the queue's next message will get (0 for an unknown queue).
 pub fn get_max_offset(store: &MessageStore, request: &RemotingCommand) -> RemotingCommand {
-    let outcome = request
-        .read_header::<GetMaxOffsetRequestHeader>()
-        .map_err(RequestError::from)
-        .map(|header| GetMaxOffsetResponseHeader {
-            offset: wire_offset(store.max_offset(&header.topic, header.queue_id)),
-        });
+    let outcome = request.read_header::<GetMaxOffsetRequestHeader>().map_err(RequestError::from).map(|header| {
+        GetMaxOffsetResponseHeader { offset: wire_offset(store.max_offset(&header.topic, header.queue_id)) }
+    });
     respond(request, outcome)
 }
 
 /// GET_MIN_OFFSET (31): the queue's smallest offset still stored (0 for an unknown queue).
 pub fn get_min_offset(store: &MessageStore, request: &RemotingCommand) -> RemotingCommand {
-    let outcome = request
-        .read_header::<GetMinOffsetRequestHeader>()
-        .map_err(RequestError::from)
-        .map(|header| GetMinOffsetResponseHeader {
-            offset: wire_offset(store.min_offset(&header.topic, header.queue_id)),
-        });
+    let outcome = request.read_header::<GetMinOffsetRequestHeader>().map_err(RequestError::from).map(|header| {
+        GetMinOffsetResponseHeader { offset: wire_offset(store.min_offset(&header.topic, header.queue_id)) }
+    });
     respond(request, outcome)
 }
 
 /// SEARCH_OFFSET_BY_TIMESTAMP (29): the first offset stored at or after the timestamp (the
 /// store's binary search; past the newest message it answers the max offset).
-pub fn search_offset_by_timestamp(
-    store: &MessageStore,
-    request: &RemotingCommand,
-) -> RemotingCommand {
-    let outcome = request
-        .read_header::<SearchOffsetRequestHeader>()
-        .map_err(RequestError::from)
-        .and_then(|header| {
-            let offset = store.offset_by_time(&header.topic, header.queue_id, header.timestamp)?;
-            Ok(SearchOffsetResponseHeader {
-                offset: wire_offset(offset),
-            })
-        });
+pub fn search_offset_by_timestamp(store: &MessageStore, request: &RemotingCommand) -> RemotingCommand {
+    let outcome = request.read_header::<SearchOffsetRequestHeader>().map_err(RequestError::from).and_then(|header| {
+        let offset = store.offset_by_time(&header.topic, header.queue_id, header.timestamp)?;
+        Ok(SearchOffsetResponseHeader { offset: wire_offset(offset) })
+    });
     respond(request, outcome)
 }
 
 /// GET_EARLIEST_MSG_STORETIME (32): the store time of the queue's oldest message, -1 when the
 /// queue has none (as Java answers).
-pub fn get_earliest_msg_storetime(
-    store: &MessageStore,
-    request: &RemotingCommand,
-) -> RemotingCommand {
-    let outcome = request
-        .read_header::<GetEarliestMsgStoretimeRequestHeader>()
-        .map_err(RequestError::from)
-        .and_then(|header| {
+pub fn get_earliest_msg_storetime(store: &MessageStore, request: &RemotingCommand) -> RemotingCommand {
+    let outcome =
+        request.read_header::<GetEarliestMsgStoretimeRequestHeader>().map_err(RequestError::from).and_then(|header| {
             let (topic, queue_id) = (&header.topic, header.queue_id);
             let time = store.store_time_at(topic, queue_id, store.min_offset(topic, queue_id))?;
-            Ok(GetEarliestMsgStoretimeResponseHeader {
-                timestamp: time.unwrap_or(-1),
-            })
+            Ok(GetEarliestMsgStoretimeResponseHeader { timestamp: time.unwrap_or(-1) })
         });
     respond(request, outcome)
 }
@@ -289,10 +238,7 @@ mod tests {
     #[test]
     fn never_committed_offset_follows_rocketmq() {
         assert_eq!(never_committed_offset(QueueOffset(0), None, 10), Some(0));
-        assert_eq!(
-            never_committed_offset(QueueOffset(0), Some(10), 10),
-            Some(0)
-        );
+        assert_eq!(never_committed_offset(QueueOffset(0), Some(10), 10), Some(0));
         assert_eq!(never_committed_offset(QueueOffset(0), Some(11), 10), None);
         assert_eq!(never_committed_offset(QueueOffset(3), None, 10), None);
         assert_eq!(never_committed_offset(QueueOffset(3), Some(1), 10), None);
@@ -337,21 +283,14 @@ mod tests {
             commit_offset: 42,
         };
         let request =
-            RemotingCommand::request(crate::remoting::RequestCode::UpdateConsumerOffset, &header)
-                .with_opaque(9);
+            RemotingCommand::request(crate::remoting::RequestCode::UpdateConsumerOffset, &header).with_opaque(9);
         let response = update_consumer_offset(&mut table, &request);
-        assert_eq!(
-            response,
-            RemotingCommand::response_to(&request, ResponseCode::Success, None)
-        );
+        assert_eq!(response, RemotingCommand::response_to(&request, ResponseCode::Success, None));
         assert_eq!(table.query("G", "T", 2), Some(42));
         let mut broken = request.clone();
         broken.ext_fields.remove("commitOffset");
         let response = update_consumer_offset(&mut table, &broken);
         assert_eq!(response.code, ResponseCode::SystemError.as_i32());
-        assert_eq!(
-            response.remark.as_deref(),
-            Some("invalid request header: header field commitOffset is missing")
-        );
+        assert_eq!(response.remark.as_deref(), Some("invalid request header: header field commitOffset is missing"));
     }
 }

@@ -19,9 +19,7 @@ use super::consumer::{ConsumerManager, RequestError};
 use super::offset::OffsetTable;
 use crate::protocol::heartbeat::SubscriptionData;
 use crate::protocol::{perm, TopicConfig, MASTER_ID};
-use crate::remoting::{
-    PullMessageRequestHeader, PullMessageResponseHeader, RemotingCommand, ResponseCode,
-};
+use crate::remoting::{PullMessageRequestHeader, PullMessageResponseHeader, RemotingCommand, ResponseCode};
 use crate::store::{GetResult, GetStatus, MessageStore, QueueOffset};
 
 /// Pull sysflag: commit `commitOffset` for the group along with this pull.
@@ -69,8 +67,7 @@ impl SuspendedPull {
     /// reaches past the pull's offset (`queue_max_offset` is one past the newest message)
     /// and the message's tag code passes the filter (`None`: unknown, wake).
     pub fn wakes_on(&self, queue_max_offset: i64, tags_code: Option<i64>) -> bool {
-        queue_max_offset > self.offset
-            && tags_code.is_none_or(|code| self.subscription.matches_tags_code(code))
+        queue_max_offset > self.offset && tags_code.is_none_or(|code| self.subscription.matches_tags_code(code))
     }
 
     /// Whether the hold is over at `now_ms`.
@@ -119,20 +116,13 @@ pub fn process_pull(
     let count_max = usize::try_from(header.max_msg_nums).unwrap_or(0);
     let start = QueueOffset(u64::try_from(header.queue_offset).unwrap_or(0));
     let filter = |code: i64| subscription.matches_tags_code(code);
-    let got = context
-        .store
-        .get_messages(&header.topic, header.queue_id, start, count_max, &filter);
+    let got = context.store.get_messages(&header.topic, header.queue_id, start, count_max, &filter);
     let decision = match got {
         Ok(got) => decide(request, &header, got, subscription, now_ms, attempt),
         Err(error) => PullDecision::Respond(RequestError::from(error).response_to(request)),
     };
     if attempt == PullAttempt::First && header.sys_flag & PULL_SYS_FLAG_COMMIT_OFFSET != 0 {
-        offsets.commit(
-            &header.consumer_group,
-            &header.topic,
-            header.queue_id,
-            header.commit_offset,
-        );
+        offsets.commit(&header.consumer_group, &header.topic, header.queue_id, header.commit_offset);
     }
     decision
 }
@@ -143,8 +133,7 @@ fn check_topic(
     header: &PullMessageRequestHeader,
     request: &RemotingCommand,
 ) -> Result<(), RemotingCommand> {
-    let respond =
-        |code, remark: String| Err(RemotingCommand::response_to(request, code, Some(remark)));
+    let respond = |code, remark: String| Err(RemotingCommand::response_to(request, code, Some(remark)));
     let topic = &header.topic;
     let Some(config) = (context.topics)(topic) else {
         let remark = format!("topic[{topic}] not exist, apply first please! {FAQ_SUGGESTION}");
@@ -171,26 +160,14 @@ fn select_subscription(
     header: &PullMessageRequestHeader,
     request: &RemotingCommand,
 ) -> Result<SubscriptionData, RemotingCommand> {
-    let respond = |code, remark: &str| {
-        Err(RemotingCommand::response_to(
-            request,
-            code,
-            Some(remark.to_owned()),
-        ))
-    };
+    let respond = |code, remark: &str| Err(RemotingCommand::response_to(request, code, Some(remark.to_owned())));
     let subscription = if header.sys_flag & PULL_SYS_FLAG_SUBSCRIPTION != 0 {
-        let built = SubscriptionData::build(
-            &header.topic,
-            header.subscription.as_deref(),
-            header.expression_type.as_deref(),
-        );
+        let built =
+            SubscriptionData::build(&header.topic, header.subscription.as_deref(), header.expression_type.as_deref());
         match built {
             Ok(subscription) => subscription,
             Err(_) => {
-                return respond(
-                    ResponseCode::SubscriptionParseFailed,
-                    "parse the consumer's subscription failed",
-                )
+                return respond(ResponseCode::SubscriptionParseFailed, "parse the consumer's subscription failed")
             }
         }
     } else {
@@ -203,18 +180,13 @@ fn select_subscription(
             return respond(ResponseCode::SubscriptionNotExist, &remark);
         };
         if subscription.sub_version < header.sub_version {
-            return respond(
-                ResponseCode::SubscriptionNotLatest,
-                "the consumer's subscription not latest",
-            );
+            return respond(ResponseCode::SubscriptionNotLatest, "the consumer's subscription not latest");
         }
         subscription.clone()
     };
     if !subscription.is_tag_type() {
-        let remark = format!(
-            "The broker does not support consumer to filter message by {}",
-            subscription.expression_type
-        );
+        let remark =
+            format!("The broker does not support consumer to filter message by {}", subscription.expression_type);
         return respond(ResponseCode::SystemError, &remark);
     }
     Ok(subscription)
@@ -225,9 +197,7 @@ fn select_subscription(
 pub fn status_code(status: GetStatus, requested: i64) -> ResponseCode {
     match status {
         GetStatus::Found => ResponseCode::Success,
-        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue if requested != 0 => {
-            ResponseCode::PullOffsetMoved
-        }
+        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue if requested != 0 => ResponseCode::PullOffsetMoved,
         GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => ResponseCode::PullNotFound,
         GetStatus::NoMatchedMessage => ResponseCode::PullRetryImmediately,
         GetStatus::OffsetFoundNull | GetStatus::OffsetOverflowOne => ResponseCode::PullNotFound,
@@ -309,47 +279,20 @@ mod tests {
     fn status_codes_follow_pull_message_processor() {
         let cases = [
             (GetStatus::Found, 5, ResponseCode::Success),
-            (
-                GetStatus::NoMatchedMessage,
-                5,
-                ResponseCode::PullRetryImmediately,
-            ),
+            (GetStatus::NoMatchedMessage, 5, ResponseCode::PullRetryImmediately),
             (GetStatus::OffsetFoundNull, 5, ResponseCode::PullNotFound),
             (GetStatus::OffsetOverflowOne, 5, ResponseCode::PullNotFound),
-            (
-                GetStatus::OffsetOverflowBadly,
-                5,
-                ResponseCode::PullOffsetMoved,
-            ),
+            (GetStatus::OffsetOverflowBadly, 5, ResponseCode::PullOffsetMoved),
             (GetStatus::OffsetTooSmall, 5, ResponseCode::PullOffsetMoved),
-            (
-                GetStatus::NoMatchedLogicQueue,
-                5,
-                ResponseCode::PullOffsetMoved,
-            ),
-            (
-                GetStatus::NoMatchedLogicQueue,
-                0,
-                ResponseCode::PullNotFound,
-            ),
-            (
-                GetStatus::NoMessageInQueue,
-                5,
-                ResponseCode::PullOffsetMoved,
-            ),
+            (GetStatus::NoMatchedLogicQueue, 5, ResponseCode::PullOffsetMoved),
+            (GetStatus::NoMatchedLogicQueue, 0, ResponseCode::PullNotFound),
+            (GetStatus::NoMessageInQueue, 5, ResponseCode::PullOffsetMoved),
             (GetStatus::NoMessageInQueue, 0, ResponseCode::PullNotFound),
         ];
         for (status, requested, code) in cases {
-            assert_eq!(
-                status_code(status, requested),
-                code,
-                "{status:?} at {requested}"
-            );
+            assert_eq!(status_code(status, requested), code, "{status:?} at {requested}");
         }
-        assert_eq!(
-            status_name(GetStatus::OffsetOverflowOne),
-            "OFFSET_OVERFLOW_ONE"
-        );
+        assert_eq!(status_name(GetStatus::OffsetOverflowOne), "OFFSET_OVERFLOW_ONE");
     }
 
     /// A held pull wakes only for a message at or past its offset whose tag passes its filter,

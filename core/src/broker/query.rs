@@ -10,14 +10,11 @@ use bytes::{Bytes, BytesMut};
 use super::consumer::{ConsumerManager, RequestError};
 use super::offset::OffsetTable;
 use crate::message::record::RecordMeta;
-use crate::protocol::heartbeat::{
-    ConsumeStats, ConsumerListByGroupResponseBody, MessageQueue, OffsetWrapper,
-};
+use crate::protocol::heartbeat::{ConsumeStats, ConsumerListByGroupResponseBody, MessageQueue, OffsetWrapper};
 use crate::protocol::{JsonBody, KvTable, TopicConfig};
 use crate::remoting::{
     GetConsumeStatsRequestHeader, GetConsumerListByGroupRequestHeader, QueryMessageRequestHeader,
-    QueryMessageResponseHeader, RemotingCommand, ResponseCode, ViewMessageRequestHeader,
-    REMOTING_VERSION_DEFAULT,
+    QueryMessageResponseHeader, RemotingCommand, ResponseCode, ViewMessageRequestHeader, REMOTING_VERSION_DEFAULT,
 };
 use crate::store::{CommitLogOffset, MessageStore, QueueOffset};
 
@@ -69,36 +66,22 @@ pub fn query_message(store: &MessageStore, request: &RemotingCommand) -> Remotin
         Ok(header) => header,
         Err(error) => return RequestError::from(error).response_to(request),
     };
-    let unique = request
-        .ext_fields
-        .get(UNIQUE_MSG_QUERY_FLAG)
-        .map(String::as_str)
-        == Some("true");
+    let unique = request.ext_fields.get(UNIQUE_MSG_QUERY_FLAG).map(String::as_str) == Some("true");
     let count_max = if unique {
         QUERY_UNIQUE_COUNT_MAX
     } else {
-        usize::try_from(header.max_num)
-            .unwrap_or(0)
-            .min(QUERY_MESSAGE_COUNT_MAX)
+        usize::try_from(header.max_num).unwrap_or(0).min(QUERY_MESSAGE_COUNT_MAX)
     };
     let found = if count_max == 0 {
         Ok(Vec::new())
     } else {
-        store.query_by_key(
-            &header.topic,
-            &header.key,
-            count_max,
-            header.begin_timestamp,
-            header.end_timestamp,
-        )
+        store.query_by_key(&header.topic, &header.key, count_max, header.begin_timestamp, header.end_timestamp)
     };
     let found = match found {
         Ok(found) => found,
         Err(error) => return RequestError::from(error).response_to(request),
     };
-    let newest = |field: fn(&RecordMeta) -> i64| {
-        found.iter().map(|(_, meta)| field(meta)).max().unwrap_or(0)
-    };
+    let newest = |field: fn(&RecordMeta) -> i64| found.iter().map(|(_, meta)| field(meta)).max().unwrap_or(0);
     let response_header = QueryMessageResponseHeader {
         index_last_update_timestamp: newest(|meta| meta.store_timestamp),
         index_last_update_phyoffset: newest(|meta| meta.physical_offset),
@@ -120,10 +103,7 @@ pub fn query_message(store: &MessageStore, request: &RemotingCommand) -> Remotin
 
 /// GET_CONSUMER_LIST_BY_GROUP (38): the client ids of the group's members, sorted;
 /// SYSTEM_ERROR (Java's remark) when the group has none.
-pub fn get_consumer_list_by_group(
-    consumers: &ConsumerManager,
-    request: &RemotingCommand,
-) -> RemotingCommand {
+pub fn get_consumer_list_by_group(consumers: &ConsumerManager, request: &RemotingCommand) -> RemotingCommand {
     let header = match request.read_header::<GetConsumerListByGroupRequestHeader>() {
         Ok(header) => header,
         Err(error) => return RequestError::from(error).response_to(request),
@@ -133,42 +113,24 @@ pub fn get_consumer_list_by_group(
         let remark = format!("no consumer for this group, {}", header.consumer_group);
         return RemotingCommand::response_to(request, ResponseCode::SystemError, Some(remark));
     }
-    success_with_body(
-        request,
-        ConsumerListByGroupResponseBody { consumer_id_list }.encode_json(),
-    )
+    success_with_body(request, ConsumerListByGroupResponseBody { consumer_id_list }.encode_json())
 }
 
 /// The runtime facts Petrel can state honestly, under RocketMQ's key names: protocol version,
 /// boot time, CommitLog bounds, the oldest stored message's time, and the dispatch lag (always
 /// 0: the store indexes every record as it appends it).
-pub fn broker_runtime_info(
-    store: &MessageStore,
-    boot_timestamp_ms: i64,
-) -> Result<KvTable, RequestError> {
+pub fn broker_runtime_info(store: &MessageStore, boot_timestamp_ms: i64) -> Result<KvTable, RequestError> {
     let min = store.commit_log_min_offset();
     let mut table = BTreeMap::from([
-        (
-            "brokerVersion".to_owned(),
-            REMOTING_VERSION_DEFAULT.to_string(),
-        ),
-        (
-            "brokerVersionDesc".to_owned(),
-            BROKER_VERSION_DESC.to_owned(),
-        ),
+        ("brokerVersion".to_owned(), REMOTING_VERSION_DEFAULT.to_string()),
+        ("brokerVersionDesc".to_owned(), BROKER_VERSION_DESC.to_owned()),
         ("bootTimestamp".to_owned(), boot_timestamp_ms.to_string()),
         ("commitLogMinOffset".to_owned(), min.0.to_string()),
-        (
-            "commitLogMaxOffset".to_owned(),
-            store.commit_log_max_offset().0.to_string(),
-        ),
+        ("commitLogMaxOffset".to_owned(), store.commit_log_max_offset().0.to_string()),
         ("dispatchBehindBytes".to_owned(), "0".to_owned()),
     ]);
     if let Some((_, meta)) = store.message_at(min)? {
-        table.insert(
-            "earliestMessageTimeStamp".to_owned(),
-            meta.store_timestamp.to_string(),
-        );
+        table.insert("earliestMessageTimeStamp".to_owned(), meta.store_timestamp.to_string());
     }
     Ok(KvTable { table })
 }
@@ -210,19 +172,11 @@ pub fn consume_stats(
 ) -> Result<ConsumeStats, RequestError> {
     let topics: Vec<String> = match topic.filter(|t| !t.trim().is_empty()) {
         Some(topic) => vec![topic.to_owned()],
-        None => context
-            .offsets
-            .offsets()
-            .topic_groups()
-            .into_iter()
-            .filter(|(_, g)| g == group)
-            .map(|(t, _)| t)
-            .collect(),
+        None => {
+            context.offsets.offsets().topic_groups().into_iter().filter(|(_, g)| g == group).map(|(t, _)| t).collect()
+        }
     };
-    let live = context
-        .consumers
-        .group(group)
-        .filter(|g| !g.subscriptions.is_empty());
+    let live = context.consumers.group(group).filter(|g| !g.subscriptions.is_empty());
     let mut stats = ConsumeStats::default();
     for topic in topics {
         let Some(config) = (context.topics)(&topic) else {
@@ -232,44 +186,23 @@ pub fn consume_stats(
             continue;
         }
         for queue_id in 0..config.read_queue_nums.max(0) {
-            let broker_offset =
-                i64::try_from(context.store.max_offset(&topic, queue_id).0).unwrap_or(i64::MAX);
-            let consumer_offset = context
-                .offsets
-                .query(group, &topic, queue_id)
-                .unwrap_or(0)
-                .max(0);
+            let broker_offset = i64::try_from(context.store.max_offset(&topic, queue_id).0).unwrap_or(i64::MAX);
+            let consumer_offset = context.offsets.query(group, &topic, queue_id).unwrap_or(0).max(0);
             let last_timestamp = match u64::try_from(consumer_offset - 1) {
-                Ok(last) => context
-                    .store
-                    .store_time_at(&topic, queue_id, QueueOffset(last))?
-                    .filter(|t| *t > 0)
-                    .unwrap_or(0),
+                Ok(last) => {
+                    context.store.store_time_at(&topic, queue_id, QueueOffset(last))?.filter(|t| *t > 0).unwrap_or(0)
+                }
                 Err(_) => 0,
             };
-            let queue = MessageQueue {
-                topic: topic.clone(),
-                broker_name: context.broker_name.to_owned(),
-                queue_id,
-            };
-            stats.offset_table.insert(
-                queue,
-                OffsetWrapper {
-                    broker_offset,
-                    consumer_offset,
-                    last_timestamp,
-                },
-            );
+            let queue = MessageQueue { topic: topic.clone(), broker_name: context.broker_name.to_owned(), queue_id };
+            stats.offset_table.insert(queue, OffsetWrapper { broker_offset, consumer_offset, last_timestamp });
         }
     }
     Ok(stats)
 }
 
 /// GET_CONSUME_STATS (208): [`consume_stats`] as the body, in fastjson's shape.
-pub fn get_consume_stats(
-    context: &ConsumeStatsContext<'_>,
-    request: &RemotingCommand,
-) -> RemotingCommand {
+pub fn get_consume_stats(context: &ConsumeStatsContext<'_>, request: &RemotingCommand) -> RemotingCommand {
     let outcome = request
         .read_header::<GetConsumeStatsRequestHeader>()
         .map_err(RequestError::from)
@@ -295,10 +228,7 @@ mod tests {
             let heartbeat = HeartbeatData {
                 client_id: id.into(),
                 producer_data_set: Vec::new(),
-                consumer_data_set: vec![ConsumerData {
-                    group_name: "G".into(),
-                    ..ConsumerData::default()
-                }],
+                consumer_data_set: vec![ConsumerData { group_name: "G".into(), ..ConsumerData::default() }],
             };
             let channel = super::super::consumer::ClientChannel {
                 conn: ConnectionId(conn),
@@ -307,25 +237,15 @@ mod tests {
             };
             consumers.heartbeat(0, channel, &heartbeat);
         }
-        let header = GetConsumerListByGroupRequestHeader {
-            consumer_group: "G".into(),
-        };
+        let header = GetConsumerListByGroupRequestHeader { consumer_group: "G".into() };
         let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
         let response = get_consumer_list_by_group(&consumers, &request);
         assert_eq!(response.code, ResponseCode::Success.as_i32());
-        assert_eq!(
-            response.body.as_deref(),
-            Some(&br#"{"consumerIdList":["a@2","z@1"]}"#[..])
-        );
-        let header = GetConsumerListByGroupRequestHeader {
-            consumer_group: "H".into(),
-        };
+        assert_eq!(response.body.as_deref(), Some(&br#"{"consumerIdList":["a@2","z@1"]}"#[..]));
+        let header = GetConsumerListByGroupRequestHeader { consumer_group: "H".into() };
         let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
         let response = get_consumer_list_by_group(&consumers, &request);
         assert_eq!(response.code, ResponseCode::SystemError.as_i32());
-        assert_eq!(
-            response.remark.as_deref(),
-            Some("no consumer for this group, H")
-        );
+        assert_eq!(response.remark.as_deref(), Some("no consumer for this group, H"));
     }
 }

@@ -38,8 +38,8 @@ use crate::message::properties::keys;
 use crate::message::{sysflag, Message, MessageToStore, Properties};
 use crate::protocol::{perm, TopicConfig, TopicFilterType, TOPIC_SYS_FLAG_UNIT};
 use crate::remoting::{
-    RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeader,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, HEADER_SIZE_MAX_BYTES,
+    RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader, HEADER_SIZE_MAX_BYTES,
 };
 use crate::store::service::PutOutcome;
 use crate::store::StoreError;
@@ -48,8 +48,7 @@ use crate::store::StoreError;
 pub const CLUSTER_PROPERTY: &str = "CLUSTER";
 
 /// `FAQUrl.suggestTodo(FAQUrl.APPLY_TOPIC_URL)`, which Java appends to TOPIC_NOT_EXIST remarks.
-const APPLY_TOPIC_SUGGESTION: &str =
-    "\nSee http://rocketmq.apache.org/docs/faq/ for further details.";
+const APPLY_TOPIC_SUGGESTION: &str = "\nSee http://rocketmq.apache.org/docs/faq/ for further details.";
 
 // A batch response lists one offsetMsgId (and a comma) per message; even a batch of the
 // smallest possible entries fits the header limit.
@@ -107,17 +106,11 @@ struct Refusal {
 
 impl Refusal {
     fn new(code: ResponseCode, remark: impl Into<String>) -> Self {
-        Refusal {
-            code,
-            remark: remark.into(),
-        }
+        Refusal { code, remark: remark.into() }
     }
 
     fn not_supported(what: &str) -> Self {
-        Refusal::new(
-            ResponseCode::MessageIllegal,
-            format!("{what} are not supported by this broker yet"),
-        )
+        Refusal::new(ResponseCode::MessageIllegal, format!("{what} are not supported by this broker yet"))
     }
 }
 
@@ -150,12 +143,7 @@ fn prepare(
         return Err(message_too_large(config));
     }
     let properties = Properties::decode(header.properties.as_deref().unwrap_or("").as_bytes())
-        .map_err(|e| {
-            Refusal::new(
-                ResponseCode::MessageIllegal,
-                format!("invalid properties: {e}"),
-            )
-        })?;
+        .map_err(|e| Refusal::new(ResponseCode::MessageIllegal, format!("invalid properties: {e}")))?;
     check_unsupported(&header, &properties)?;
     if config.is_slave() {
         return Err(Refusal::new(
@@ -166,15 +154,10 @@ fn prepare(
     let queue_id = match header.queue_id {
         id if id >= 0 => id,
         _ => picker.pick(topic.write_queue_nums).ok_or_else(|| {
-            Refusal::new(
-                ResponseCode::SystemError,
-                format!("topic[{}] has no write queue", topic.topic_name),
-            )
+            Refusal::new(ResponseCode::SystemError, format!("topic[{}] has no write queue", topic.topic_name))
         })?,
     };
-    let wait_store_msg_ok = properties
-        .get(keys::WAIT)
-        .is_none_or(|wait| wait.eq_ignore_ascii_case("true"));
+    let wait_store_msg_ok = properties.get(keys::WAIT).is_none_or(|wait| wait.eq_ignore_ascii_case("true"));
     let template = StoreTemplate {
         header: &header,
         topic: &topic,
@@ -183,33 +166,20 @@ fn prepare(
         store_host: config.store_host,
         properties: stored_properties(properties, config),
     };
-    let messages = if header.batch {
-        template.batch(body)?
-    } else {
-        vec![template.single(body)]
-    };
-    Ok(PreparedSend {
-        messages,
-        queue_id,
-        wait_store_msg_ok,
-        topic_created,
-    })
+    let messages = if header.batch { template.batch(body)? } else { vec![template.single(body)] };
+    Ok(PreparedSend { messages, queue_id, wait_store_msg_ok, topic_created })
 }
 
 /// The header, whatever the code: SEND_MESSAGE has long names, the other two one letter.
 fn read_send_header(request: &RemotingCommand) -> Result<SendMessageRequestHeader, Refusal> {
     let invalid = |e: crate::remoting::HeaderError| {
-        Refusal::new(
-            ResponseCode::SystemError,
-            format!("invalid request header: {e}"),
-        )
+        Refusal::new(ResponseCode::SystemError, format!("invalid request header: {e}"))
     };
     match request.request_code() {
         Some(RequestCode::SendMessage) => request.read_header().map_err(invalid),
-        Some(RequestCode::SendMessageV2 | RequestCode::SendBatchMessage) => request
-            .read_header::<SendMessageRequestHeaderV2>()
-            .map(SendMessageRequestHeader::from)
-            .map_err(invalid),
+        Some(RequestCode::SendMessageV2 | RequestCode::SendBatchMessage) => {
+            request.read_header::<SendMessageRequestHeaderV2>().map(SendMessageRequestHeader::from).map_err(invalid)
+        }
         _ => Err(Refusal::new(
             ResponseCode::RequestCodeNotSupported,
             format!("request type {} not supported", request.code),
@@ -226,8 +196,7 @@ fn check_topic(
     header: &SendMessageRequestHeader,
 ) -> Result<(TopicConfig, bool), Refusal> {
     let name = header.topic.as_str();
-    super::topic_config::check_topic_name(name)
-        .map_err(|e| Refusal::new(ResponseCode::SystemError, e.to_string()))?;
+    super::topic_config::check_topic_name(name).map_err(|e| Refusal::new(ResponseCode::SystemError, e.to_string()))?;
     if is_not_allowed_send_topic(name) {
         return Err(Refusal::new(
             ResponseCode::NoPermission,
@@ -235,24 +204,12 @@ fn check_topic(
         ));
     }
     if name.starts_with(RETRY_GROUP_TOPIC_PREFIX) || name.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
-        return Err(Refusal::not_supported(
-            "sends to retry and dead-letter topics",
-        ));
+        return Err(Refusal::not_supported("sends to retry and dead-letter topics"));
     }
     // RocketMQ marks a unit-mode retry topic UNIT_SUB; retry topics are refused above.
-    let sys_flag = if header.unit_mode {
-        TOPIC_SYS_FLAG_UNIT
-    } else {
-        0
-    };
+    let sys_flag = if header.unit_mode { TOPIC_SYS_FLAG_UNIT } else { 0 };
     let selected = topics
-        .select_or_auto_create(
-            name,
-            &header.default_topic,
-            header.default_topic_queue_nums,
-            sys_flag,
-            now_ms,
-        )
+        .select_or_auto_create(name, &header.default_topic, header.default_topic_queue_nums, sys_flag, now_ms)
         .map_err(|_| topic_not_exist(name))?;
     let topic = selected.config;
     if !perm::is_writeable(topic.perm) {
@@ -282,15 +239,9 @@ fn topic_not_exist(topic: &str) -> Refusal {
 
 /// Refuses what this broker cannot store correctly yet: transaction messages and delayed
 /// messages (a batch's entries are checked when decoded).
-fn check_unsupported(
-    header: &SendMessageRequestHeader,
-    properties: &Properties,
-) -> Result<(), Refusal> {
-    let transactional = properties
-        .get(keys::TRAN_MSG)
-        .is_some_and(|flag| flag.eq_ignore_ascii_case("true"));
-    if transactional || sysflag::transaction_type(header.sys_flag) != sysflag::TRANSACTION_NOT_TYPE
-    {
+fn check_unsupported(header: &SendMessageRequestHeader, properties: &Properties) -> Result<(), Refusal> {
+    let transactional = properties.get(keys::TRAN_MSG).is_some_and(|flag| flag.eq_ignore_ascii_case("true"));
+    if transactional || sysflag::transaction_type(header.sys_flag) != sysflag::TRANSACTION_NOT_TYPE {
         return Err(Refusal::not_supported("transaction messages"));
     }
     check_delay(properties)
@@ -301,12 +252,10 @@ fn check_delay(properties: &Properties) -> Result<(), Refusal> {
     let Some(raw) = properties.get(keys::DELAY) else {
         return Ok(());
     };
-    let level: i32 = raw.trim().parse().map_err(|_| {
-        Refusal::new(
-            ResponseCode::MessageIllegal,
-            format!("invalid DELAY property {raw:?}"),
-        )
-    })?;
+    let level: i32 = raw
+        .trim()
+        .parse()
+        .map_err(|_| Refusal::new(ResponseCode::MessageIllegal, format!("invalid DELAY property {raw:?}")))?;
     if level > 0 {
         return Err(Refusal::not_supported("delayed messages (DELAY > 0)"));
     }
@@ -365,23 +314,13 @@ impl StoreTemplate<'_> {
     /// The batch's entries, each with its own flag, body and properties, the header's
     /// properties laid over them (RocketMQ appends the batch's properties to each entry's).
     fn batch(&self, body: Bytes) -> Result<Vec<MessageToStore>, Refusal> {
-        let entries = decode_batch(body, &self.header.topic).map_err(|e| {
-            Refusal::new(
-                ResponseCode::MessageIllegal,
-                format!("invalid batch body: {e}"),
-            )
-        })?;
+        let entries = decode_batch(body, &self.header.topic)
+            .map_err(|e| Refusal::new(ResponseCode::MessageIllegal, format!("invalid batch body: {e}")))?;
         if entries.is_empty() {
             return Err(Refusal::new(ResponseCode::MessageIllegal, "empty batch"));
         }
         let mut messages = Vec::with_capacity(entries.len());
-        for Message {
-            flag,
-            mut properties,
-            body,
-            ..
-        } in entries
-        {
+        for Message { flag, mut properties, body, .. } in entries {
             check_delay(&properties)?;
             for (key, value) in self.properties.iter() {
                 properties.set(key, value);
@@ -407,11 +346,7 @@ pub fn send_response(
         }
     };
     let stored = &outcome.result.messages;
-    assert_eq!(
-        stored.len(),
-        prepared.messages.len(),
-        "the store answers one entry per message"
-    );
+    assert_eq!(stored.len(), prepared.messages.len(), "the store answers one entry per message");
     let msg_ids: Vec<String> = prepared
         .messages
         .iter()
@@ -440,22 +375,17 @@ pub fn send_response(
 /// The code and remark for a failed put (RocketMQ's `handlePutMessageResult`).
 fn store_error_response(config: &BrokerConfig, error: &StoreError) -> (ResponseCode, String) {
     match error {
-        StoreError::NotWritable { .. } | StoreError::DiskFull { .. } => (
-            ResponseCode::ServiceNotAvailable,
-            format!("service not available now: {error}"),
-        ),
+        StoreError::NotWritable { .. } | StoreError::DiskFull { .. } => {
+            (ResponseCode::ServiceNotAvailable, format!("service not available now: {error}"))
+        }
         StoreError::MessageTooLarge { .. } => {
             let refusal = message_too_large(config);
             (refusal.code, refusal.remark)
         }
-        StoreError::InvalidTopic { .. } | StoreError::MixedBatch | StoreError::Encode(_) => (
-            ResponseCode::MessageIllegal,
-            format!("the message is illegal: {error}"),
-        ),
-        StoreError::Disk(_)
-        | StoreError::Corrupt { .. }
-        | StoreError::Layout { .. }
-        | StoreError::Metadata { .. } => {
+        StoreError::InvalidTopic { .. } | StoreError::MixedBatch | StoreError::Encode(_) => {
+            (ResponseCode::MessageIllegal, format!("the message is illegal: {error}"))
+        }
+        StoreError::Disk(_) | StoreError::Corrupt { .. } | StoreError::Layout { .. } | StoreError::Metadata { .. } => {
             (ResponseCode::SystemError, format!("store failed: {error}"))
         }
     }
@@ -463,11 +393,7 @@ fn store_error_response(config: &BrokerConfig, error: &StoreError) -> (ResponseC
 
 /// SYSTEM_BUSY for a send that waited too long in the shell's queue, or found it full
 /// (RocketMQ's `BrokerFastFailure` remark).
-pub fn busy_response(
-    request: &RemotingCommand,
-    waited_ms: i64,
-    queue_len: usize,
-) -> RemotingCommand {
+pub fn busy_response(request: &RemotingCommand, waited_ms: i64, queue_len: usize) -> RemotingCommand {
     let remark = format!(
         "[TIMEOUT_CLEAN_QUEUE]broker busy, start flow control for a while, period in queue: {waited_ms}ms, size of queue: {queue_len}"
     );
@@ -485,12 +411,7 @@ fn message_too_large(config: &BrokerConfig) -> Refusal {
 }
 
 /// A send error response: the code, the remark and the region fields every send response has.
-fn send_error(
-    config: &BrokerConfig,
-    request: &RemotingCommand,
-    code: ResponseCode,
-    remark: String,
-) -> RemotingCommand {
+fn send_error(config: &BrokerConfig, request: &RemotingCommand, code: ResponseCode, remark: String) -> RemotingCommand {
     send_response_base(config, request, code, Some(remark))
 }
 
@@ -501,12 +422,8 @@ fn send_response_base(
     remark: Option<String>,
 ) -> RemotingCommand {
     let mut response = RemotingCommand::response_to(request, code, remark);
-    response
-        .ext_fields
-        .insert(keys::MSG_REGION.to_owned(), config.region_id.clone());
-    response
-        .ext_fields
-        .insert(keys::TRACE_ON.to_owned(), config.trace_on.to_string());
+    response.ext_fields.insert(keys::MSG_REGION.to_owned(), config.region_id.clone());
+    response.ext_fields.insert(keys::TRACE_ON.to_owned(), config.trace_on.to_string());
     response
 }
 

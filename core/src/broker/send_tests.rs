@@ -18,9 +18,7 @@ fn producer() -> SocketAddr {
 fn broker() -> (BrokerConfig, TopicConfigManager, QueuePicker) {
     let config = BrokerConfig::default();
     let mut topics = TopicConfigManager::new(&config, 0);
-    topics
-        .create_or_update(TopicConfig::new("T", 4), 1)
-        .expect("valid");
+    topics.create_or_update(TopicConfig::new("T", 4), 1).expect("valid");
     (config, topics, QueuePicker::new())
 }
 
@@ -42,21 +40,16 @@ fn header(topic: &str, queue_id: i32, properties: &str) -> SendMessageRequestHea
 }
 
 fn send_v1(header: &SendMessageRequestHeader, body: &'static [u8]) -> RemotingCommand {
-    RemotingCommand::request(RequestCode::SendMessage, header)
-        .with_opaque(42)
-        .with_body(Bytes::from_static(body))
+    RemotingCommand::request(RequestCode::SendMessage, header).with_opaque(42).with_body(Bytes::from_static(body))
 }
 
 fn send_v2(header: &SendMessageRequestHeader, body: &'static [u8]) -> RemotingCommand {
     let v2 = SendMessageRequestHeaderV2::from(header.clone());
-    RemotingCommand::request(RequestCode::SendMessageV2, &v2)
-        .with_opaque(42)
-        .with_body(Bytes::from_static(body))
+    RemotingCommand::request(RequestCode::SendMessageV2, &v2).with_opaque(42).with_body(Bytes::from_static(body))
 }
 
 /// Properties as the Java client encodes them: UNIQ_KEY, WAIT, TAGS.
-const PROPS: &str =
-    "UNIQ_KEY\u{1}0A000009C35018B4AAC2000000000000\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}";
+const PROPS: &str = "UNIQ_KEY\u{1}0A000009C35018B4AAC2000000000000\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA\u{2}";
 
 fn prepare_ok(
     config: &BrokerConfig,
@@ -67,30 +60,13 @@ fn prepare_ok(
     prepare_send(config, topics, picker, NOW_MS, producer(), request).expect("send accepted")
 }
 
-fn refusal(
-    request: &RemotingCommand,
-    topics: &mut TopicConfigManager,
-    config: &BrokerConfig,
-) -> (i32, String) {
-    let response = prepare_send(
-        config,
-        topics,
-        &mut QueuePicker::new(),
-        NOW_MS,
-        producer(),
-        request,
-    )
-    .expect_err("send refused");
+fn refusal(request: &RemotingCommand, topics: &mut TopicConfigManager, config: &BrokerConfig) -> (i32, String) {
+    let response =
+        prepare_send(config, topics, &mut QueuePicker::new(), NOW_MS, producer(), request).expect_err("send refused");
     assert_eq!(response.opaque, request.opaque);
     assert!(response.is_response());
-    assert_eq!(
-        response.ext_fields.get("MSG_REGION").map(String::as_str),
-        Some("DefaultRegion")
-    );
-    assert_eq!(
-        response.ext_fields.get("TRACE_ON").map(String::as_str),
-        Some("true")
-    );
+    assert_eq!(response.ext_fields.get("MSG_REGION").map(String::as_str), Some("DefaultRegion"));
+    assert_eq!(response.ext_fields.get("TRACE_ON").map(String::as_str), Some("true"));
     (response.code, response.remark.unwrap_or_default())
 }
 
@@ -100,26 +76,13 @@ fn refusal(
 fn v1_and_v2_build_the_same_message() {
     let (config, mut topics, mut picker) = broker();
     let header = header("T", 2, PROPS);
-    let v1 = prepare_ok(
-        &config,
-        &mut topics,
-        &mut picker,
-        &send_v1(&header, b"hello"),
-    );
-    let v2 = prepare_ok(
-        &config,
-        &mut topics,
-        &mut picker,
-        &send_v2(&header, b"hello"),
-    );
+    let v1 = prepare_ok(&config, &mut topics, &mut picker, &send_v1(&header, b"hello"));
+    let v2 = prepare_ok(&config, &mut topics, &mut picker, &send_v2(&header, b"hello"));
     assert_eq!(v1, v2);
-    let properties: Properties = [
-        ("UNIQ_KEY", "0A000009C35018B4AAC2000000000000"),
-        ("TAGS", "TagA"),
-        ("CLUSTER", "DefaultCluster"),
-    ]
-    .into_iter()
-    .collect();
+    let properties: Properties =
+        [("UNIQ_KEY", "0A000009C35018B4AAC2000000000000"), ("TAGS", "TagA"), ("CLUSTER", "DefaultCluster")]
+            .into_iter()
+            .collect();
     let expected = MessageToStore {
         topic: "T".into(),
         queue_id: 2,
@@ -135,12 +98,7 @@ fn v1_and_v2_build_the_same_message() {
     };
     assert_eq!(
         v1,
-        PreparedSend {
-            messages: vec![expected],
-            queue_id: 2,
-            wait_store_msg_ok: true,
-            topic_created: false,
-        }
+        PreparedSend { messages: vec![expected], queue_id: 2, wait_store_msg_ok: true, topic_created: false }
     );
 }
 
@@ -149,37 +107,18 @@ fn v1_and_v2_build_the_same_message() {
 #[test]
 fn send_auto_creates_from_tbw102() {
     let (config, mut topics, mut picker) = broker();
-    let prepared = prepare_ok(
-        &config,
-        &mut topics,
-        &mut picker,
-        &send_v2(&header("New", 3, ""), b"x"),
-    );
+    let prepared = prepare_ok(&config, &mut topics, &mut picker, &send_v2(&header("New", 3, ""), b"x"));
     assert!(prepared.topic_created);
-    assert_eq!(
-        topics.get("New"),
-        Some(&TopicConfig {
-            perm: 6,
-            ..TopicConfig::new("New", 4)
-        })
-    );
+    assert_eq!(topics.get("New"), Some(&TopicConfig { perm: 6, ..TopicConfig::new("New", 4) }));
     assert!(topics.needs_persist() && topics.take_register_needed());
-    let again = prepare_ok(
-        &config,
-        &mut topics,
-        &mut picker,
-        &send_v2(&header("New", 3, ""), b"x"),
-    );
+    let again = prepare_ok(&config, &mut topics, &mut picker, &send_v2(&header("New", 3, ""), b"x"));
     assert!(!again.topic_created);
 }
 
 /// With auto-creation off an unknown topic is TOPIC_NOT_EXIST with RocketMQ's remark.
 #[test]
 fn unknown_topic_is_refused_when_auto_create_is_off() {
-    let config = BrokerConfig {
-        auto_create_topic_enable: false,
-        ..BrokerConfig::default()
-    };
+    let config = BrokerConfig { auto_create_topic_enable: false, ..BrokerConfig::default() };
     let mut topics = TopicConfigManager::new(&config, 0);
     let (code, remark) = refusal(&send_v1(&header("New", 0, ""), b"x"), &mut topics, &config);
     assert_eq!(code, ResponseCode::TopicNotExist.as_i32());
@@ -194,10 +133,7 @@ fn unknown_topic_is_refused_when_auto_create_is_off() {
 #[test]
 fn names_and_permissions() {
     let (config, mut topics, _) = broker();
-    let read_only = TopicConfig {
-        perm: perm::READ,
-        ..TopicConfig::new("RO", 4)
-    };
+    let read_only = TopicConfig { perm: perm::READ, ..TopicConfig::new("RO", 4) };
     topics.create_or_update(read_only, 2).expect("valid");
     let cases = [
         (
@@ -205,21 +141,13 @@ fn names_and_permissions() {
             ResponseCode::SystemError,
             "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$",
         ),
-        (
-            "",
-            ResponseCode::SystemError,
-            "The specified topic is blank.",
-        ),
+        ("", ResponseCode::SystemError, "The specified topic is blank."),
         (
             "SCHEDULE_TOPIC_XXXX",
             ResponseCode::NoPermission,
             "Sending message to topic[SCHEDULE_TOPIC_XXXX] is forbidden.",
         ),
-        (
-            "RO",
-            ResponseCode::NoPermission,
-            "the topic[RO] sending message is forbidden",
-        ),
+        ("RO", ResponseCode::NoPermission, "the topic[RO] sending message is forbidden"),
         (
             "%RETRY%G",
             ResponseCode::MessageIllegal,
@@ -251,11 +179,7 @@ fn queue_id_out_of_range() {
 fn oversized_body_and_bad_properties() {
     let (mut config, mut topics, _) = broker();
     config.message_body_size_max_bytes = 4;
-    let got = refusal(
-        &send_v1(&header("T", 0, ""), b"12345"),
-        &mut topics,
-        &config,
-    );
+    let got = refusal(&send_v1(&header("T", 0, ""), b"12345"), &mut topics, &config);
     assert_eq!(
         got,
         (
@@ -264,11 +188,7 @@ fn oversized_body_and_bad_properties() {
         )
     );
     let config = BrokerConfig::default();
-    let (code, remark) = refusal(
-        &send_v1(&header("T", 0, "NOSEPARATOR"), b"x"),
-        &mut topics,
-        &config,
-    );
+    let (code, remark) = refusal(&send_v1(&header("T", 0, "NOSEPARATOR"), b"x"), &mut topics, &config);
     assert_eq!(code, ResponseCode::MessageIllegal.as_i32());
     assert!(remark.starts_with("invalid properties:"), "{remark}");
 }
@@ -287,24 +207,12 @@ fn delayed_and_transaction_messages_are_refused() {
         )
     );
     let bad_delay = send_v1(&header("T", 0, "DELAY\u{1}soon\u{2}"), b"x");
-    assert_eq!(
-        refusal(&bad_delay, &mut topics, &config).0,
-        ResponseCode::MessageIllegal.as_i32()
-    );
-    let half = send_v1(
-        &header("T", 0, "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}PG\u{2}"),
-        b"x",
-    );
-    assert_eq!(
-        refusal(&half, &mut topics, &config).1,
-        "transaction messages are not supported by this broker yet"
-    );
+    assert_eq!(refusal(&bad_delay, &mut topics, &config).0, ResponseCode::MessageIllegal.as_i32());
+    let half = send_v1(&header("T", 0, "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}PG\u{2}"), b"x");
+    assert_eq!(refusal(&half, &mut topics, &config).1, "transaction messages are not supported by this broker yet");
     let mut prepared_flag = header("T", 0, "");
     prepared_flag.sys_flag = sysflag::TRANSACTION_PREPARED;
-    assert_eq!(
-        refusal(&send_v1(&prepared_flag, b"x"), &mut topics, &config).0,
-        ResponseCode::MessageIllegal.as_i32()
-    );
+    assert_eq!(refusal(&send_v1(&prepared_flag, b"x"), &mut topics, &config).0, ResponseCode::MessageIllegal.as_i32());
     let ordinary = send_v1(&header("T", 0, "DELAY\u{1}0\u{2}"), b"x");
     prepare_ok(&config, &mut topics, &mut picker, &ordinary);
 }
@@ -314,21 +222,11 @@ fn delayed_and_transaction_messages_are_refused() {
 #[test]
 fn broker_chosen_queues_go_round() {
     let (config, mut topics, mut picker) = broker();
-    let multi = TopicConfig {
-        topic_filter_type: TopicFilterType::MultiTag,
-        write_queue_nums: 3,
-        ..TopicConfig::new("M", 8)
-    };
+    let multi =
+        TopicConfig { topic_filter_type: TopicFilterType::MultiTag, write_queue_nums: 3, ..TopicConfig::new("M", 8) };
     topics.create_or_update(multi, 2).expect("valid");
     let chosen: Vec<i32> = (0..5)
-        .map(|_| {
-            prepare_ok(
-                &config,
-                &mut topics,
-                &mut picker,
-                &send_v1(&header("M", -1, ""), b"x"),
-            )
-        })
+        .map(|_| prepare_ok(&config, &mut topics, &mut picker, &send_v1(&header("M", -1, ""), b"x")))
         .map(|p| {
             assert_eq!(p.messages[0].sys_flag, sysflag::MULTI_TAGS);
             p.messages[0].queue_id
@@ -349,14 +247,8 @@ fn bad_headers_codes_and_slaves() {
     assert!(remark.starts_with("invalid request header:"), "{remark}");
     let mut pull = send_v1(&header("T", 0, ""), b"x");
     pull.code = RequestCode::PullMessage.as_i32();
-    assert_eq!(
-        refusal(&pull, &mut topics, &config).0,
-        ResponseCode::RequestCodeNotSupported.as_i32()
-    );
-    let slave = BrokerConfig {
-        broker_id: 1,
-        ..BrokerConfig::default()
-    };
+    assert_eq!(refusal(&pull, &mut topics, &config).0, ResponseCode::RequestCodeNotSupported.as_i32());
+    let slave = BrokerConfig { broker_id: 1, ..BrokerConfig::default() };
     assert_eq!(
         refusal(&send_v1(&header("T", 0, ""), b"x"), &mut topics, &slave).0,
         ResponseCode::ServiceNotAvailable.as_i32()
@@ -383,53 +275,22 @@ fn batch_request(entries: &[Message], header_properties: &str) -> RemotingComman
 fn batch_decodes_into_one_queue() {
     let (config, mut topics, mut picker) = broker();
     let entries = vec![
-        Message::new("T", &b"a"[..])
-            .with_property("UNIQ_KEY", "ID1")
-            .with_flag(1),
-        Message::new("T", &b"bb"[..])
-            .with_property("UNIQ_KEY", "ID2")
-            .with_tags("X"),
+        Message::new("T", &b"a"[..]).with_property("UNIQ_KEY", "ID1").with_flag(1),
+        Message::new("T", &b"bb"[..]).with_property("UNIQ_KEY", "ID2").with_tags("X"),
     ];
     let request = batch_request(&entries, "WAIT\u{1}false\u{2}");
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &request);
     assert_eq!((prepared.queue_id, prepared.wait_store_msg_ok), (1, false));
-    let summary: Vec<EntrySummary<'_>> = prepared
-        .messages
-        .iter()
-        .map(|m| {
-            (
-                m.queue_id,
-                m.flag,
-                &m.body[..],
-                m.properties.iter().collect(),
-            )
-        })
-        .collect();
+    let summary: Vec<EntrySummary<'_>> =
+        prepared.messages.iter().map(|m| (m.queue_id, m.flag, &m.body[..], m.properties.iter().collect())).collect();
     assert_eq!(
         summary,
         vec![
-            (
-                1,
-                1,
-                &b"a"[..],
-                vec![("UNIQ_KEY", "ID1"), ("CLUSTER", "DefaultCluster")]
-            ),
-            (
-                1,
-                0,
-                &b"bb"[..],
-                vec![
-                    ("UNIQ_KEY", "ID2"),
-                    ("TAGS", "X"),
-                    ("CLUSTER", "DefaultCluster")
-                ]
-            ),
+            (1, 1, &b"a"[..], vec![("UNIQ_KEY", "ID1"), ("CLUSTER", "DefaultCluster")]),
+            (1, 0, &b"bb"[..], vec![("UNIQ_KEY", "ID2"), ("TAGS", "X"), ("CLUSTER", "DefaultCluster")]),
         ]
     );
-    assert!(prepared
-        .messages
-        .iter()
-        .all(|m| m.topic == "T" && m.born_timestamp == NOW_MS - 5));
+    assert!(prepared.messages.iter().all(|m| m.topic == "T" && m.born_timestamp == NOW_MS - 5));
 }
 
 /// An entry with DELAY, an empty batch and a malformed batch body are refused.
@@ -443,10 +304,7 @@ fn batch_refusals() {
     );
     assert_eq!(
         refusal(&batch_request(&[], ""), &mut topics, &config),
-        (
-            ResponseCode::MessageIllegal.as_i32(),
-            "empty batch".to_owned()
-        )
+        (ResponseCode::MessageIllegal.as_i32(), "empty batch".to_owned())
     );
     let mut truncated = batch_request(&[Message::new("T", &b"abc"[..])], "");
     truncated.body = truncated.body.map(|b| b.slice(..b.len() - 1));
@@ -465,10 +323,7 @@ fn outcome(offsets: &[(u64, u64)], flush_timed_out: bool) -> PutOutcome {
         })
         .collect();
     PutOutcome {
-        result: PutResult {
-            messages,
-            end: CommitLogOffset(1_000),
-        },
+        result: PutResult { messages, end: CommitLogOffset(1_000) },
         durability: Durability::Disk,
         flush_timed_out,
     }
@@ -476,10 +331,7 @@ fn outcome(offsets: &[(u64, u64)], flush_timed_out: bool) -> PutOutcome {
 
 /// The response's ext fields, with the header fields, exactly.
 fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 /// SUCCESS carries the offsetMsgId (store host 127.0.0.1:10911 + CommitLog offset) as msgId,
@@ -489,16 +341,8 @@ fn success_response_header() {
     let (config, mut topics, mut picker) = broker();
     let request = send_v1(&header("T", 2, PROPS), b"hello");
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &request);
-    let response = send_response(
-        &config,
-        &request,
-        &prepared,
-        Ok(&outcome(&[(0x1234, 17)], false)),
-    );
-    assert_eq!(
-        (response.code, response.opaque, response.remark.as_deref()),
-        (0, 42, None)
-    );
+    let response = send_response(&config, &request, &prepared, Ok(&outcome(&[(0x1234, 17)], false)));
+    assert_eq!((response.code, response.opaque, response.remark.as_deref()), (0, 42, None));
     assert_eq!(
         response.ext_fields,
         fields(&[
@@ -520,21 +364,13 @@ fn batch_response_lists_every_offset_msg_id() {
     let entries = vec![Message::new("T", &b"a"[..]), Message::new("T", &b"b"[..])];
     let request = batch_request(&entries, "");
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &request);
-    let response = send_response(
-        &config,
-        &request,
-        &prepared,
-        Ok(&outcome(&[(100, 5), (200, 6)], false)),
-    );
+    let response = send_response(&config, &request, &prepared, Ok(&outcome(&[(100, 5), (200, 6)], false)));
     assert_eq!(response.serialize_type, SerializeType::RocketMq);
     assert_eq!(
         response.ext_fields.get("msgId").map(String::as_str),
         Some("7F00000100002A9F0000000000000064,7F00000100002A9F00000000000000C8")
     );
-    assert_eq!(
-        response.ext_fields.get("queueOffset").map(String::as_str),
-        Some("5")
-    );
+    assert_eq!(response.ext_fields.get("queueOffset").map(String::as_str), Some("5"));
 }
 
 /// A late sync flush is FLUSH_DISK_TIMEOUT with the full header, unless the producer said
@@ -546,10 +382,7 @@ fn flush_timeout_response() {
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &request);
     let response = send_response(&config, &request, &prepared, Ok(&outcome(&[(8, 0)], true)));
     assert_eq!(response.code, ResponseCode::FlushDiskTimeout.as_i32());
-    assert_eq!(
-        response.ext_fields.get("msgId").map(String::as_str),
-        Some("7F00000100002A9F0000000000000008")
-    );
+    assert_eq!(response.ext_fields.get("msgId").map(String::as_str), Some("7F00000100002A9F0000000000000008"));
     let no_wait = send_v1(&header("T", 0, "WAIT\u{1}false\u{2}"), b"x");
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &no_wait);
     assert!(!prepared.wait_store_msg_ok);
@@ -571,10 +404,7 @@ fn store_failure_responses() {
     ];
     for (error, code, remark) in cases {
         let response = send_response(&config, &request, &prepared, Err(&error));
-        assert_eq!(
-            (response.code, response.remark.as_deref()),
-            (code.as_i32(), Some(remark))
-        );
+        assert_eq!((response.code, response.remark.as_deref()), (code.as_i32(), Some(remark)));
         assert!(!response.ext_fields.contains_key("msgId"));
     }
 }

@@ -21,8 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::BrokerConfig;
 use crate::protocol::{
-    perm, DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper,
-    AUTO_CREATE_TOPIC_KEY_TOPIC,
+    perm, DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper, AUTO_CREATE_TOPIC_KEY_TOPIC,
 };
 use crate::store::disk::Disk;
 use crate::store::message_store::{validate_topic, TOPIC_LEN_MAX_BYTES};
@@ -205,10 +204,7 @@ impl TopicConfigManager {
         for topic in system_topic_configs(config) {
             table.insert(topic.topic_name.clone(), topic);
         }
-        let mut system_topics: BTreeSet<String> = STATIC_SYSTEM_TOPICS
-            .iter()
-            .map(|t| (*t).to_owned())
-            .collect();
+        let mut system_topics: BTreeSet<String> = STATIC_SYSTEM_TOPICS.iter().map(|t| (*t).to_owned()).collect();
         system_topics.extend([
             config.cluster_name.clone(),
             config.broker_name.clone(),
@@ -219,10 +215,7 @@ impl TopicConfigManager {
         }
         TopicConfigManager {
             table,
-            data_version: DataVersion {
-                timestamp: now_ms,
-                counter: 0,
-            },
+            data_version: DataVersion { timestamp: now_ms, counter: 0 },
             system_topics,
             auto_create_topic_enable: config.auto_create_topic_enable,
             persist_needed: false,
@@ -237,18 +230,11 @@ impl TopicConfigManager {
         let Some(bytes) = disk.read_all(TOPIC_CONFIG_PATH)? else {
             return Ok(manager);
         };
-        let corrupt = |reason: String| StoreError::Metadata {
-            file: TOPIC_CONFIG_PATH.to_owned(),
-            reason,
-        };
-        let wrapper =
-            TopicConfigSerializeWrapper::decode_json(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let corrupt = |reason: String| StoreError::Metadata { file: TOPIC_CONFIG_PATH.to_owned(), reason };
+        let wrapper = TopicConfigSerializeWrapper::decode_json(&bytes).map_err(|e| corrupt(e.to_string()))?;
         for (name, topic) in wrapper.topic_config_table {
             if name != topic.topic_name || check_topic_name(&name).is_err() {
-                return Err(corrupt(format!(
-                    "entry {name:?} names topic {:?}",
-                    topic.topic_name
-                )));
+                return Err(corrupt(format!("entry {name:?} names topic {:?}", topic.topic_name)));
             }
             manager.table.insert(name, topic);
         }
@@ -258,10 +244,7 @@ impl TopicConfigManager {
 
     /// Writes the table and its version atomically and durably.
     pub fn persist(&mut self, disk: &dyn Disk) -> Result<(), StoreError> {
-        disk.replace_atomic(
-            TOPIC_CONFIG_PATH,
-            self.register_wrapper().to_json().as_bytes(),
-        )?;
+        disk.replace_atomic(TOPIC_CONFIG_PATH, self.register_wrapper().to_json().as_bytes())?;
         self.persist_needed = false;
         Ok(())
     }
@@ -302,16 +285,10 @@ impl TopicConfigManager {
 
     /// Creates `config.topic_name` or replaces its configuration (Java's `updateTopicConfig`);
     /// returns the previous configuration.
-    pub fn create_or_update(
-        &mut self,
-        config: TopicConfig,
-        now_ms: i64,
-    ) -> Result<Option<TopicConfig>, TopicError> {
+    pub fn create_or_update(&mut self, config: TopicConfig, now_ms: i64) -> Result<Option<TopicConfig>, TopicError> {
         check_topic_name(&config.topic_name)?;
         let queue_nums = 0..=TOPIC_QUEUE_NUMS_MAX;
-        if !queue_nums.contains(&config.read_queue_nums)
-            || !queue_nums.contains(&config.write_queue_nums)
-        {
+        if !queue_nums.contains(&config.read_queue_nums) || !queue_nums.contains(&config.write_queue_nums) {
             return Err(TopicError::QueueNums {
                 topic: config.topic_name,
                 read: config.read_queue_nums,
@@ -367,23 +344,16 @@ impl TopicConfigManager {
         now_ms: i64,
     ) -> Result<SelectedTopic, AutoCreateRefused> {
         if let Some(config) = self.table.get(topic) {
-            return Ok(SelectedTopic {
-                config: config.clone(),
-                created: false,
-            });
+            return Ok(SelectedTopic { config: config.clone(), created: false });
         }
         check_topic_name(topic)?;
-        let template = self.table.get(default_topic).ok_or_else(|| {
-            AutoCreateRefused::DefaultTopicMissing {
-                default_topic: default_topic.to_owned(),
-            }
-        })?;
-        let disabled =
-            default_topic == AUTO_CREATE_TOPIC_KEY_TOPIC && !self.auto_create_topic_enable;
+        let template = self
+            .table
+            .get(default_topic)
+            .ok_or_else(|| AutoCreateRefused::DefaultTopicMissing { default_topic: default_topic.to_owned() })?;
+        let disabled = default_topic == AUTO_CREATE_TOPIC_KEY_TOPIC && !self.auto_create_topic_enable;
         if disabled || !perm::is_inherited(template.perm) {
-            return Err(AutoCreateRefused::NotInheritable {
-                default_topic: default_topic.to_owned(),
-            });
+            return Err(AutoCreateRefused::NotInheritable { default_topic: default_topic.to_owned() });
         }
         let queue_nums = client_queue_nums.min(template.write_queue_nums);
         if queue_nums <= 0 {
@@ -400,18 +370,12 @@ impl TopicConfigManager {
         };
         self.table.insert(topic.to_owned(), config.clone());
         self.changed(now_ms);
-        Ok(SelectedTopic {
-            config,
-            created: true,
-        })
+        Ok(SelectedTopic { config, created: true })
     }
 
     /// The table and version as REGISTER_BROKER and GET_ALL_TOPIC_CONFIG carry them.
     pub fn register_wrapper(&self) -> TopicConfigSerializeWrapper {
-        TopicConfigSerializeWrapper {
-            topic_config_table: self.table.clone(),
-            data_version: self.data_version,
-        }
+        TopicConfigSerializeWrapper { topic_config_table: self.table.clone(), data_version: self.data_version }
     }
 
     /// True (once) if the table changed since the last call: the shell should register with

@@ -15,14 +15,7 @@ fn system_topics_match_rocketmq_constructor() {
     let summary: Vec<(&str, i32, i32, i32)> = topics
         .table()
         .values()
-        .map(|t| {
-            (
-                t.topic_name.as_str(),
-                t.read_queue_nums,
-                t.write_queue_nums,
-                t.perm,
-            )
-        })
+        .map(|t| (t.topic_name.as_str(), t.read_queue_nums, t.write_queue_nums, t.perm))
         .collect();
     assert_eq!(
         summary,
@@ -37,13 +30,7 @@ fn system_topics_match_rocketmq_constructor() {
             ("broker-a", 1, 1, 7),
         ]
     );
-    assert_eq!(
-        topics.data_version(),
-        DataVersion {
-            timestamp: 1_000,
-            counter: 0
-        }
-    );
+    assert_eq!(topics.data_version(), DataVersion { timestamp: 1_000, counter: 0 });
     assert!(!topics.needs_persist());
 }
 
@@ -60,19 +47,10 @@ fn system_topics_follow_the_switches() {
     };
     let topics = TopicConfigManager::new(&config, 0);
     assert_eq!(topics.get(AUTO_CREATE_TOPIC_KEY_TOPIC), None);
-    assert_eq!(
-        topics.get("DefaultCluster").map(|t| t.perm),
-        Some(perm::INHERIT)
-    );
+    assert_eq!(topics.get("DefaultCluster").map(|t| t.perm), Some(perm::INHERIT));
     assert_eq!(topics.get("broker-a").map(|t| t.perm), Some(perm::INHERIT));
     assert_eq!(topics.get(TRACE_TOPIC).map(|t| t.write_queue_nums), Some(1));
-    for system in [
-        "TBW102",
-        "broker-a",
-        "DefaultCluster_REPLY_TOPIC",
-        TRACE_TOPIC,
-        "rmq_sys_x",
-    ] {
+    for system in ["TBW102", "broker-a", "DefaultCluster_REPLY_TOPIC", TRACE_TOPIC, "rmq_sys_x"] {
         assert!(topics.is_system_topic(system), "{system}");
     }
     assert!(!topics.is_system_topic("TopicTest"));
@@ -87,10 +65,7 @@ fn topic_names_are_refused_with_rocketmq_remarks() {
     assert_eq!(check_topic_name("a b"), Err(TopicError::IllegalCharacters));
     assert_eq!(check_topic_name("é"), Err(TopicError::IllegalCharacters));
     let long = "t".repeat(128);
-    assert_eq!(
-        check_topic_name(&long),
-        Err(TopicError::TooLong { len: 128 })
-    );
+    assert_eq!(check_topic_name(&long), Err(TopicError::TooLong { len: 128 }));
     assert_eq!(check_topic_name(&long[..127]), Ok(()));
     assert_eq!(
         TopicError::IllegalCharacters.to_string(),
@@ -103,25 +78,13 @@ fn topic_names_are_refused_with_rocketmq_remarks() {
 #[test]
 fn changes_bump_the_version_and_raise_the_flags() {
     let mut topics = manager();
-    assert_eq!(
-        topics.create_or_update(TopicConfig::new("T", 4), 2_000),
-        Ok(None)
-    );
-    assert_eq!(
-        topics.data_version(),
-        DataVersion {
-            timestamp: 2_000,
-            counter: 1
-        }
-    );
+    assert_eq!(topics.create_or_update(TopicConfig::new("T", 4), 2_000), Ok(None));
+    assert_eq!(topics.data_version(), DataVersion { timestamp: 2_000, counter: 1 });
     assert!(topics.needs_persist());
     assert!(topics.take_register_needed());
     assert!(!topics.take_register_needed());
 
-    let updated = TopicConfig {
-        perm: perm::READ,
-        ..TopicConfig::new("T", 2)
-    };
+    let updated = TopicConfig { perm: perm::READ, ..TopicConfig::new("T", 2) };
     let old = topics.create_or_update(updated.clone(), 3_000);
     assert_eq!(old, Ok(Some(TopicConfig::new("T", 4))));
     assert_eq!(topics.get("T"), Some(&updated));
@@ -129,13 +92,7 @@ fn changes_bump_the_version_and_raise_the_flags() {
 
     assert_eq!(topics.delete("T", 4_000), Some(updated));
     assert_eq!(topics.delete("T", 5_000), None);
-    assert_eq!(
-        topics.data_version(),
-        DataVersion {
-            timestamp: 4_000,
-            counter: 3
-        }
-    );
+    assert_eq!(topics.data_version(), DataVersion { timestamp: 4_000, counter: 3 });
     assert_eq!(topics.take_deleted_topics(), vec!["T".to_owned()]);
     assert!(topics.take_deleted_topics().is_empty());
 }
@@ -145,26 +102,13 @@ fn changes_bump_the_version_and_raise_the_flags() {
 fn create_refuses_bad_configs() {
     let mut topics = manager();
     let before = topics.clone();
-    assert_eq!(
-        topics.create_or_update(TopicConfig::new("a/b", 4), 1),
-        Err(TopicError::IllegalCharacters)
-    );
-    let too_many = TopicConfig {
-        read_queue_nums: 1025,
-        ..TopicConfig::new("T", 4)
-    };
+    assert_eq!(topics.create_or_update(TopicConfig::new("a/b", 4), 1), Err(TopicError::IllegalCharacters));
+    let too_many = TopicConfig { read_queue_nums: 1025, ..TopicConfig::new("T", 4) };
     assert_eq!(
         topics.create_or_update(too_many, 1),
-        Err(TopicError::QueueNums {
-            topic: "T".into(),
-            read: 1025,
-            write: 4,
-            max: 1024
-        })
+        Err(TopicError::QueueNums { topic: "T".into(), read: 1025, write: 4, max: 1024 })
     );
-    assert!(topics
-        .create_or_update(TopicConfig::new("T", -1), 1)
-        .is_err());
+    assert!(topics.create_or_update(TopicConfig::new("T", -1), 1).is_err());
     assert_eq!(topics, before);
 }
 
@@ -174,34 +118,16 @@ fn create_refuses_bad_configs() {
 fn auto_create_from_tbw102() {
     let mut topics = manager();
     let created = topics.select_or_auto_create("New", "TBW102", 4, 0, 7_000);
-    let expected = TopicConfig {
-        perm: perm::READ_WRITE,
-        ..TopicConfig::new("New", 4)
-    };
-    assert_eq!(
-        created,
-        Ok(SelectedTopic {
-            config: expected.clone(),
-            created: true
-        })
-    );
+    let expected = TopicConfig { perm: perm::READ_WRITE, ..TopicConfig::new("New", 4) };
+    assert_eq!(created, Ok(SelectedTopic { config: expected.clone(), created: true }));
     assert_eq!(topics.data_version().counter, 1);
     assert!(topics.needs_persist() && topics.take_register_needed());
     let again = topics.select_or_auto_create("New", "TBW102", 4, 0, 8_000);
-    assert_eq!(
-        again,
-        Ok(SelectedTopic {
-            config: expected,
-            created: false
-        })
-    );
+    assert_eq!(again, Ok(SelectedTopic { config: expected, created: false }));
     assert_eq!(topics.data_version().counter, 1);
 
     let capped = topics.select_or_auto_create("Big", "TBW102", 100, 1, 9_000);
-    assert_eq!(
-        capped.map(|s| (s.config.write_queue_nums, s.config.topic_sys_flag)),
-        Ok((8, 1))
-    );
+    assert_eq!(capped.map(|s| (s.config.write_queue_nums, s.config.topic_sys_flag)), Ok((8, 1)));
 }
 
 /// A template with MULTI_TAG and INHERIT|READ passes both on (without INHERIT).
@@ -214,16 +140,10 @@ fn auto_create_inherits_perm_and_filter_type() {
         ..TopicConfig::new("Template", 2)
     };
     topics.create_or_update(template, 1).expect("valid");
-    let created = topics
-        .select_or_auto_create("Child", "Template", 4, 0, 2)
-        .expect("inheritable");
+    let created = topics.select_or_auto_create("Child", "Template", 4, 0, 2).expect("inheritable");
     assert_eq!(
         created.config,
-        TopicConfig {
-            perm: perm::READ,
-            topic_filter_type: TopicFilterType::MultiTag,
-            ..TopicConfig::new("Child", 2)
-        }
+        TopicConfig { perm: perm::READ, topic_filter_type: TopicFilterType::MultiTag, ..TopicConfig::new("Child", 2) }
     );
 }
 
@@ -231,37 +151,22 @@ fn auto_create_inherits_perm_and_filter_type() {
 /// template is missing or not inheritable, when no queue would result, or for a bad name.
 #[test]
 fn auto_create_refusals() {
-    let config = BrokerConfig {
-        auto_create_topic_enable: false,
-        ..BrokerConfig::default()
-    };
+    let config = BrokerConfig { auto_create_topic_enable: false, ..BrokerConfig::default() };
     let mut disabled = TopicConfigManager::new(&config, 0);
     let missing = disabled.select_or_auto_create("New", "TBW102", 4, 0, 1);
-    assert_eq!(
-        missing,
-        Err(AutoCreateRefused::DefaultTopicMissing {
-            default_topic: "TBW102".into()
-        })
-    );
-    let tbw = TopicConfig {
-        perm: 7,
-        ..TopicConfig::new("TBW102", 8)
-    };
+    assert_eq!(missing, Err(AutoCreateRefused::DefaultTopicMissing { default_topic: "TBW102".into() }));
+    let tbw = TopicConfig { perm: 7, ..TopicConfig::new("TBW102", 8) };
     disabled.create_or_update(tbw, 1).expect("valid");
     assert_eq!(
         disabled.select_or_auto_create("New", "TBW102", 4, 0, 1),
-        Err(AutoCreateRefused::NotInheritable {
-            default_topic: "TBW102".into()
-        })
+        Err(AutoCreateRefused::NotInheritable { default_topic: "TBW102".into() })
     );
     assert_eq!(disabled.get("New"), None);
 
     let mut topics = manager();
     assert_eq!(
         topics.select_or_auto_create("New", "SELF_TEST_TOPIC", 4, 0, 1),
-        Err(AutoCreateRefused::NotInheritable {
-            default_topic: "SELF_TEST_TOPIC".into()
-        })
+        Err(AutoCreateRefused::NotInheritable { default_topic: "SELF_TEST_TOPIC".into() })
     );
     assert_eq!(
         topics.select_or_auto_create("New", "TBW102", 0, 0, 1),
@@ -269,9 +174,7 @@ fn auto_create_refusals() {
     );
     assert_eq!(
         topics.select_or_auto_create("a b", "TBW102", 4, 0, 1),
-        Err(AutoCreateRefused::InvalidTopic(
-            TopicError::IllegalCharacters
-        ))
+        Err(AutoCreateRefused::InvalidTopic(TopicError::IllegalCharacters))
     );
     assert!(!topics.needs_persist());
 }
@@ -280,15 +183,11 @@ fn auto_create_refusals() {
 #[test]
 fn register_wrapper_is_the_table() {
     let mut topics = manager();
-    topics
-        .create_or_update(TopicConfig::new("T", 2), 5)
-        .expect("valid");
+    topics.create_or_update(TopicConfig::new("T", 2), 5).expect("valid");
     let wrapper = topics.register_wrapper();
     assert_eq!(&wrapper.topic_config_table, topics.table());
     assert_eq!(wrapper.data_version, topics.data_version());
     let json = wrapper.to_json();
-    assert!(
-        json.starts_with(r#"{"topicConfigTable":{"BenchmarkTest":{"topicName":"BenchmarkTest""#)
-    );
+    assert!(json.starts_with(r#"{"topicConfigTable":{"BenchmarkTest":{"topicName":"BenchmarkTest""#));
     assert!(json.ends_with(r#""dataVersion":{"timestamp":5,"counter":1}}"#));
 }

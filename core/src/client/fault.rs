@@ -90,34 +90,21 @@ pub struct LatencyFaultTolerance {
 impl LatencyFaultTolerance {
     /// A tolerance with no fault recorded.
     pub fn new(thresholds: FaultThresholds) -> Self {
-        LatencyFaultTolerance {
-            thresholds,
-            items: BTreeMap::new(),
-            which_item_worst: 0,
-        }
+        LatencyFaultTolerance { thresholds, items: BTreeMap::new(), which_item_worst: 0 }
     }
 
     /// Records a send to `broker` that took `latency_ms` (`MQFaultStrategy.updateFaultItem`);
     /// `isolation` marks a failed send, which counts as the isolation latency.
     pub fn update(&mut self, broker: &str, latency_ms: i64, isolation: bool, now_ms: i64) {
-        let level_latency_ms = if isolation {
-            self.thresholds.isolation_latency_ms
-        } else {
-            latency_ms
-        };
+        let level_latency_ms = if isolation { self.thresholds.isolation_latency_ms } else { latency_ms };
         let duration_ms = self.thresholds.not_available_duration_ms(level_latency_ms);
-        let item = FaultItem {
-            current_latency_ms: latency_ms,
-            available_from_ms: now_ms.saturating_add(duration_ms),
-        };
+        let item = FaultItem { current_latency_ms: latency_ms, available_from_ms: now_ms.saturating_add(duration_ms) };
         self.items.insert(broker.to_owned(), item);
     }
 
     /// True unless `broker` is inside an avoidance period at `now_ms`.
     pub fn is_available(&self, broker: &str, now_ms: i64) -> bool {
-        self.items
-            .get(broker)
-            .is_none_or(|item| item.is_available(now_ms))
+        self.items.get(broker).is_none_or(|item| item.is_available(now_ms))
     }
 
     /// Forgets `broker`.
@@ -129,13 +116,7 @@ impl LatencyFaultTolerance {
     /// first, then by lower latency, then by earlier recovery; one of the better half, in turn.
     pub fn pick_one_at_least(&mut self, now_ms: i64) -> Option<String> {
         let mut items: Vec<(&String, &FaultItem)> = self.items.iter().collect();
-        items.sort_by_key(|(_, item)| {
-            (
-                !item.is_available(now_ms),
-                item.current_latency_ms,
-                item.available_from_ms,
-            )
-        });
+        items.sort_by_key(|(_, item)| (!item.is_available(now_ms), item.current_latency_ms, item.available_from_ms));
         let half = items.len() / 2;
         if half == 0 {
             return items.first().map(|(name, _)| (*name).clone());
@@ -158,10 +139,7 @@ pub struct MqFaultStrategy {
 impl MqFaultStrategy {
     /// A strategy; with `enabled` false it is plain round robin avoiding the last failed broker.
     pub fn new(enabled: bool, thresholds: FaultThresholds) -> Self {
-        MqFaultStrategy {
-            enabled,
-            tolerance: LatencyFaultTolerance::new(thresholds),
-        }
+        MqFaultStrategy { enabled, tolerance: LatencyFaultTolerance::new(thresholds) }
     }
 
     /// Whether fault avoidance is on.
@@ -175,13 +153,7 @@ impl MqFaultStrategy {
     }
 
     /// Records a send's latency (and failure) when avoidance is on.
-    pub fn update_fault_item(
-        &mut self,
-        broker: &str,
-        latency_ms: i64,
-        isolation: bool,
-        now_ms: i64,
-    ) {
+    pub fn update_fault_item(&mut self, broker: &str, latency_ms: i64, isolation: bool, now_ms: i64) {
         if self.enabled {
             self.tolerance.update(broker, latency_ms, isolation, now_ms);
         }
@@ -210,15 +182,10 @@ impl MqFaultStrategy {
                 return Some(queue);
             }
         }
-        self.least_bad_queue(info, now_ms)
-            .or_else(|| info.select_one_message_queue(None))
+        self.least_bad_queue(info, now_ms).or_else(|| info.select_one_message_queue(None))
     }
 
-    fn least_bad_queue(
-        &mut self,
-        info: &mut TopicPublishInfo,
-        now_ms: i64,
-    ) -> Option<MessageQueue> {
+    fn least_bad_queue(&mut self, info: &mut TopicPublishInfo, now_ms: i64) -> Option<MessageQueue> {
         let broker = self.tolerance.pick_one_at_least(now_ms)?;
         let write_queue_nums = info.write_queue_nums(&broker);
         if write_queue_nums <= 0 {

@@ -44,27 +44,12 @@ fn durations_follow_the_thresholds() {
         (i64::MAX, 30_000),
     ];
     for (latency, duration) in cases {
-        assert_eq!(
-            reference.not_available_duration_ms(latency),
-            duration,
-            "latency {latency}"
-        );
+        assert_eq!(reference.not_available_duration_ms(latency), duration, "latency {latency}");
     }
     let java = FaultThresholds::ROCKETMQ_4_9;
-    let cases = [
-        (549, 0),
-        (550, 30_000),
-        (1_000, 60_000),
-        (2_000, 120_000),
-        (3_000, 180_000),
-        (15_000, 600_000),
-    ];
+    let cases = [(549, 0), (550, 30_000), (1_000, 60_000), (2_000, 120_000), (3_000, 180_000), (15_000, 600_000)];
     for (latency, duration) in cases {
-        assert_eq!(
-            java.not_available_duration_ms(latency),
-            duration,
-            "latency {latency}"
-        );
+        assert_eq!(java.not_available_duration_ms(latency), duration, "latency {latency}");
     }
 }
 
@@ -80,10 +65,7 @@ fn update_and_availability() {
     assert!(!tolerance.is_available("b", 30_999));
     assert!(tolerance.is_available("b", 31_000));
     tolerance.update("b", 5, false, 1_000);
-    assert!(
-        tolerance.is_available("b", 1_000),
-        "a fast send clears the avoidance"
-    );
+    assert!(tolerance.is_available("b", 1_000), "a fast send clears the avoidance");
     tolerance.remove("a");
     assert!(tolerance.is_available("a", 0));
 }
@@ -100,9 +82,7 @@ fn pick_one_at_least_order() {
     tolerance.update("fast", 600, false, 0);
     tolerance.update("worst", 20_000, false, 0);
     // Sorted: failed (10 ms), fast (600), slow (4000), worst (20000); half = 2.
-    let picks: Vec<_> = (0..4)
-        .map(|_| tolerance.pick_one_at_least(0).expect("items exist"))
-        .collect();
+    let picks: Vec<_> = (0..4).map(|_| tolerance.pick_one_at_least(0).expect("items exist")).collect();
     assert_eq!(picks, ["fast", "failed", "fast", "failed"]);
     // At 6 s "fast" and "slow" are available again and make the better half.
     assert_eq!(tolerance.pick_one_at_least(6_000).as_deref(), Some("slow"));
@@ -131,27 +111,16 @@ fn enabled_strategy_skips_isolated_brokers() {
     let mut strategy = MqFaultStrategy::new(true, FaultThresholds::REFERENCE);
     let mut info = two_broker_info();
     strategy.update_fault_item("a", 0, true, 0);
-    let picks: Vec<_> = (0..3)
-        .map(|_| {
-            strategy
-                .select_one_message_queue(&mut info, None, 10)
-                .expect("queue")
-        })
-        .collect();
+    let picks: Vec<_> =
+        (0..3).map(|_| strategy.select_one_message_queue(&mut info, None, 10).expect("queue")).collect();
     assert!(picks.iter().all(|q| q.broker_name == "b"), "{picks:?}");
     let after = strategy.select_one_message_queue(&mut info, None, 30_000);
-    assert_eq!(
-        after,
-        Some(MessageQueue::new("T", "b", 1)),
-        "index 3 is b/1"
-    );
+    assert_eq!(after, Some(MessageQueue::new("T", "b", 1)), "index 3 is b/1");
     let next = strategy.select_one_message_queue(&mut info, None, 30_000);
     assert_eq!(next, Some(MessageQueue::new("T", "a", 0)), "a is back");
 
     strategy.update_fault_item("b", 20_000, false, 0);
-    let forced = strategy
-        .select_one_message_queue(&mut info, None, 10)
-        .expect("queue");
+    let forced = strategy.select_one_message_queue(&mut info, None, 10).expect("queue");
     assert_eq!(forced.topic, "T");
     assert!(forced.queue_id >= 0 && forced.queue_id < 2, "{forced:?}");
 }

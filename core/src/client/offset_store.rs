@@ -36,11 +36,7 @@ pub struct ProcessQueue {
 impl ProcessQueue {
     /// An empty process queue.
     pub fn new() -> Self {
-        ProcessQueue {
-            in_flight: BTreeMap::new(),
-            in_flight_bytes: 0,
-            offset_max: -1,
-        }
+        ProcessQueue { in_flight: BTreeMap::new(), in_flight_bytes: 0, offset_max: -1 }
     }
 
     /// Messages in flight.
@@ -61,15 +57,8 @@ impl ProcessQueue {
     /// Records freshly pulled messages. A message already in flight is not counted twice.
     pub fn add(&mut self, messages: &[InFlight]) {
         for message in messages {
-            assert!(
-                message.queue_offset >= 0,
-                "queue offsets are never negative"
-            );
-            if self
-                .in_flight
-                .insert(message.queue_offset, message.body_bytes)
-                .is_none()
-            {
+            assert!(message.queue_offset >= 0, "queue offsets are never negative");
+            if self.in_flight.insert(message.queue_offset, message.body_bytes).is_none() {
                 self.in_flight_bytes += message.body_bytes;
             }
             self.offset_max = self.offset_max.max(message.queue_offset);
@@ -153,10 +142,7 @@ impl OffsetTable {
     /// The queues changed since the last call, with their offsets; marks them clean.
     pub fn take_dirty(&mut self) -> Vec<(MessageQueue, i64)> {
         let dirty = std::mem::take(&mut self.dirty);
-        dirty
-            .into_keys()
-            .filter_map(|queue| self.get(&queue).map(|offset| (queue, offset)))
-            .collect()
+        dirty.into_keys().filter_map(|queue| self.get(&queue).map(|offset| (queue, offset))).collect()
     }
 
     /// The table as a local offsets file (broadcasting mode): JSON, one entry per queue.
@@ -213,13 +199,7 @@ mod tests {
     use super::*;
 
     fn msgs(offsets: &[i64]) -> Vec<InFlight> {
-        offsets
-            .iter()
-            .map(|o| InFlight {
-                queue_offset: *o,
-                body_bytes: 10,
-            })
-            .collect()
+        offsets.iter().map(|o| InFlight { queue_offset: *o, body_bytes: 10 }).collect()
     }
 
     /// The commit never passes an unprocessed message, and catches up once the gap is filled.

@@ -18,22 +18,14 @@ pub struct MessageQueue {
 impl MessageQueue {
     /// The queue `queue_id` of `topic` on `broker_name`.
     pub fn new(topic: impl Into<String>, broker_name: impl Into<String>, queue_id: i32) -> Self {
-        MessageQueue {
-            topic: topic.into(),
-            broker_name: broker_name.into(),
-            queue_id,
-        }
+        MessageQueue { topic: topic.into(), broker_name: broker_name.into(), queue_id }
     }
 }
 
 impl fmt::Display for MessageQueue {
     /// As Java's `toString`, which the consistent-hash strategy also hashes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "MessageQueue [topic={}, brokerName={}, queueId={}]",
-            self.topic, self.broker_name, self.queue_id
-        )
+        write!(f, "MessageQueue [topic={}, brokerName={}, queueId={}]", self.topic, self.broker_name, self.queue_id)
     }
 }
 
@@ -51,17 +43,9 @@ mod tests {
             MessageQueue::new("T", "a", 0),
         ];
         queues.sort();
-        let ids: Vec<(&str, &str, i32)> = queues
-            .iter()
-            .map(|q| (q.topic.as_str(), q.broker_name.as_str(), q.queue_id))
-            .collect();
-        assert_eq!(
-            ids,
-            [("S", "z", 9), ("T", "a", 0), ("T", "a", 1), ("T", "b", 0)]
-        );
-        assert_eq!(
-            MessageQueue::new("T", "a", 3).to_string(),
-            "MessageQueue [topic=T, brokerName=a, queueId=3]"
-        );
+        let ids: Vec<(&str, &str, i32)> =
+            queues.iter().map(|q| (q.topic.as_str(), q.broker_name.as_str(), q.queue_id)).collect();
+        assert_eq!(ids, [("S", "z", 9), ("T", "a", 0), ("T", "a", 1), ("T", "b", 0)]);
+        assert_eq!(MessageQueue::new("T", "a", 3).to_string(), "MessageQueue [topic=T, brokerName=a, queueId=3]");
     }
 }

@@ -45,19 +45,13 @@ impl AllocateStrategy {
         cid_all: &[String],
     ) -> Vec<MessageQueue> {
         match *self {
-            AllocateStrategy::Averagely => {
-                allocate_averagely(consumer_group, current_cid, mq_all, cid_all)
-            }
+            AllocateStrategy::Averagely => allocate_averagely(consumer_group, current_cid, mq_all, cid_all),
             AllocateStrategy::AveragelyByCircle => {
                 allocate_averagely_by_circle(consumer_group, current_cid, mq_all, cid_all)
             }
-            AllocateStrategy::ConsistentHash { virtual_nodes } => allocate_consistent_hash(
-                consumer_group,
-                current_cid,
-                mq_all,
-                cid_all,
-                virtual_nodes,
-            ),
+            AllocateStrategy::ConsistentHash { virtual_nodes } => {
+                allocate_consistent_hash(consumer_group, current_cid, mq_all, cid_all, virtual_nodes)
+            }
         }
     }
 }
@@ -104,15 +98,9 @@ pub fn allocate_averagely(
     } else {
         queues / consumers
     };
-    let start = if takes_extra {
-        index * average
-    } else {
-        index * average + remainder
-    };
+    let start = if takes_extra { index * average } else { index * average + remainder };
     let range = average.min(queues.saturating_sub(start));
-    (0..range)
-        .map(|i| mqs[(start + i) % queues].clone())
-        .collect()
+    (0..range).map(|i| mqs[(start + i) % queues].clone()).collect()
 }
 
 /// `AllocateMessageQueueAveragelyByCircle`: consumer i takes queues i, i + n, i + 2n, ...
@@ -142,30 +130,20 @@ pub fn allocate_consistent_hash(
     cid_all: &[String],
     virtual_nodes: usize,
 ) -> Vec<MessageQueue> {
-    assert!(
-        virtual_nodes > 0,
-        "a consistent-hash ring needs virtual nodes"
-    );
+    assert!(virtual_nodes > 0, "a consistent-hash ring needs virtual nodes");
     let Some((mqs, cids, _)) = sorted_inputs(current_cid, mq_all, cid_all) else {
         return Vec::new();
     };
     let mut ring = std::collections::BTreeMap::new();
     for cid in &cids {
         for replica in 0..virtual_nodes {
-            ring.insert(
-                ring_hash(format!("{cid}-{replica}").as_bytes()),
-                cid.as_str(),
-            );
+            ring.insert(ring_hash(format!("{cid}-{replica}").as_bytes()), cid.as_str());
         }
     }
     mqs.into_iter()
         .filter(|mq| {
             let hash = ring_hash(mq.to_string().as_bytes());
-            let owner = ring
-                .range(hash..)
-                .next()
-                .or_else(|| ring.iter().next())
-                .map(|(_, cid)| *cid);
+            let owner = ring.range(hash..).next().or_else(|| ring.iter().next()).map(|(_, cid)| *cid);
             owner == Some(current_cid)
         })
         .collect()
@@ -187,9 +165,7 @@ pub fn ring_hash(bytes: &[u8]) -> u64 {
 pub fn fnv1a_64(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
-    })
+    bytes.iter().fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(PRIME))
 }
 
 #[cfg(test)]

@@ -23,22 +23,10 @@ impl RebalanceDiff {
 
 /// The change from `old` to `new` for `topic`: only queues of `topic` in `old` are considered,
 /// so one topic's rebalance never stops another topic's queues.
-pub fn diff_assignment(
-    topic: &str,
-    old: &BTreeSet<MessageQueue>,
-    new: &[MessageQueue],
-) -> RebalanceDiff {
+pub fn diff_assignment(topic: &str, old: &BTreeSet<MessageQueue>, new: &[MessageQueue]) -> RebalanceDiff {
     let new: BTreeSet<&MessageQueue> = new.iter().collect();
-    let removed = old
-        .iter()
-        .filter(|queue| queue.topic == topic && !new.contains(queue))
-        .cloned()
-        .collect();
-    let added = new
-        .into_iter()
-        .filter(|queue| !old.contains(*queue))
-        .cloned()
-        .collect();
+    let removed = old.iter().filter(|queue| queue.topic == topic && !new.contains(queue)).cloned().collect();
+    let added = new.into_iter().filter(|queue| !old.contains(*queue)).cloned().collect();
     RebalanceDiff { added, removed }
 }
 
@@ -52,13 +40,7 @@ mod tests {
         let q = |t: &str, id| MessageQueue::new(t, "b", id);
         let old: BTreeSet<MessageQueue> = [q("T", 0), q("T", 1), q("U", 0)].into();
         let diff = diff_assignment("T", &old, &[q("T", 1), q("T", 2)]);
-        assert_eq!(
-            diff,
-            RebalanceDiff {
-                added: vec![q("T", 2)],
-                removed: vec![q("T", 0)],
-            }
-        );
+        assert_eq!(diff, RebalanceDiff { added: vec![q("T", 2)], removed: vec![q("T", 0)] });
         assert!(diff_assignment("T", &old, &[q("T", 0), q("T", 1)]).is_empty());
     }
 }

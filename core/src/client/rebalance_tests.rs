@@ -3,9 +3,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn queues(count: i32) -> Vec<MessageQueue> {
-    (0..count)
-        .map(|id| MessageQueue::new("T", "broker-a", id))
-        .collect()
+    (0..count).map(|id| MessageQueue::new("T", "broker-a", id)).collect()
 }
 
 fn cids(names: &[&str]) -> Vec<String> {
@@ -19,9 +17,7 @@ fn ids(queues: &[MessageQueue]) -> Vec<i32> {
 const ALL: [AllocateStrategy; 3] = [
     AllocateStrategy::Averagely,
     AllocateStrategy::AveragelyByCircle,
-    AllocateStrategy::ConsistentHash {
-        virtual_nodes: CONSISTENT_HASH_VIRTUAL_NODES_DEFAULT,
-    },
+    AllocateStrategy::ConsistentHash { virtual_nodes: CONSISTENT_HASH_VIRTUAL_NODES_DEFAULT },
 ];
 
 /// 8 queues over 3 consumers: blocks of 3, 3, 2, as Java's averagely strategy gives.
@@ -33,10 +29,7 @@ fn averagely_matches_java() {
     assert_eq!(share("c1"), [3, 4, 5]);
     assert_eq!(share("c2"), [6, 7]);
     let few = |cid| ids(&allocate_averagely("g", cid, &queues(2), &all));
-    assert_eq!(
-        (few("c0"), few("c1"), few("c2")),
-        (vec![0], vec![1], vec![])
-    );
+    assert_eq!((few("c0"), few("c1"), few("c2")), (vec![0], vec![1], vec![]));
 }
 
 /// 8 queues over 3 consumers by circle: every third queue.
@@ -53,12 +46,8 @@ fn by_circle_matches_java() {
 #[test]
 fn outsiders_get_nothing() {
     for strategy in ALL {
-        assert!(strategy
-            .allocate("g", "x", &queues(4), &cids(&["a", "b"]))
-            .is_empty());
-        assert!(strategy
-            .allocate("g", "a", &[], &cids(&["a", "b"]))
-            .is_empty());
+        assert!(strategy.allocate("g", "x", &queues(4), &cids(&["a", "b"])).is_empty());
+        assert!(strategy.allocate("g", "a", &[], &cids(&["a", "b"])).is_empty());
         assert!(strategy.allocate("g", "a", &queues(4), &[]).is_empty());
     }
     let names: Vec<_> = ALL.iter().map(AllocateStrategy::name).collect();
@@ -88,21 +77,13 @@ fn consistent_hash_is_pinned() {
 const CONSISTENT_HASH_PINNED: [&[i32]; 3] = [&[4], &[0, 1, 3, 5, 7], &[2, 6]];
 
 /// Queues and consumer ids, each with a shuffled copy.
-type Inputs = (
-    Vec<MessageQueue>,
-    Vec<String>,
-    Vec<MessageQueue>,
-    Vec<String>,
-);
+type Inputs = (Vec<MessageQueue>, Vec<String>, Vec<MessageQueue>, Vec<String>);
 
 fn inputs() -> impl Strategy<Value = Inputs> {
     let mqs = proptest::collection::btree_set((0..3u8, 0..16i32), 0..40).prop_map(|set| {
-        set.into_iter()
-            .map(|(broker, id)| MessageQueue::new("T", format!("broker-{broker}"), id))
-            .collect::<Vec<_>>()
+        set.into_iter().map(|(broker, id)| MessageQueue::new("T", format!("broker-{broker}"), id)).collect::<Vec<_>>()
     });
-    let cids = proptest::collection::btree_set("[a-z]{1,6}", 1..8)
-        .prop_map(|set| set.into_iter().collect::<Vec<_>>());
+    let cids = proptest::collection::btree_set("[a-z]{1,6}", 1..8).prop_map(|set| set.into_iter().collect::<Vec<_>>());
     (mqs, cids).prop_flat_map(|(mqs, cids)| {
         let shuffled_mqs = Just(mqs.clone()).prop_shuffle();
         let shuffled_cids = Just(cids.clone()).prop_shuffle();

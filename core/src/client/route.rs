@@ -89,11 +89,7 @@ impl TopicPublishInfo {
 
     /// Write queues of `broker_name` in the route (Java's `getQueueIdByBroker`); -1 if absent.
     pub fn write_queue_nums(&self, broker_name: &str) -> i32 {
-        self.route
-            .queue_datas
-            .iter()
-            .find(|q| q.broker_name == broker_name)
-            .map_or(-1, |q| q.write_queue_nums)
+        self.route.queue_datas.iter().find(|q| q.broker_name == broker_name).map_or(-1, |q| q.write_queue_nums)
     }
 
     /// Advances the round robin and returns the non-negative index to use (Java's
@@ -146,11 +142,7 @@ fn order_conf_queues(topic: &str, conf: &str) -> Vec<MessageQueue> {
     queues
 }
 
-fn writable_queues(
-    topic: &str,
-    route: &TopicRouteData,
-    master_addrs: &BTreeMap<String, String>,
-) -> Vec<MessageQueue> {
+fn writable_queues(topic: &str, route: &TopicRouteData, master_addrs: &BTreeMap<String, String>) -> Vec<MessageQueue> {
     let mut queue_datas: Vec<_> = route.queue_datas.iter().collect();
     // Java sorts by `QueueData.compareTo` (broker name); the sort is stable like Java's.
     queue_datas.sort_by(|a, b| a.broker_name.cmp(&b.broker_name));

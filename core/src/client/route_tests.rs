@@ -4,23 +4,14 @@ use super::*;
 use crate::protocol::{BrokerData, QueueData, MASTER_ID};
 
 fn queue_data(broker: &str, write: i32, perm: i32) -> QueueData {
-    QueueData {
-        broker_name: broker.into(),
-        read_queue_nums: 8,
-        write_queue_nums: write,
-        perm,
-        topic_sys_flag: 0,
-    }
+    QueueData { broker_name: broker.into(), read_queue_nums: 8, write_queue_nums: write, perm, topic_sys_flag: 0 }
 }
 
 fn broker_data(broker: &str, ids: &[i64]) -> BrokerData {
     BrokerData {
         cluster: "DefaultCluster".into(),
         broker_name: broker.into(),
-        broker_addrs: ids
-            .iter()
-            .map(|id| (*id, format!("{broker}-{id}:10911")))
-            .collect(),
+        broker_addrs: ids.iter().map(|id| (*id, format!("{broker}-{id}:10911"))).collect(),
     }
 }
 
@@ -46,10 +37,7 @@ fn route() -> TopicRouteData {
 }
 
 fn names(queues: &[MessageQueue]) -> Vec<(String, i32)> {
-    queues
-        .iter()
-        .map(|q| (q.broker_name.clone(), q.queue_id))
-        .collect()
+    queues.iter().map(|q| (q.broker_name.clone(), q.queue_id)).collect()
 }
 
 fn pairs(list: &[(&str, i32)]) -> Vec<(String, i32)> {
@@ -63,13 +51,7 @@ fn queues_follow_rocketmq_order() {
     assert!(info.ok() && !info.is_order_topic());
     assert_eq!(
         names(info.message_queues()),
-        pairs(&[
-            ("broker-a", 0),
-            ("broker-a", 1),
-            ("broker-a", 2),
-            ("broker-b", 0),
-            ("broker-b", 1)
-        ])
+        pairs(&[("broker-a", 0), ("broker-a", 1), ("broker-a", 2), ("broker-b", 0), ("broker-b", 1)])
     );
     assert!(info.message_queues().iter().all(|q| q.topic == "T"));
     assert_eq!(info.master_addr("broker-a"), Some("broker-a-0:10911"));
@@ -85,29 +67,17 @@ fn order_topic_conf_lists_queues() {
     route.order_topic_conf = Some("broker-b:2;bad;broker-a:1;broker-c:x".into());
     let info = TopicPublishInfo::from_route("T", &route);
     assert!(info.is_order_topic());
-    assert_eq!(
-        names(info.message_queues()),
-        pairs(&[("broker-b", 0), ("broker-b", 1), ("broker-a", 0)])
-    );
+    assert_eq!(names(info.message_queues()), pairs(&[("broker-b", 0), ("broker-b", 1), ("broker-a", 0)]));
 }
 
 /// Round robin walks the queues in order and wraps.
 #[test]
 fn round_robin_walks_every_queue() {
     let mut info = TopicPublishInfo::from_route("T", &route());
-    let picked: Vec<_> = (0..6)
-        .map(|_| info.select_one_message_queue(None).expect("queues exist"))
-        .collect();
+    let picked: Vec<_> = (0..6).map(|_| info.select_one_message_queue(None).expect("queues exist")).collect();
     assert_eq!(
         names(&picked),
-        pairs(&[
-            ("broker-a", 0),
-            ("broker-a", 1),
-            ("broker-a", 2),
-            ("broker-b", 0),
-            ("broker-b", 1),
-            ("broker-a", 0)
-        ])
+        pairs(&[("broker-a", 0), ("broker-a", 1), ("broker-a", 2), ("broker-b", 0), ("broker-b", 1), ("broker-a", 0)])
     );
 }
 
@@ -118,13 +88,8 @@ fn selection_avoids_the_last_failed_broker() {
     let mut info = TopicPublishInfo::from_route("T", &route());
     let first = info.select_one_message_queue(None).expect("queues exist");
     assert_eq!(first.broker_name, "broker-a");
-    let retry = info
-        .select_one_message_queue(Some("broker-a"))
-        .expect("queues exist");
-    assert_eq!(
-        (retry.broker_name.as_str(), retry.queue_id),
-        ("broker-b", 0)
-    );
+    let retry = info.select_one_message_queue(Some("broker-a")).expect("queues exist");
+    assert_eq!((retry.broker_name.as_str(), retry.queue_id), ("broker-b", 0));
 
     let mut single = route();
     single.queue_datas.retain(|q| q.broker_name == "broker-a");
@@ -148,10 +113,6 @@ fn default_route_cuts_queue_counts() {
     let mut tbw102 = route();
     tbw102.queue_datas[0].read_queue_nums = 2;
     let route = default_route(&tbw102, DEFAULT_TOPIC_QUEUE_NUMS);
-    let counts: Vec<(i32, i32)> = route
-        .queue_datas
-        .iter()
-        .map(|q| (q.read_queue_nums, q.write_queue_nums))
-        .collect();
+    let counts: Vec<(i32, i32)> = route.queue_datas.iter().map(|q| (q.read_queue_nums, q.write_queue_nums)).collect();
     assert_eq!(counts, [(2, 2), (4, 4), (4, 4), (4, 4)]);
 }

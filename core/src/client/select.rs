@@ -12,8 +12,7 @@ use crate::message::Message;
 /// `arg` is the caller's sharding key (Java passes any `Object`; Petrel passes its text).
 pub trait MessageQueueSelector: fmt::Debug + Send + Sync {
     /// The queue for `message`; `None` when `queues` is empty.
-    fn select(&self, queues: &[MessageQueue], message: &Message, arg: &str)
-        -> Option<MessageQueue>;
+    fn select(&self, queues: &[MessageQueue], message: &Message, arg: &str) -> Option<MessageQueue>;
 }
 
 /// `SelectMessageQueueByHash`: queue `|arg.hashCode()| % n`, with Java's `String.hashCode`, so
@@ -24,12 +23,7 @@ pub struct SelectMessageQueueByHash;
 impl MessageQueueSelector for SelectMessageQueueByHash {
     /// Java's `Math.abs(Integer.MIN_VALUE)` stays negative and then fails; Petrel takes the
     /// unsigned magnitude (2^31) instead, the one value where the two differ.
-    fn select(
-        &self,
-        queues: &[MessageQueue],
-        _message: &Message,
-        arg: &str,
-    ) -> Option<MessageQueue> {
+    fn select(&self, queues: &[MessageQueue], _message: &Message, arg: &str) -> Option<MessageQueue> {
         if queues.is_empty() {
             return None;
         }
@@ -47,12 +41,7 @@ pub struct SelectMessageQueueByRoundRobin {
 }
 
 impl MessageQueueSelector for SelectMessageQueueByRoundRobin {
-    fn select(
-        &self,
-        queues: &[MessageQueue],
-        _message: &Message,
-        _arg: &str,
-    ) -> Option<MessageQueue> {
+    fn select(&self, queues: &[MessageQueue], _message: &Message, _arg: &str) -> Option<MessageQueue> {
         if queues.is_empty() {
             return None;
         }
@@ -66,9 +55,7 @@ mod tests {
     use super::*;
 
     fn queues(count: i32) -> Vec<MessageQueue> {
-        (0..count)
-            .map(|id| MessageQueue::new("T", "b", id))
-            .collect()
+        (0..count).map(|id| MessageQueue::new("T", "b", id)).collect()
     }
 
     /// The hash selector picks `|hashCode| % n` exactly: "order-1".hashCode() is -1207111310
@@ -89,10 +76,8 @@ mod tests {
     fn round_robin_selector_walks_queues() {
         let message = Message::new("T", "body");
         let selector = SelectMessageQueueByRoundRobin::default();
-        let picked: Vec<i32> = (0..5)
-            .filter_map(|_| selector.select(&queues(3), &message, "ignored"))
-            .map(|q| q.queue_id)
-            .collect();
+        let picked: Vec<i32> =
+            (0..5).filter_map(|_| selector.select(&queues(3), &message, "ignored")).map(|q| q.queue_id).collect();
         assert_eq!(picked, [0, 1, 2, 0, 1]);
         assert_eq!(selector.select(&[], &message, ""), None);
     }

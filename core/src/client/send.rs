@@ -60,15 +60,9 @@ pub fn validate_message(message: &Message, size_max_bytes: usize) -> Result<(), 
         return Err(MessageError::EmptyBody);
     }
     if message.body.len() > size_max_bytes {
-        return Err(MessageError::BodyTooLarge {
-            size: message.body.len(),
-            max: size_max_bytes,
-        });
+        return Err(MessageError::BodyTooLarge { size: message.body.len(), max: size_max_bytes });
     }
-    message
-        .properties
-        .validate()
-        .map_err(MessageError::Properties)
+    message.properties.validate().map_err(MessageError::Properties)
 }
 
 /// Checks a topic name as `Validators.checkTopic` does, and refuses TBW102 and system topics.
@@ -81,14 +75,10 @@ pub fn validate_topic(topic: &str) -> Result<(), MessageError> {
     }
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-');
     if !topic.chars().all(legal) {
-        return Err(MessageError::TopicIllegal {
-            topic: topic.to_owned(),
-        });
+        return Err(MessageError::TopicIllegal { topic: topic.to_owned() });
     }
     if topic == AUTO_CREATE_TOPIC_KEY_TOPIC || is_not_allowed_send_topic(topic) {
-        return Err(MessageError::TopicForbidden {
-            topic: topic.to_owned(),
-        });
+        return Err(MessageError::TopicForbidden { topic: topic.to_owned() });
     }
     Ok(())
 }
@@ -148,11 +138,7 @@ pub fn batch_message(messages: &[Message], uniq_id: &str) -> Result<Message, Mes
     let first = messages.first().ok_or(MessageError::EmptyBatch)?;
     for message in messages {
         let not = |reason| Err(MessageError::NotBatchable { reason });
-        if message
-            .properties
-            .get(keys::DELAY)
-            .is_some_and(|d| d != "0")
-        {
+        if message.properties.get(keys::DELAY).is_some_and(|d| d != "0") {
             return not("TimeDelayLevel is not supported for batching");
         }
         if message.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
@@ -249,16 +235,9 @@ pub fn process_send_response(
         Some(ResponseCode::FlushDiskTimeout) => SendStatus::FlushDiskTimeout,
         Some(ResponseCode::FlushSlaveTimeout) => SendStatus::FlushSlaveTimeout,
         Some(ResponseCode::SlaveNotAvailable) => SendStatus::SlaveNotAvailable,
-        _ => {
-            return Err(SendResponseError::Broker {
-                code: response.code,
-                remark: response.remark.clone(),
-            })
-        }
+        _ => return Err(SendResponseError::Broker { code: response.code, remark: response.remark.clone() }),
     };
-    let header: SendMessageResponseHeader = response
-        .read_header()
-        .map_err(SendResponseError::BadHeader)?;
+    let header: SendMessageResponseHeader = response.read_header().map_err(SendResponseError::BadHeader)?;
     Ok(SendResult {
         status,
         msg_id,

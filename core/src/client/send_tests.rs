@@ -8,27 +8,12 @@ fn validation_matches_java() {
     assert_eq!(validate_message(&ok, 4), Ok(()));
     let check = |topic: &str, body: &'static str| validate_message(&Message::new(topic, body), 4);
     assert_eq!(check("", "x"), Err(MessageError::BlankTopic));
-    assert_eq!(
-        check(&"t".repeat(128), "x"),
-        Err(MessageError::TopicTooLong)
-    );
-    assert!(matches!(
-        check("a b", "x"),
-        Err(MessageError::TopicIllegal { .. })
-    ));
-    assert!(matches!(
-        check("TBW102", "x"),
-        Err(MessageError::TopicForbidden { .. })
-    ));
-    assert!(matches!(
-        check("SCHEDULE_TOPIC_XXXX", "x"),
-        Err(MessageError::TopicForbidden { .. })
-    ));
+    assert_eq!(check(&"t".repeat(128), "x"), Err(MessageError::TopicTooLong));
+    assert!(matches!(check("a b", "x"), Err(MessageError::TopicIllegal { .. })));
+    assert!(matches!(check("TBW102", "x"), Err(MessageError::TopicForbidden { .. })));
+    assert!(matches!(check("SCHEDULE_TOPIC_XXXX", "x"), Err(MessageError::TopicForbidden { .. })));
     assert_eq!(check("T", ""), Err(MessageError::EmptyBody));
-    assert_eq!(
-        check("T", "12345"),
-        Err(MessageError::BodyTooLarge { size: 5, max: 4 })
-    );
+    assert_eq!(check("T", "12345"), Err(MessageError::BodyTooLarge { size: 5, max: 4 }));
 }
 
 /// The header carries every field `sendKernelImpl` sets.
@@ -81,20 +66,11 @@ fn batch_building() {
 
     assert_eq!(batch_message(&[], "B"), Err(MessageError::EmptyBatch));
     let mixed = [Message::new("T", "a"), Message::new("U", "b")];
-    assert!(matches!(
-        batch_message(&mixed, "B"),
-        Err(MessageError::NotBatchable { .. })
-    ));
+    assert!(matches!(batch_message(&mixed, "B"), Err(MessageError::NotBatchable { .. })));
     let delayed = [Message::new("T", "a").with_property(keys::DELAY, "3")];
-    assert!(matches!(
-        batch_message(&delayed, "B"),
-        Err(MessageError::NotBatchable { .. })
-    ));
+    assert!(matches!(batch_message(&delayed, "B"), Err(MessageError::NotBatchable { .. })));
     let retry = [Message::new("%RETRY%g", "a")];
-    assert!(matches!(
-        batch_message(&retry, "B"),
-        Err(MessageError::NotBatchable { .. })
-    ));
+    assert!(matches!(batch_message(&retry, "B"), Err(MessageError::NotBatchable { .. })));
 }
 
 fn response(code: ResponseCode) -> RemotingCommand {
@@ -115,14 +91,8 @@ fn response_processing_matches_java() {
     let cases = [
         (ResponseCode::Success, SendStatus::SendOk),
         (ResponseCode::FlushDiskTimeout, SendStatus::FlushDiskTimeout),
-        (
-            ResponseCode::FlushSlaveTimeout,
-            SendStatus::FlushSlaveTimeout,
-        ),
-        (
-            ResponseCode::SlaveNotAvailable,
-            SendStatus::SlaveNotAvailable,
-        ),
+        (ResponseCode::FlushSlaveTimeout, SendStatus::FlushSlaveTimeout),
+        (ResponseCode::SlaveNotAvailable, SendStatus::SlaveNotAvailable),
     ];
     for (code, status) in cases {
         let result = process_send_response(&response(code), "T", "broker-a", "UNIQ".into());
@@ -137,29 +107,15 @@ fn response_processing_matches_java() {
         assert_eq!(result, Ok(expected));
     }
     let refused = process_send_response(&response(ResponseCode::SystemError), "T", "b", "U".into());
-    assert_eq!(
-        refused,
-        Err(SendResponseError::Broker {
-            code: 1,
-            remark: Some("why".into())
-        })
-    );
+    assert_eq!(refused, Err(SendResponseError::Broker { code: 1, remark: Some("why".into()) }));
     let bare = RemotingCommand::response(ResponseCode::Success, None);
-    assert!(matches!(
-        process_send_response(&bare, "T", "b", "U".into()),
-        Err(SendResponseError::BadHeader(_))
-    ));
-    assert_eq!(
-        SendStatus::FlushSlaveTimeout.java_name(),
-        "FLUSH_SLAVE_TIMEOUT"
-    );
+    assert!(matches!(process_send_response(&bare, "T", "b", "U".into()), Err(SendResponseError::BadHeader(_))));
+    assert_eq!(SendStatus::FlushSlaveTimeout.java_name(), "FLUSH_SLAVE_TIMEOUT");
 }
 
 /// Exactly Java's retry codes are retried.
 #[test]
 fn retryable_codes() {
-    let retried: Vec<i32> = (0..300)
-        .filter(|code| is_retryable_broker_code(*code))
-        .collect();
+    let retried: Vec<i32> = (0..300).filter(|code| is_retryable_broker_code(*code)).collect();
     assert_eq!(retried, [1, 14, 16, 17, 204, 205]);
 }

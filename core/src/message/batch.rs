@@ -37,17 +37,12 @@ pub fn encode_batch(messages: &[Message]) -> Result<Bytes, RecordError> {
         message.properties.validate()?;
         let properties_len = message.properties.encoded_len();
         if properties_len > PROPERTIES_LEN_MAX_BYTES {
-            return Err(RecordError::PropertiesTooLong {
-                len: properties_len,
-            });
+            return Err(RecordError::PropertiesTooLong { len: properties_len });
         }
         total = total.saturating_add(entry_len(message));
     }
     if total > BATCH_BODY_SIZE_MAX_BYTES {
-        return Err(RecordError::TooLarge {
-            size: total,
-            max: BATCH_BODY_SIZE_MAX_BYTES,
-        });
+        return Err(RecordError::TooLarge { size: total, max: BATCH_BODY_SIZE_MAX_BYTES });
     }
     let mut out = Vec::with_capacity(total);
     for message in messages {
@@ -72,10 +67,7 @@ fn entry_len(message: &Message) -> usize {
 /// Decodes a batch body into messages of `topic`. Bodies are zero-copy slices of `body`.
 pub fn decode_batch(body: Bytes, topic: &str) -> Result<Vec<Message>, RecordError> {
     if body.len() > BATCH_BODY_SIZE_MAX_BYTES {
-        return Err(RecordError::TooLarge {
-            size: body.len(),
-            max: BATCH_BODY_SIZE_MAX_BYTES,
-        });
+        return Err(RecordError::TooLarge { size: body.len(), max: BATCH_BODY_SIZE_MAX_BYTES });
     }
     let mut messages = Vec::new();
     let mut pos = 0;
@@ -91,48 +83,29 @@ pub fn decode_batch(body: Bytes, topic: &str) -> Result<Vec<Message>, RecordErro
 /// Decodes the entry at `body[pos..]`; returns it and its length.
 fn decode_entry(body: &Bytes, pos: usize, topic: &str) -> Result<(Message, usize), RecordError> {
     let rest = body.get(pos..).unwrap_or_default();
-    let truncated = |short: Short| RecordError::Truncated {
-        needed: short.needed,
-        available: rest.len(),
-    };
+    let truncated = |short: Short| RecordError::Truncated { needed: short.needed, available: rest.len() };
     let total = Reader::new(rest).i32().map_err(truncated)?;
     let total = usize::try_from(total)
         .ok()
         .filter(|&total| total >= BATCH_ENTRY_OVERHEAD_BYTES)
-        .ok_or(RecordError::BadTotalSize {
-            size: i64::from(total),
-        })?;
-    let entry = rest.get(..total).ok_or(RecordError::Truncated {
-        needed: total,
-        available: rest.len(),
-    })?;
+        .ok_or(RecordError::BadTotalSize { size: i64::from(total) })?;
+    let entry = rest.get(..total).ok_or(RecordError::Truncated { needed: total, available: rest.len() })?;
 
-    let mismatch = |short: Short| RecordError::LengthMismatch {
-        total_size: total,
-        fields_len: short.needed,
-    };
+    let mismatch = |short: Short| RecordError::LengthMismatch { total_size: total, fields_len: short.needed };
     let mut r = Reader::new(entry);
     r.bytes(12).map_err(mismatch)?; // TOTALSIZE, MAGICCODE, BODYCRC
     let flag = r.i32().map_err(mismatch)?;
     let body_len = r.i32().map_err(mismatch)?;
-    let body_len = usize::try_from(body_len).map_err(|_| RecordError::NegativeLength {
-        field: RecordField::Body,
-        len: i64::from(body_len),
-    })?;
+    let body_len = usize::try_from(body_len)
+        .map_err(|_| RecordError::NegativeLength { field: RecordField::Body, len: i64::from(body_len) })?;
     let body_start = pos + r.pos();
     r.bytes(body_len).map_err(mismatch)?;
     let properties_len = r.i16().map_err(mismatch)?;
-    let properties_len =
-        usize::try_from(properties_len).map_err(|_| RecordError::NegativeLength {
-            field: RecordField::Properties,
-            len: i64::from(properties_len),
-        })?;
+    let properties_len = usize::try_from(properties_len)
+        .map_err(|_| RecordError::NegativeLength { field: RecordField::Properties, len: i64::from(properties_len) })?;
     let properties = Properties::decode(r.bytes(properties_len).map_err(mismatch)?)?;
     if r.remaining() != 0 {
-        return Err(RecordError::LengthMismatch {
-            total_size: total,
-            fields_len: r.pos(),
-        });
+        return Err(RecordError::LengthMismatch { total_size: total, fields_len: r.pos() });
     }
     let message = Message {
         topic: topic.to_owned(),
@@ -172,9 +145,7 @@ mod tests {
         let messages = vec![
             Message::new("Orders", &b"one"[..]).with_keys(["k1"]),
             Message::new("Orders", Bytes::new()),
-            Message::new("Orders", &b"three"[..])
-                .with_property("UNIQ_KEY", "ABC")
-                .with_flag(-1),
+            Message::new("Orders", &b"three"[..]).with_property("UNIQ_KEY", "ABC").with_flag(-1),
         ];
         let body = encode_batch(&messages).expect("encodable");
         assert_eq!(decode_batch(body, "Orders"), Ok(messages));
@@ -184,56 +155,32 @@ mod tests {
     /// Each kind of malformed entry is rejected with its own error.
     #[test]
     fn decode_rejects_malformed_entries() {
-        let good = encode_batch(&[Message::new("T", &b"hi"[..])])
-            .expect("encodable")
-            .to_vec();
+        let good = encode_batch(&[Message::new("T", &b"hi"[..])]).expect("encodable").to_vec();
         let decode = |bytes: Vec<u8>| decode_batch(Bytes::from(bytes), "T");
-        assert!(matches!(
-            decode(good[..10].to_vec()),
-            Err(RecordError::Truncated { .. })
-        ));
+        assert!(matches!(decode(good[..10].to_vec()), Err(RecordError::Truncated { .. })));
         let mut short_total = good.clone();
         short_total[3] -= 1;
-        assert!(matches!(
-            decode(short_total),
-            Err(RecordError::LengthMismatch { .. })
-        ));
+        assert!(matches!(decode(short_total), Err(RecordError::LengthMismatch { .. })));
         let mut negative_body = good.clone();
         negative_body[16] = 0xFF;
-        assert!(matches!(
-            decode(negative_body),
-            Err(RecordError::NegativeLength { .. })
-        ));
+        assert!(matches!(decode(negative_body), Err(RecordError::NegativeLength { .. })));
         let mut tiny_total = good;
         tiny_total[3] = 3;
-        assert!(matches!(
-            decode(tiny_total),
-            Err(RecordError::BadTotalSize { size: 3 })
-        ));
+        assert!(matches!(decode(tiny_total), Err(RecordError::BadTotalSize { size: 3 })));
     }
 
     /// Separators in properties and oversized batches are refused when encoding.
     #[test]
     fn encode_refuses_what_the_format_cannot_hold() {
         let bad = Message::new("T", Bytes::new()).with_property("k", "a\x01b");
-        assert!(matches!(
-            encode_batch(&[bad]),
-            Err(RecordError::PropertySeparator { .. })
-        ));
+        assert!(matches!(encode_batch(&[bad]), Err(RecordError::PropertySeparator { .. })));
         let big = Message::new("T", vec![0u8; BATCH_BODY_SIZE_MAX_BYTES]);
-        assert!(matches!(
-            encode_batch(&[big]),
-            Err(RecordError::TooLarge { .. })
-        ));
+        assert!(matches!(encode_batch(&[big]), Err(RecordError::TooLarge { .. })));
     }
 
     fn arb_message() -> impl Strategy<Value = Message> {
         let text = || proptest::string::string_regex("[^\x01\x02]{0,8}").expect("valid regex");
-        (
-            any::<i32>(),
-            proptest::collection::vec(any::<u8>(), 0..64),
-            proptest::collection::vec((text(), text()), 0..4),
-        )
+        (any::<i32>(), proptest::collection::vec(any::<u8>(), 0..64), proptest::collection::vec((text(), text()), 0..4))
             .prop_map(|(flag, body, pairs)| Message {
                 topic: "BatchTopic".into(),
                 flag,

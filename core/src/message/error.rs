@@ -34,10 +34,7 @@ pub enum RecordError {
 
     /// The internal length fields do not add up to exactly TOTALSIZE.
     #[error("field lengths add up to {fields_len} bytes but the record says {total_size}")]
-    LengthMismatch {
-        total_size: usize,
-        fields_len: usize,
-    },
+    LengthMismatch { total_size: usize, fields_len: usize },
 
     /// A length field holds a negative value.
     #[error("negative length {len} in {field:?}")]

@@ -49,10 +49,7 @@ pub fn offset_msg_id(store_host: SocketAddr, physical_offset: i64) -> String {
     raw.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
     raw.extend_from_slice(&physical_offset.to_be_bytes());
     let id = to_hex(&raw);
-    debug_assert_eq!(
-        parse_offset_msg_id(&id),
-        Ok((store_host_without_scope(store_host), physical_offset))
-    );
+    debug_assert_eq!(parse_offset_msg_id(&id), Ok((store_host_without_scope(store_host), physical_offset)));
     id
 }
 
@@ -61,22 +58,14 @@ pub fn parse_offset_msg_id(id: &str) -> Result<(SocketAddr, i64), IdError> {
     let ip_len = match id.len() {
         OFFSET_MSG_ID_V4_LEN => 4,
         OFFSET_MSG_ID_V6_LEN => 16,
-        len => {
-            return Err(IdError::BadLength {
-                len,
-                expected: "32 or 56",
-            })
-        }
+        len => return Err(IdError::BadLength { len, expected: "32 or 56" }),
     };
     let raw = from_hex(id)?;
     let (ip, rest) = raw.split_at(ip_len);
     let (port, offset) = rest.split_at(4);
     let port = i32::from_be_bytes(to_array(port));
     let port = u16::try_from(port).map_err(|_| IdError::BadPort { port })?;
-    Ok((
-        SocketAddr::new(ip_from_bytes(ip), port),
-        i64::from_be_bytes(to_array(offset)),
-    ))
+    Ok((SocketAddr::new(ip_from_bytes(ip), port), i64::from_be_bytes(to_array(offset))))
 }
 
 /// Generates producer UNIQ_KEY ids. Holds the fixed prefix, the counter and the current month;
@@ -99,11 +88,7 @@ impl UniqIdGenerator {
         push_ip(&mut raw, ip);
         raw.extend_from_slice(&pid.to_be_bytes()[2..]);
         raw.extend_from_slice(&hash.to_be_bytes());
-        Self {
-            prefix: to_hex(&raw),
-            counter: 0,
-            month: None,
-        }
+        Self { prefix: to_hex(&raw), counter: 0, month: None }
     }
 
     /// The next id at wall-clock time `now_ms` (ms since the Unix epoch).
@@ -113,10 +98,7 @@ impl UniqIdGenerator {
             _ => month_bounds_utc(now_ms),
         };
         self.month = Some((start, next));
-        let since_start = now_ms
-            .checked_sub(start)
-            .and_then(|ms| u32::try_from(ms).ok())
-            .unwrap_or(u32::MAX);
+        let since_start = now_ms.checked_sub(start).and_then(|ms| u32::try_from(ms).ok()).unwrap_or(u32::MAX);
         let mut tail = [0u8; 6];
         tail[..4].copy_from_slice(&since_start.to_be_bytes());
         tail[4..].copy_from_slice(&self.counter.to_be_bytes());
@@ -148,12 +130,7 @@ pub fn parse_uniq_id(id: &str) -> Result<UniqIdParts, IdError> {
     let ip_len = match id.len() {
         UNIQ_ID_V4_LEN => 4,
         UNIQ_ID_V6_LEN => 16,
-        len => {
-            return Err(IdError::BadLength {
-                len,
-                expected: "32 or 56",
-            })
-        }
+        len => return Err(IdError::BadLength { len, expected: "32 or 56" }),
     };
     let raw = from_hex(id)?;
     let (ip, rest) = raw.split_at(ip_len);
@@ -171,16 +148,9 @@ pub fn month_bounds_utc(now_ms: i64) -> (i64, i64) {
     let days = now_ms.div_euclid(MS_PER_DAY);
     let (year, month, day) = civil_from_days(days);
     let start_days = days - (day - 1);
-    let (next_year, next_month) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
+    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
     let next_days = days_from_civil(next_year, next_month, 1);
-    let bounds = (
-        start_days.saturating_mul(MS_PER_DAY),
-        next_days.saturating_mul(MS_PER_DAY),
-    );
+    let bounds = (start_days.saturating_mul(MS_PER_DAY), next_days.saturating_mul(MS_PER_DAY));
     debug_assert!(bounds.0 <= now_ms && (now_ms < bounds.1 || bounds.1 == i64::MAX));
     debug_assert!(bounds.0 == i64::MIN || now_ms - bounds.0 < 31 * MS_PER_DAY);
     bounds
@@ -202,16 +172,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -259,24 +224,13 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 fn from_hex(hex: &str) -> Result<Vec<u8>, IdError> {
     let digits = hex.as_bytes();
     if !digits.len().is_multiple_of(2) {
-        return Err(IdError::BadLength {
-            len: digits.len(),
-            expected: "an even number",
-        });
+        return Err(IdError::BadLength { len: digits.len(), expected: "an even number" });
     }
     let nibble = |index: usize| -> Result<u8, IdError> {
-        let digit = digits
-            .get(index)
-            .copied()
-            .ok_or(IdError::BadHex { index })?;
-        char::from(digit)
-            .to_digit(16)
-            .and_then(|value| u8::try_from(value).ok())
-            .ok_or(IdError::BadHex { index })
+        let digit = digits.get(index).copied().ok_or(IdError::BadHex { index })?;
+        char::from(digit).to_digit(16).and_then(|value| u8::try_from(value).ok()).ok_or(IdError::BadHex { index })
     };
-    (0..digits.len() / 2)
-        .map(|i| Ok(nibble(2 * i)? << 4 | nibble(2 * i + 1)?))
-        .collect()
+    (0..digits.len() / 2).map(|i| Ok(nibble(2 * i)? << 4 | nibble(2 * i + 1)?)).collect()
 }
 
 #[cfg(test)]
@@ -293,14 +247,8 @@ mod tests {
     fn offset_msg_id_known_example() {
         let id = offset_msg_id(addr("10.0.0.1:10911"), 0x1234);
         assert_eq!(id, "0A00000100002A9F0000000000001234");
-        assert_eq!(
-            parse_offset_msg_id(&id),
-            Ok((addr("10.0.0.1:10911"), 0x1234))
-        );
-        assert_eq!(
-            parse_offset_msg_id(&id.to_lowercase()),
-            Ok((addr("10.0.0.1:10911"), 0x1234))
-        );
+        assert_eq!(parse_offset_msg_id(&id), Ok((addr("10.0.0.1:10911"), 0x1234)));
+        assert_eq!(parse_offset_msg_id(&id.to_lowercase()), Ok((addr("10.0.0.1:10911"), 0x1234)));
     }
 
     /// An IPv6 store host makes a 56-character id: 16 + 4 + 8 bytes.
@@ -308,10 +256,7 @@ mod tests {
     fn offset_msg_id_ipv6_is_56_chars() {
         let host = addr("[2001:db8::1]:10911");
         let id = offset_msg_id(host, 42);
-        assert_eq!(
-            id,
-            "20010DB800000000000000000000000100002A9F000000000000002A"
-        );
+        assert_eq!(id, "20010DB800000000000000000000000100002A9F000000000000002A");
         assert_eq!(id.len(), 56);
         assert_eq!(parse_offset_msg_id(&id), Ok((host, 42)));
     }
@@ -319,20 +264,11 @@ mod tests {
     /// Bad lengths, non-hex digits and out-of-range ports are typed errors.
     #[test]
     fn parse_offset_msg_id_rejects_garbage() {
-        assert!(matches!(
-            parse_offset_msg_id("ABC"),
-            Err(IdError::BadLength { len: 3, .. })
-        ));
+        assert!(matches!(parse_offset_msg_id("ABC"), Err(IdError::BadLength { len: 3, .. })));
         let bad_hex = "0A00000100002A9F000000000000123G";
-        assert_eq!(
-            parse_offset_msg_id(bad_hex),
-            Err(IdError::BadHex { index: 31 })
-        );
+        assert_eq!(parse_offset_msg_id(bad_hex), Err(IdError::BadHex { index: 31 }));
         let bad_port = "0A000001000100000000000000001234";
-        assert_eq!(
-            parse_offset_msg_id(bad_port),
-            Err(IdError::BadPort { port: 65536 })
-        );
+        assert_eq!(parse_offset_msg_id(bad_port), Err(IdError::BadPort { port: 65536 }));
         assert!(parse_offset_msg_id("é0000001000100000000000000001234").is_err());
     }
 
@@ -340,20 +276,11 @@ mod tests {
     /// leap February, a year end and a time before the epoch.
     #[test]
     fn month_bounds_match_the_calendar() {
-        assert_eq!(
-            month_bounds_utc(1_707_998_400_000),
-            (1_706_745_600_000, 1_709_251_200_000)
-        );
-        assert_eq!(
-            month_bounds_utc(1_704_067_199_999),
-            (1_701_388_800_000, 1_704_067_200_000)
-        );
+        assert_eq!(month_bounds_utc(1_707_998_400_000), (1_706_745_600_000, 1_709_251_200_000));
+        assert_eq!(month_bounds_utc(1_704_067_199_999), (1_701_388_800_000, 1_704_067_200_000));
         assert_eq!(month_bounds_utc(1_704_067_200_000).0, 1_704_067_200_000);
         assert_eq!(month_bounds_utc(-3_600_000), (-2_678_400_000, 0));
-        assert_eq!(
-            month_bounds_utc(951_786_123_000),
-            (949_363_200_000, 951_868_800_000)
-        );
+        assert_eq!(month_bounds_utc(951_786_123_000), (949_363_200_000, 951_868_800_000));
     }
 
     /// Ids carry ip, pid, hash, ms since the month start and a counter, and parse back.
@@ -367,16 +294,7 @@ mod tests {
         let second = generator.next_id(now + 5);
         let parts = parse_uniq_id(&second).expect("valid id");
         let expected_ms = u32::try_from(now + 5 - 1_706_745_600_000).expect("fits");
-        assert_eq!(
-            parts,
-            UniqIdParts {
-                ip,
-                pid: 0x2345,
-                hash: -2,
-                ms_since_month_start: expected_ms,
-                counter: 1
-            }
-        );
+        assert_eq!(parts, UniqIdParts { ip, pid: 0x2345, hash: -2, ms_since_month_start: expected_ms, counter: 1 });
     }
 
     /// Crossing into a new month restarts the millisecond field; the counter keeps counting.
@@ -388,10 +306,7 @@ mod tests {
         let id = generator.next_id(1_709_251_200_003); // March 1st + 3 ms
         assert_eq!(id.len(), UNIQ_ID_V6_LEN);
         let parts = parse_uniq_id(&id).expect("valid id");
-        assert_eq!(
-            (parts.ip, parts.ms_since_month_start, parts.counter),
-            (ip, 3, 1)
-        );
+        assert_eq!((parts.ip, parts.ms_since_month_start, parts.counter), (ip, 3, 1));
     }
 
     proptest! {

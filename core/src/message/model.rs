@@ -27,13 +27,7 @@ pub struct Message {
 impl Message {
     /// A message with no flag, properties or transaction id.
     pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
-        Self {
-            topic: topic.into(),
-            flag: 0,
-            properties: Properties::new(),
-            body: body.into(),
-            transaction_id: None,
-        }
+        Self { topic: topic.into(), flag: 0, properties: Properties::new(), body: body.into(), transaction_id: None }
     }
 
     /// With the TAGS property set.
@@ -186,15 +180,9 @@ mod tests {
         let msg = Message::new("T", &b"b"[..]).with_tags("A").with_flag(3);
         let host: SocketAddr = "10.0.0.1:1".parse().expect("v4");
         let stored = MessageToStore::from_message(msg.clone(), 2, 99, host, host);
-        assert_eq!(
-            (stored.topic.as_str(), stored.flag, stored.queue_id),
-            ("T", 3, 2)
-        );
+        assert_eq!((stored.topic.as_str(), stored.flag, stored.queue_id), ("T", 3, 2));
         assert_eq!((stored.sys_flag, stored.born_timestamp), (0, 99));
-        assert_eq!(
-            stored.tags_code(),
-            i64::from(crate::message::tags::java_string_hash("A"))
-        );
+        assert_eq!(stored.tags_code(), i64::from(crate::message::tags::java_string_hash("A")));
         assert_eq!((stored.body, stored.properties), (msg.body, msg.properties));
     }
 
@@ -216,16 +204,10 @@ mod tests {
             reconsume_times: 0,
             prepared_transaction_offset: 0,
         };
-        assert_eq!(
-            msg.encoded_sys_flag(),
-            sysflag::STOREHOST_V6 | sysflag::COMPRESSED
-        );
+        assert_eq!(msg.encoded_sys_flag(), sysflag::STOREHOST_V6 | sysflag::COMPRESSED);
         msg.born_host = v6;
         msg.store_host = v4;
-        assert_eq!(
-            msg.encoded_sys_flag(),
-            sysflag::BORNHOST_V6 | sysflag::COMPRESSED
-        );
+        assert_eq!(msg.encoded_sys_flag(), sysflag::BORNHOST_V6 | sysflag::COMPRESSED);
         assert_eq!(msg.tags_code(), 0);
     }
 }

@@ -79,10 +79,7 @@ impl Properties {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Sets `key` to `value`: replaces the value in place if the key exists, else appends.
@@ -123,10 +120,7 @@ impl Properties {
 
     /// The KEYS property split on spaces, empty pieces skipped.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.get(keys::KEYS)
-            .unwrap_or("")
-            .split(KEY_SEPARATOR)
-            .filter(|key| !key.is_empty())
+        self.get(keys::KEYS).unwrap_or("").split(KEY_SEPARATOR).filter(|key| !key.is_empty())
     }
 
     /// The UNIQ_KEY property (the producer's message id).
@@ -136,23 +130,13 @@ impl Properties {
 
     /// Bytes `encode_into` writes.
     pub fn encoded_len(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 2)
-            .sum()
+        self.entries.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
     }
 
     /// Refuses keys or values that contain a separator byte: they cannot be encoded faithfully.
     pub fn validate(&self) -> Result<(), RecordError> {
-        let has_separator = |s: &str| {
-            s.bytes()
-                .any(|b| b == NAME_VALUE_SEPARATOR || b == PROPERTY_SEPARATOR)
-        };
-        match self
-            .entries
-            .iter()
-            .find(|(k, v)| has_separator(k) || has_separator(v))
-        {
+        let has_separator = |s: &str| s.bytes().any(|b| b == NAME_VALUE_SEPARATOR || b == PROPERTY_SEPARATOR);
+        match self.entries.iter().find(|(k, v)| has_separator(k) || has_separator(v)) {
             Some((key, _)) => Err(RecordError::PropertySeparator { key: key.clone() }),
             None => Ok(()),
         }
@@ -161,10 +145,7 @@ impl Properties {
     /// Appends `key\x01value\x02` for every pair. Callers that write records call `validate`
     /// first; a separator inside a key or value is a broken invariant here.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        debug_assert!(
-            self.validate().is_ok(),
-            "property contains a separator byte"
-        );
+        debug_assert!(self.validate().is_ok(), "property contains a separator byte");
         let start = out.len();
         for (key, value) in &self.entries {
             out.extend_from_slice(key.as_bytes());
@@ -178,31 +159,22 @@ impl Properties {
     /// Parses a properties string. Accepts a missing final `\x02`; rejects invalid UTF-8, a pair
     /// without exactly one `\x01`, an empty pair before the end, and duplicate keys.
     pub fn decode(bytes: &[u8]) -> Result<Properties, RecordError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidUtf8 {
-            field: RecordField::Properties,
-        })?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidUtf8 { field: RecordField::Properties })?;
         let mut properties = Properties::new();
         if text.is_empty() {
             return Ok(properties);
         }
-        let text = text
-            .strip_suffix(char::from(PROPERTY_SEPARATOR))
-            .unwrap_or(text);
+        let text = text.strip_suffix(char::from(PROPERTY_SEPARATOR)).unwrap_or(text);
         for pair in text.split(char::from(PROPERTY_SEPARATOR)) {
             let Some((key, value)) = pair.split_once(char::from(NAME_VALUE_SEPARATOR)) else {
-                return Err(RecordError::BadProperties {
-                    reason: "pair without a name/value separator",
-                });
+                return Err(RecordError::BadProperties { reason: "pair without a name/value separator" });
             };
             if value.as_bytes().contains(&NAME_VALUE_SEPARATOR) {
-                return Err(RecordError::BadProperties {
-                    reason: "pair with two name/value separators",
-                });
+                return Err(RecordError::BadProperties { reason: "pair with two name/value separators" });
             }
             if properties.get(key).is_some() {
-                return Err(RecordError::BadProperties {
-                    reason: "duplicate key",
-                });
+                return Err(RecordError::BadProperties { reason: "duplicate key" });
             }
             properties.entries.push((key.to_owned(), value.to_owned()));
         }
@@ -239,10 +211,7 @@ mod tests {
         p.set(keys::TAGS, "A");
         p.set(keys::KEYS, "k1 k2");
         p.set(keys::TAGS, "B");
-        assert_eq!(
-            p.iter().collect::<Vec<_>>(),
-            vec![("TAGS", "B"), ("KEYS", "k1 k2")]
-        );
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![("TAGS", "B"), ("KEYS", "k1 k2")]);
         assert_eq!(p.remove(keys::TAGS).as_deref(), Some("B"));
         assert_eq!(p.remove(keys::TAGS), None);
         assert_eq!(p.len(), 1);
@@ -273,25 +242,11 @@ mod tests {
     fn decode_rejects_malformed_text() {
         let bad = |bytes: &[u8]| Properties::decode(bytes).expect_err("must be rejected");
         assert!(matches!(bad(b"TAGS"), RecordError::BadProperties { .. }));
-        assert!(matches!(
-            bad(b"A\x01b\x01c\x02"),
-            RecordError::BadProperties { .. }
-        ));
-        assert!(matches!(
-            bad(b"A\x01b\x02\x02B\x01c\x02"),
-            RecordError::BadProperties { .. }
-        ));
-        assert!(matches!(
-            bad(b"A\x01b\x02A\x01c\x02"),
-            RecordError::BadProperties { .. }
-        ));
+        assert!(matches!(bad(b"A\x01b\x01c\x02"), RecordError::BadProperties { .. }));
+        assert!(matches!(bad(b"A\x01b\x02\x02B\x01c\x02"), RecordError::BadProperties { .. }));
+        assert!(matches!(bad(b"A\x01b\x02A\x01c\x02"), RecordError::BadProperties { .. }));
         assert!(matches!(bad(b"\x02"), RecordError::BadProperties { .. }));
-        assert_eq!(
-            bad(b"A\x01\xff\x02"),
-            RecordError::InvalidUtf8 {
-                field: RecordField::Properties
-            }
-        );
+        assert_eq!(bad(b"A\x01\xff\x02"), RecordError::InvalidUtf8 { field: RecordField::Properties });
     }
 
     /// KEYS splits on spaces and skips empty pieces; missing KEYS yields nothing.
@@ -310,10 +265,7 @@ mod tests {
         p.set("ok", "fine");
         assert_eq!(p.validate(), Ok(()));
         p.set("bad", "x\x02y");
-        assert_eq!(
-            p.validate(),
-            Err(RecordError::PropertySeparator { key: "bad".into() })
-        );
+        assert_eq!(p.validate(), Err(RecordError::PropertySeparator { key: "bad".into() }));
     }
 
     fn arb_text() -> impl Strategy<Value = String> {

@@ -22,8 +22,7 @@ pub const BORNHOST_V6: i32 = 0x10;
 pub const STOREHOST_V6: i32 = 0x20;
 
 const _: () = assert!(TRANSACTION_ROLLBACK == TRANSACTION_PREPARED | TRANSACTION_COMMIT);
-const _: () =
-    assert!((COMPRESSED | MULTI_TAGS | TRANSACTION_ROLLBACK | BORNHOST_V6 | STOREHOST_V6) == 0x3F);
+const _: () = assert!((COMPRESSED | MULTI_TAGS | TRANSACTION_ROLLBACK | BORNHOST_V6 | STOREHOST_V6) == 0x3F);
 
 /// The transaction type bits of `sys_flag`: one of the four `TRANSACTION_*` values.
 pub fn transaction_type(sys_flag: i32) -> i32 {
@@ -32,11 +31,7 @@ pub fn transaction_type(sys_flag: i32) -> i32 {
 
 /// `sys_flag` with its transaction type replaced by `ty` (one of the `TRANSACTION_*` values).
 pub fn reset_transaction_value(sys_flag: i32, ty: i32) -> i32 {
-    debug_assert_eq!(
-        ty & !TRANSACTION_ROLLBACK,
-        0,
-        "not a transaction type: {ty:#x}"
-    );
+    debug_assert_eq!(ty & !TRANSACTION_ROLLBACK, 0, "not a transaction type: {ty:#x}");
     (sys_flag & !TRANSACTION_ROLLBACK) | ty
 }
 
@@ -67,12 +62,7 @@ mod tests {
     #[test]
     fn transaction_type_round_trips_and_keeps_other_bits() {
         let base = COMPRESSED | BORNHOST_V6 | STOREHOST_V6 | 0x100;
-        for ty in [
-            TRANSACTION_NOT_TYPE,
-            TRANSACTION_PREPARED,
-            TRANSACTION_COMMIT,
-            TRANSACTION_ROLLBACK,
-        ] {
+        for ty in [TRANSACTION_NOT_TYPE, TRANSACTION_PREPARED, TRANSACTION_COMMIT, TRANSACTION_ROLLBACK] {
             let flag = reset_transaction_value(base | TRANSACTION_ROLLBACK, ty);
             assert_eq!(transaction_type(flag), ty);
             assert_eq!(flag & !TRANSACTION_ROLLBACK, base);

@@ -41,10 +41,7 @@ impl<'a> Reader<'a> {
 
     /// The next `len` bytes.
     pub fn bytes(&mut self, len: usize) -> Result<&'a [u8], Short> {
-        let end = self
-            .pos
-            .checked_add(len)
-            .ok_or(Short { needed: usize::MAX })?;
+        let end = self.pos.checked_add(len).ok_or(Short { needed: usize::MAX })?;
         let slice = self.buf.get(self.pos..end).ok_or(Short { needed: end })?;
         self.pos = end;
         Ok(slice)
@@ -81,9 +78,7 @@ impl<'a> Reader<'a> {
             IpAddr::V4(Ipv4Addr::from(self.array::<4>()?))
         };
         let port = self.i32()?;
-        Ok(u16::try_from(port)
-            .map(|port| SocketAddr::new(ip, port))
-            .map_err(|_| RecordError::BadPort { port }))
+        Ok(u16::try_from(port).map(|port| SocketAddr::new(ip, port)).map_err(|_| RecordError::BadPort { port }))
     }
 }
 
@@ -128,10 +123,7 @@ mod tests {
         assert_eq!(out, vec![10, 0, 0, 1, 0, 0, 0x2A, 0x9F]);
         assert_eq!(Reader::new(&out).host(false), Ok(Ok(host)));
         let bad = [1, 2, 3, 4, 0, 1, 0, 0];
-        assert_eq!(
-            Reader::new(&bad).host(false),
-            Ok(Err(RecordError::BadPort { port: 65536 }))
-        );
+        assert_eq!(Reader::new(&bad).host(false), Ok(Err(RecordError::BadPort { port: 65536 })));
     }
 
     /// Matches Java's `UtilAll.crc32`: CRC32("Hello") = 0xF7D18982, masked to 0x77D18982.

@@ -13,13 +13,11 @@ use super::ConnectionId;
 use crate::protocol::{BodyError, JsonBody, RegisterBrokerBody};
 use crate::remoting::{
     CommandHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader, HeaderError,
-    RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode,
-    UnregisterBrokerRequestHeader,
+    RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode, UnregisterBrokerRequestHeader,
 };
 
 /// `FAQUrl.suggestTodo(FAQUrl.APPLY_TOPIC_URL)`, which Java appends to TOPIC_NOT_EXIST remarks.
-const APPLY_TOPIC_SUGGESTION: &str =
-    "\nSee http://rocketmq.apache.org/docs/faq/ for further details.";
+const APPLY_TOPIC_SUGGESTION: &str = "\nSee http://rocketmq.apache.org/docs/faq/ for further details.";
 
 /// Why a request was answered `SYSTEM_ERROR`. The `Display` text becomes the response remark.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,9 +59,7 @@ impl CommandHeader for DeleteTopicFromNamesrvRequestHeader {
     }
 
     fn read_fields(fields: &BTreeMap<String, String>) -> Result<Self, HeaderError> {
-        let topic = fields
-            .get("topic")
-            .ok_or(HeaderError::Missing { field: "topic" })?;
+        let topic = fields.get("topic").ok_or(HeaderError::Missing { field: "topic" })?;
         Ok(DeleteTopicFromNamesrvRequestHeader {
             topic: topic.clone(),
             cluster_name: fields.get("clusterName").cloned(),
@@ -91,19 +87,12 @@ impl NameServer {
 
     /// Handles `request`, received at `now_ms` over `conn`, and returns its response (opaque
     /// and serialize type echoed).
-    pub fn process(
-        &mut self,
-        now_ms: i64,
-        conn: ConnectionId,
-        request: &RemotingCommand,
-    ) -> RemotingCommand {
+    pub fn process(&mut self, now_ms: i64, conn: ConnectionId, request: &RemotingCommand) -> RemotingCommand {
         let handled = match request.request_code() {
             Some(RequestCode::RegisterBroker) => self.register_broker(now_ms, conn, request),
             Some(RequestCode::UnregisterBroker) => self.unregister_broker(request),
             Some(RequestCode::GetRouteinfoByTopic) => self.route_by_topic(request),
-            Some(RequestCode::GetBrokerClusterInfo) => {
-                Ok(success_with_body(request, &self.route_info.cluster_info()))
-            }
+            Some(RequestCode::GetBrokerClusterInfo) => Ok(success_with_body(request, &self.route_info.cluster_info())),
             Some(RequestCode::GetAllTopicListFromNameserver) => {
                 Ok(success_with_body(request, &self.route_info.topics()))
             }
@@ -117,11 +106,7 @@ impl NameServer {
         };
         handled.unwrap_or_else(|error| {
             tracing::warn!(code = request.code, %error, "request failed");
-            RemotingCommand::response_to(
-                request,
-                ResponseCode::SystemError,
-                Some(error.to_string()),
-            )
+            RemotingCommand::response_to(request, ResponseCode::SystemError, Some(error.to_string()))
         })
     }
 
@@ -159,17 +144,10 @@ impl NameServer {
     }
 
     /// UNREGISTER_BROKER: removes the broker; succeeds whether or not it was known.
-    fn unregister_broker(
-        &mut self,
-        request: &RemotingCommand,
-    ) -> Result<RemotingCommand, RequestError> {
+    fn unregister_broker(&mut self, request: &RemotingCommand) -> Result<RemotingCommand, RequestError> {
         let header: UnregisterBrokerRequestHeader = request.read_header()?;
         self.route_info.unregister_broker(&header);
-        Ok(RemotingCommand::response_to(
-            request,
-            ResponseCode::Success,
-            None,
-        ))
+        Ok(RemotingCommand::response_to(request, ResponseCode::Success, None))
     }
 
     /// GET_ROUTEINFO_BY_TOPIC: the route as JSON (always standard JSON with quoted keys, which
@@ -190,10 +168,7 @@ impl NameServer {
     }
 
     /// GET_TOPICS_BY_CLUSTER: the cluster's topics (empty for an unknown cluster, as Java).
-    fn topics_by_cluster(
-        &self,
-        request: &RemotingCommand,
-    ) -> Result<RemotingCommand, RequestError> {
+    fn topics_by_cluster(&self, request: &RemotingCommand) -> Result<RemotingCommand, RequestError> {
         let header: GetTopicsByClusterRequestHeader = request.read_header()?;
         let topics = self.route_info.topics_by_cluster(&header.cluster);
         Ok(success_with_body(request, &topics))
@@ -203,16 +178,10 @@ impl NameServer {
     fn delete_topic(&mut self, request: &RemotingCommand) -> Result<RemotingCommand, RequestError> {
         let header: DeleteTopicFromNamesrvRequestHeader = request.read_header()?;
         match header.cluster_name.as_deref() {
-            Some(cluster) if !cluster.is_empty() => self
-                .route_info
-                .delete_topic_in_cluster(&header.topic, cluster),
+            Some(cluster) if !cluster.is_empty() => self.route_info.delete_topic_in_cluster(&header.topic, cluster),
             _ => self.route_info.delete_topic(&header.topic),
         };
-        Ok(RemotingCommand::response_to(
-            request,
-            ResponseCode::Success,
-            None,
-        ))
+        Ok(RemotingCommand::response_to(request, ResponseCode::Success, None))
     }
 }
 
@@ -223,10 +192,7 @@ fn success_with_body(request: &RemotingCommand, body: &impl JsonBody) -> Remotin
 
 /// Java's `checksum`: a non-zero `bodyCrc32` must equal RocketMQ's CRC of the body (CRC-32
 /// masked to 31 bits; 0 for no body).
-fn check_body_crc32(
-    header: &RegisterBrokerRequestHeader,
-    body: Option<&[u8]>,
-) -> Result<(), RequestError> {
+fn check_body_crc32(header: &RegisterBrokerRequestHeader, body: Option<&[u8]>) -> Result<(), RequestError> {
     let expected = header.body_crc32.unwrap_or(0);
     if expected == 0 {
         return Ok(());

@@ -4,9 +4,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::protocol::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicList};
-use crate::remoting::{
-    DeleteTopicRequestHeader, EmptyHeader, RegisterBrokerResponseHeader, SerializeType,
-};
+use crate::remoting::{DeleteTopicRequestHeader, EmptyHeader, RegisterBrokerResponseHeader, SerializeType};
 
 const CLUSTER: &str = "DefaultCluster";
 const A_MASTER: &str = "10.0.0.1:10911";
@@ -30,10 +28,7 @@ fn register_request(broker_addr: &str, broker_id: i64, opaque: i32) -> RemotingC
     let body = RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
             topic_config_table: BTreeMap::from([("T".to_owned(), TopicConfig::new("T", 4))]),
-            data_version: DataVersion {
-                timestamp: 1,
-                counter: 1,
-            },
+            data_version: DataVersion { timestamp: 1, counter: 1 },
         },
         filter_server_list: Vec::new(),
     };
@@ -42,24 +37,15 @@ fn register_request(broker_addr: &str, broker_id: i64, opaque: i32) -> RemotingC
         body_crc32: Some(rocketmq_crc32(&bytes)),
         ..register_header(broker_addr, broker_id)
     };
-    RemotingCommand::request(RequestCode::RegisterBroker, &header)
-        .with_opaque(opaque)
-        .with_body(bytes)
+    RemotingCommand::request(RequestCode::RegisterBroker, &header).with_opaque(opaque).with_body(bytes)
 }
 
 fn route_request(topic: &str) -> RemotingCommand {
-    let header = GetRouteInfoRequestHeader {
-        topic: topic.into(),
-        accept_standard_json_only: None,
-    };
+    let header = GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None };
     RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header).with_opaque(9)
 }
 
-fn response(
-    request: &RemotingCommand,
-    code: ResponseCode,
-    remark: Option<&str>,
-) -> RemotingCommand {
+fn response(request: &RemotingCommand, code: ResponseCode, remark: Option<&str>) -> RemotingCommand {
     RemotingCommand::response_to(request, code, remark.map(str::to_owned))
 }
 
@@ -88,10 +74,7 @@ fn register_master_then_slave() {
         master_addr: Some(A_MASTER.into()),
     });
     assert_eq!(server.process(10, ConnectionId(2), &request), expected);
-    assert_eq!(
-        expected.ext_fields.get("masterAddr").map(String::as_str),
-        Some(A_MASTER)
-    );
+    assert_eq!(expected.ext_fields.get("masterAddr").map(String::as_str), Some(A_MASTER));
 }
 
 /// A known topic's route comes back as exact JSON, with opaque and serialize type echoed.
@@ -130,19 +113,12 @@ fn cluster_info_and_topic_lists() {
     let expected = response(&request, ResponseCode::Success, None).with_body(Bytes::from(info));
     assert_eq!(server.process(1, ConnectionId(3), &request), expected);
 
-    let request =
-        RemotingCommand::request(RequestCode::GetAllTopicListFromNameserver, &EmptyHeader);
-    let expected = response(&request, ResponseCode::Success, None)
-        .with_body(Bytes::from(r#"{"topicList":["T"]}"#));
+    let request = RemotingCommand::request(RequestCode::GetAllTopicListFromNameserver, &EmptyHeader);
+    let expected = response(&request, ResponseCode::Success, None).with_body(Bytes::from(r#"{"topicList":["T"]}"#));
     assert_eq!(server.process(1, ConnectionId(3), &request), expected);
 
-    for (cluster, body) in [
-        (CLUSTER, r#"{"topicList":["T"]}"#),
-        ("Other", r#"{"topicList":[]}"#),
-    ] {
-        let header = GetTopicsByClusterRequestHeader {
-            cluster: cluster.into(),
-        };
+    for (cluster, body) in [(CLUSTER, r#"{"topicList":["T"]}"#), ("Other", r#"{"topicList":[]}"#)] {
+        let header = GetTopicsByClusterRequestHeader { cluster: cluster.into() };
         let request = RemotingCommand::request(RequestCode::GetTopicsByCluster, &header);
         let expected = response(&request, ResponseCode::Success, None).with_body(Bytes::from(body));
         assert_eq!(server.process(1, ConnectionId(3), &request), expected);
@@ -153,25 +129,14 @@ fn cluster_info_and_topic_lists() {
 #[test]
 fn delete_topic_in_namesrv() {
     let mut server = with_master();
-    let in_other = DeleteTopicFromNamesrvRequestHeader {
-        topic: "T".into(),
-        cluster_name: Some("Other".into()),
-    };
+    let in_other = DeleteTopicFromNamesrvRequestHeader { topic: "T".into(), cluster_name: Some("Other".into()) };
     let request = RemotingCommand::request(RequestCode::DeleteTopicInNamesrv, &in_other);
-    assert_eq!(
-        server.process(1, ConnectionId(3), &request),
-        response(&request, ResponseCode::Success, None)
-    );
+    assert_eq!(server.process(1, ConnectionId(3), &request), response(&request, ResponseCode::Success, None));
     assert!(server.route_info().route("T").is_some());
     // The broker-side header (topic only) is what most admin tools send.
-    let request = RemotingCommand::request(
-        RequestCode::DeleteTopicInNamesrv,
-        &DeleteTopicRequestHeader { topic: "T".into() },
-    );
-    assert_eq!(
-        server.process(1, ConnectionId(3), &request),
-        response(&request, ResponseCode::Success, None)
-    );
+    let request =
+        RemotingCommand::request(RequestCode::DeleteTopicInNamesrv, &DeleteTopicRequestHeader { topic: "T".into() });
+    assert_eq!(server.process(1, ConnectionId(3), &request), response(&request, ResponseCode::Success, None));
     assert_eq!(server.route_info().topics(), TopicList::default());
 }
 
@@ -186,10 +151,7 @@ fn unregister_broker_request() {
         broker_id: 0,
     };
     let request = RemotingCommand::request(RequestCode::UnregisterBroker, &header);
-    assert_eq!(
-        server.process(1, ConnectionId(1), &request),
-        response(&request, ResponseCode::Success, None)
-    );
+    assert_eq!(server.process(1, ConnectionId(1), &request), response(&request, ResponseCode::Success, None));
     assert_eq!(server, NameServer::new());
 }
 
@@ -197,14 +159,8 @@ fn unregister_broker_request() {
 #[test]
 fn connection_close_and_expiry() {
     let mut server = with_master();
-    assert_eq!(
-        server.scan_expired(crate::namesrv::BROKER_EXPIRE_MS),
-        vec![]
-    );
-    assert_eq!(
-        server.on_connection_closed(ConnectionId(1)),
-        vec![A_MASTER.to_owned()]
-    );
+    assert_eq!(server.scan_expired(crate::namesrv::BROKER_EXPIRE_MS), vec![]);
+    assert_eq!(server.on_connection_closed(ConnectionId(1)), vec![A_MASTER.to_owned()]);
     assert_eq!(server, NameServer::new());
 }
 
@@ -213,22 +169,13 @@ fn connection_close_and_expiry() {
 #[test]
 fn unsupported_codes() {
     let mut server = NameServer::new();
-    let mut request =
-        RemotingCommand::request(RequestCode::SendMessage, &EmptyHeader).with_opaque(5);
+    let mut request = RemotingCommand::request(RequestCode::SendMessage, &EmptyHeader).with_opaque(5);
     request.code = 9999;
-    let expected = response(
-        &request,
-        ResponseCode::RequestCodeNotSupported,
-        Some(" request type 9999 not supported"),
-    );
+    let expected = response(&request, ResponseCode::RequestCodeNotSupported, Some(" request type 9999 not supported"));
     assert_eq!(server.process(0, ConnectionId(1), &request), expected);
     let mut reply = route_request("T");
     reply.mark_response();
-    let expected = response(
-        &reply,
-        ResponseCode::RequestCodeNotSupported,
-        Some(" request type 105 not supported"),
-    );
+    let expected = response(&reply, ResponseCode::RequestCodeNotSupported, Some(" request type 105 not supported"));
     assert_eq!(server.process(0, ConnectionId(1), &reply), expected);
 }
 
@@ -238,54 +185,31 @@ fn unsupported_codes() {
 fn bad_requests_are_system_errors() {
     let mut server = NameServer::new();
     let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &EmptyHeader);
-    let expected = system_error(
-        &request,
-        "invalid request header: header field topic is missing",
-    );
+    let expected = system_error(&request, "invalid request header: header field topic is missing");
     assert_eq!(server.process(0, ConnectionId(1), &request), expected);
 
     let header = register_header(A_MASTER, 0);
-    let request = RemotingCommand::request(RequestCode::RegisterBroker, &header)
-        .with_body(Bytes::from_static(b"{not json"));
+    let request =
+        RemotingCommand::request(RequestCode::RegisterBroker, &header).with_body(Bytes::from_static(b"{not json"));
     let remark = "invalid request body: RegisterBrokerBody body is not valid: key must be a string at line 1 column 2";
-    assert_eq!(
-        server.process(0, ConnectionId(1), &request),
-        system_error(&request, remark)
-    );
+    assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
 
     let mut request = register_request(A_MASTER, 0, 3);
-    request
-        .ext_fields
-        .insert("bodyCrc32".into(), "12345".into());
-    assert_eq!(
-        server.process(0, ConnectionId(1), &request),
-        system_error(&request, "crc32 not match")
-    );
+    request.ext_fields.insert("bodyCrc32".into(), "12345".into());
+    assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, "crc32 not match"));
 
     let mut request = register_request(A_MASTER, 0, 4);
-    request
-        .ext_fields
-        .insert("compressed".into(), "true".into());
+    request.ext_fields.insert("compressed".into(), "true".into());
     let remark = "invalid request body: compressed RegisterBrokerBody is not supported: set compressedRegister=false";
-    assert_eq!(
-        server.process(0, ConnectionId(1), &request),
-        system_error(&request, remark)
-    );
+    assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
 
     let request = register_request(A_MASTER, 0, 5).with_body(Bytes::from_static(&[0xff]));
     let request = RemotingCommand {
-        ext_fields: request
-            .ext_fields
-            .into_iter()
-            .filter(|(k, _)| k != "bodyCrc32")
-            .collect(),
+        ext_fields: request.ext_fields.into_iter().filter(|(k, _)| k != "bodyCrc32").collect(),
         ..request
     };
     let remark = "invalid request body: RegisterBrokerBody body is not UTF-8";
-    assert_eq!(
-        server.process(0, ConnectionId(1), &request),
-        system_error(&request, remark)
-    );
+    assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
     assert_eq!(server, NameServer::new());
 }
 
@@ -293,16 +217,9 @@ fn bad_requests_are_system_errors() {
 #[test]
 fn register_without_body() {
     let mut server = NameServer::new();
-    let request =
-        RemotingCommand::request(RequestCode::RegisterBroker, &register_header(A_MASTER, 0));
-    assert_eq!(
-        server.process(7, ConnectionId(1), &request).code,
-        ResponseCode::Success.as_i32()
-    );
-    let live = server
-        .route_info()
-        .broker_live_info(A_MASTER)
-        .map(|l| (l.last_update_ms, l.data_version));
+    let request = RemotingCommand::request(RequestCode::RegisterBroker, &register_header(A_MASTER, 0));
+    assert_eq!(server.process(7, ConnectionId(1), &request).code, ResponseCode::Success.as_i32());
+    let live = server.route_info().broker_live_info(A_MASTER).map(|l| (l.last_update_ms, l.data_version));
     assert_eq!(live, Some((7, DataVersion::default())));
     assert_eq!(server.route_info().topics(), TopicList::default());
 }

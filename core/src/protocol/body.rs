@@ -45,11 +45,7 @@ pub enum BodyError {
 impl BodyError {
     /// An `InvalidJson` error for `body` holding a bounded piece of `error`'s text.
     fn invalid(body: &'static str, error: &serde_json::Error) -> Self {
-        let reason = error
-            .to_string()
-            .chars()
-            .take(BODY_ERROR_REASON_CHARS_MAX)
-            .collect();
+        let reason = error.to_string().chars().take(BODY_ERROR_REASON_CHARS_MAX).collect();
         BodyError::InvalidJson { body, reason }
     }
 }
@@ -81,9 +77,7 @@ pub trait JsonBody: Serialize + DeserializeOwned {
 
     /// Reads the body from command body bytes; see `from_json`.
     fn decode_json(bytes: &[u8]) -> Result<Self, BodyError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8 {
-            body: Self::JAVA_NAME,
-        })?;
+        let text = std::str::from_utf8(bytes).map_err(|_| BodyError::NotUtf8 { body: Self::JAVA_NAME })?;
         Self::from_json(text)
     }
 }
@@ -123,20 +117,13 @@ mod tests {
         let decoded = Sample::decode_json(br#"{"ids":{0:"a",-1:"b"},"extra":[1,{"x":2}]}"#);
         let expected = BTreeMap::from([(-1, "b".to_owned()), (0, "a".to_owned())]);
         assert_eq!(decoded, Ok(Sample { ids: expected }));
-        assert_eq!(
-            Sample::decode_json(br#"{"ids":null}"#),
-            Ok(Sample {
-                ids: BTreeMap::new()
-            })
-        );
+        assert_eq!(Sample::decode_json(br#"{"ids":null}"#), Ok(Sample { ids: BTreeMap::new() }));
     }
 
     /// Encoding quotes integer keys and sorts them, so the text is valid and deterministic.
     #[test]
     fn encodes_valid_sorted_json() {
-        let sample = Sample {
-            ids: BTreeMap::from([(10, "x".to_owned()), (2, "y".to_owned())]),
-        };
+        let sample = Sample { ids: BTreeMap::from([(10, "x".to_owned()), (2, "y".to_owned())]) };
         assert_eq!(sample.to_json(), r#"{"ids":{"2":"y","10":"x"}}"#);
         assert_eq!(Sample::decode_json(&sample.encode_json()), Ok(sample));
     }
@@ -145,22 +132,12 @@ mod tests {
     /// bad value is cut short in the error.
     #[test]
     fn rejects_bad_bodies() {
-        assert_eq!(
-            Sample::decode_json(&[0xff, 0xfe]),
-            Err(BodyError::NotUtf8 { body: "Sample" })
-        );
-        assert!(matches!(
-            Sample::decode_json(b"{\"ids\":"),
-            Err(BodyError::InvalidJson { body: "Sample", .. })
-        ));
+        assert_eq!(Sample::decode_json(&[0xff, 0xfe]), Err(BodyError::NotUtf8 { body: "Sample" }));
+        assert!(matches!(Sample::decode_json(b"{\"ids\":"), Err(BodyError::InvalidJson { body: "Sample", .. })));
         let huge = format!("{{\"ids\":\"{}\"}}", "z".repeat(10_000));
-        let Err(BodyError::InvalidJson { reason, .. }) = Sample::decode_json(huge.as_bytes())
-        else {
+        let Err(BodyError::InvalidJson { reason, .. }) = Sample::decode_json(huge.as_bytes()) else {
             panic!("a string is not a map")
         };
-        assert!(
-            reason.chars().count() <= BODY_ERROR_REASON_CHARS_MAX,
-            "{reason}"
-        );
+        assert!(reason.chars().count() <= BODY_ERROR_REASON_CHARS_MAX, "{reason}");
     }
 }

@@ -136,10 +136,7 @@ impl SubscriptionData {
         sub_string: Option<&str>,
         expression_type: Option<&str>,
     ) -> Result<Self, SubscriptionError> {
-        let mut data = SubscriptionData {
-            topic: topic.to_owned(),
-            ..SubscriptionData::default()
-        };
+        let mut data = SubscriptionData { topic: topic.to_owned(), ..SubscriptionData::default() };
         if !is_tag_type(expression_type) {
             let expression_type = expression_type.unwrap_or_default().to_owned();
             let Some(text) = sub_string.filter(|text| !text.is_empty()) else {
@@ -156,9 +153,7 @@ impl SubscriptionData {
         data.sub_string = text.to_owned();
         // Java's `split("\\|\\|")` drops trailing empty pieces: nothing left is an error.
         if text.split("||").all(str::is_empty) {
-            return Err(SubscriptionError::NoTags {
-                sub_string: text.to_owned(),
-            });
+            return Err(SubscriptionError::NoTags { sub_string: text.to_owned() });
         }
         for tag in text.split("||").map(str::trim).filter(|t| !t.is_empty()) {
             data.code_set.insert(java_string_hash(tag));
@@ -296,10 +291,7 @@ impl ConsumeStats {
                 out,
                 "{{\"brokerName\":{broker_name},\"queueId\":{},\"topic\":{topic}}}:\
                  {{\"brokerOffset\":{},\"consumerOffset\":{},\"lastTimestamp\":{}}}",
-                queue.queue_id,
-                offsets.broker_offset,
-                offsets.consumer_offset,
-                offsets.last_timestamp
+                queue.queue_id, offsets.broker_offset, offsets.consumer_offset, offsets.last_timestamp
             );
         }
         out.push_str("}}");
@@ -344,9 +336,7 @@ mod tests {
         };
         let expected = HeartbeatData {
             client_id: "10.0.0.5@123".into(),
-            producer_data_set: vec![ProducerData {
-                group_name: "CLIENT_INNER_PRODUCER".into(),
-            }],
+            producer_data_set: vec![ProducerData { group_name: "CLIENT_INNER_PRODUCER".into() }],
             consumer_data_set: vec![ConsumerData {
                 group_name: "G".into(),
                 consume_type: Some(ConsumeType::ConsumePassively),
@@ -357,23 +347,14 @@ mod tests {
             }],
         };
         assert_eq!(heartbeat, expected);
-        assert_eq!(
-            HeartbeatData::decode_json(&expected.encode_json()),
-            Ok(expected)
-        );
+        assert_eq!(HeartbeatData::decode_json(&expected.encode_json()), Ok(expected));
     }
 
     /// An unknown enum name is a typed body error, not a panic.
     #[test]
     fn rejects_unknown_consume_type() {
         let json = r#"{"clientID":"c","consumerDataSet":[{"groupName":"G","consumeType":"X"}]}"#;
-        assert!(matches!(
-            HeartbeatData::from_json(json),
-            Err(BodyError::InvalidJson {
-                body: "HeartbeatData",
-                ..
-            })
-        ));
+        assert!(matches!(HeartbeatData::from_json(json), Err(BodyError::InvalidJson { body: "HeartbeatData", .. })));
     }
 
     /// Tag expressions parse as Java's FilterAPI: trimmed tags, their hashes, `*` for all,
@@ -381,14 +362,8 @@ mod tests {
     #[test]
     fn builds_tag_subscriptions() {
         let built = SubscriptionData::build("T", Some(" TagA || TagB ||"), None).expect("tags");
-        assert_eq!(
-            built.tags_set,
-            BTreeSet::from(["TagA".to_owned(), "TagB".to_owned()])
-        );
-        assert_eq!(
-            built.code_set,
-            BTreeSet::from([java_string_hash("TagA"), java_string_hash("TagB")])
-        );
+        assert_eq!(built.tags_set, BTreeSet::from(["TagA".to_owned(), "TagB".to_owned()]));
+        assert_eq!(built.code_set, BTreeSet::from([java_string_hash("TagA"), java_string_hash("TagB")]));
         assert_eq!(built.sub_string, " TagA || TagB ||");
         for all in [None, Some(""), Some("*")] {
             let built = SubscriptionData::build("T", all, Some("TAG")).expect("all");
@@ -397,15 +372,11 @@ mod tests {
         }
         assert_eq!(
             SubscriptionData::build("T", Some("||||"), None),
-            Err(SubscriptionError::NoTags {
-                sub_string: "||||".into()
-            })
+            Err(SubscriptionError::NoTags { sub_string: "||||".into() })
         );
         assert_eq!(
             SubscriptionData::build("T", None, Some("SQL92")),
-            Err(SubscriptionError::EmptyExpression {
-                expression_type: "SQL92".into()
-            })
+            Err(SubscriptionError::EmptyExpression { expression_type: "SQL92".into() })
         );
     }
 
@@ -426,21 +397,14 @@ mod tests {
     /// Consume stats come out in fastjson's shape: sorted fields, queue objects as keys.
     #[test]
     fn consume_stats_written_as_fastjson() {
-        let queue = |queue_id| MessageQueue {
-            topic: "T".into(),
-            broker_name: "broker-a".into(),
-            queue_id,
-        };
+        let queue = |queue_id| MessageQueue { topic: "T".into(), broker_name: "broker-a".into(), queue_id };
         let wrapper = |broker_offset, consumer_offset, last_timestamp| OffsetWrapper {
             broker_offset,
             consumer_offset,
             last_timestamp,
         };
         let stats = ConsumeStats {
-            offset_table: BTreeMap::from([
-                (queue(1), wrapper(5, 0, 0)),
-                (queue(0), wrapper(9, 4, 77)),
-            ]),
+            offset_table: BTreeMap::from([(queue(1), wrapper(5, 0, 0)), (queue(0), wrapper(9, 4, 77))]),
             consume_tps: 0.0,
         };
         assert_eq!(
@@ -458,9 +422,7 @@ mod tests {
     /// The consumer list body uses Java's field name.
     #[test]
     fn consumer_list_body_uses_java_name() {
-        let body = ConsumerListByGroupResponseBody {
-            consumer_id_list: vec!["a@1".into(), "b@2".into()],
-        };
+        let body = ConsumerListByGroupResponseBody { consumer_id_list: vec!["a@1".into(), "b@2".into()] };
         assert_eq!(body.to_json(), r#"{"consumerIdList":["a@1","b@2"]}"#);
     }
 }

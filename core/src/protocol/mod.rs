@@ -25,7 +25,6 @@ pub use body::{BodyError, JsonBody, BODY_ERROR_REASON_CHARS_MAX};
 pub use register::{KvTable, RegisterBrokerBody, RegisterBrokerResult};
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicRouteData, MASTER_ID};
 pub use topic::{
-    DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicFilterType, TopicList,
-    AUTO_CREATE_TOPIC_KEY_TOPIC, TOPIC_QUEUE_NUMS_DEFAULT, TOPIC_SYS_FLAG_UNIT,
-    TOPIC_SYS_FLAG_UNIT_SUB,
+    DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicFilterType, TopicList, AUTO_CREATE_TOPIC_KEY_TOPIC,
+    TOPIC_QUEUE_NUMS_DEFAULT, TOPIC_SYS_FLAG_UNIT, TOPIC_SYS_FLAG_UNIT_SUB,
 };

@@ -35,13 +35,7 @@ pub const fn is_inherited(perm: i32) -> bool {
 /// absent bit.
 pub fn to_display(perm: i32) -> String {
     let bit = |set: bool, letter: char| if set { letter } else { '-' };
-    [
-        bit(is_readable(perm), 'R'),
-        bit(is_writeable(perm), 'W'),
-        bit(is_inherited(perm), 'X'),
-    ]
-    .iter()
-    .collect()
+    [bit(is_readable(perm), 'R'), bit(is_writeable(perm), 'W'), bit(is_inherited(perm), 'X')].iter().collect()
 }
 
 #[cfg(test)]

@@ -94,17 +94,11 @@ mod tests {
         let expected = RegisterBrokerBody {
             topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
                 topic_config_table: BTreeMap::from([("T".to_owned(), TopicConfig::new("T", 4))]),
-                data_version: DataVersion {
-                    timestamp: 1_700_000_000_123,
-                    counter: 7,
-                },
+                data_version: DataVersion { timestamp: 1_700_000_000_123, counter: 7 },
             },
             filter_server_list: Vec::new(),
         };
-        assert_eq!(
-            RegisterBrokerBody::decode(java, false).as_ref(),
-            Ok(&expected)
-        );
+        assert_eq!(RegisterBrokerBody::decode(java, false).as_ref(), Ok(&expected));
         let encoded = expected.encode_json();
         assert_eq!(RegisterBrokerBody::decode(&encoded, false), Ok(expected));
     }
@@ -113,22 +107,14 @@ mod tests {
     /// default body (Java's field initialisers).
     #[test]
     fn compressed_body_is_reported() {
-        assert_eq!(
-            RegisterBrokerBody::decode(b"\x78\xda\x01", true),
-            Err(BodyError::CompressedRegisterBody)
-        );
-        assert_eq!(
-            RegisterBrokerBody::decode(b"{}", false),
-            Ok(RegisterBrokerBody::default())
-        );
+        assert_eq!(RegisterBrokerBody::decode(b"\x78\xda\x01", true), Err(BodyError::CompressedRegisterBody));
+        assert_eq!(RegisterBrokerBody::decode(b"{}", false), Ok(RegisterBrokerBody::default()));
     }
 
     /// A KV table round-trips, and a result becomes the response header field for field.
     #[test]
     fn kv_table_and_result_header() {
-        let table = KvTable {
-            table: BTreeMap::from([("T".to_owned(), "broker-a:4".to_owned())]),
-        };
+        let table = KvTable { table: BTreeMap::from([("T".to_owned(), "broker-a:4".to_owned())]) };
         assert_eq!(table.to_json(), r#"{"table":{"T":"broker-a:4"}}"#);
         assert_eq!(KvTable::decode_json(&table.encode_json()), Ok(table));
         let result = RegisterBrokerResult {

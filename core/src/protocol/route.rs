@@ -50,8 +50,7 @@ impl BrokerData {
     /// The address to send to: the master's, else the lowest-id slave's. (Java picks a random
     /// slave; Petrel stays deterministic and lets the caller choose if it wants spread.)
     pub fn select_broker_addr(&self) -> Option<&str> {
-        self.master_addr()
-            .or_else(|| self.broker_addrs.values().next().map(String::as_str))
+        self.master_addr().or_else(|| self.broker_addrs.values().next().map(String::as_str))
     }
 }
 
@@ -107,10 +106,7 @@ mod tests {
         BrokerData {
             cluster: "DefaultCluster".into(),
             broker_name: "broker-a".into(),
-            broker_addrs: BTreeMap::from([
-                (0, "10.0.0.1:10911".to_owned()),
-                (1, "10.0.0.2:10911".to_owned()),
-            ]),
+            broker_addrs: BTreeMap::from([(0, "10.0.0.1:10911".to_owned()), (1, "10.0.0.2:10911".to_owned())]),
         }
     }
 
@@ -149,10 +145,7 @@ mod tests {
             "zoneName":null}],"filterServerTable":{},"orderTopicConf":"broker-a:4",
             "queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,
             "topicSysFlag":0,"writeQueueNums":4}],"topicQueueMappingByBroker":null}"#;
-        let expected = TopicRouteData {
-            order_topic_conf: Some("broker-a:4".into()),
-            ..route()
-        };
+        let expected = TopicRouteData { order_topic_conf: Some("broker-a:4".into()), ..route() };
         assert_eq!(TopicRouteData::from_json(java), Ok(expected));
     }
 
@@ -186,42 +179,28 @@ mod tests {
             )]),
         };
         assert_eq!(ClusterInfo::from_json(java).as_ref(), Ok(&expected));
-        assert_eq!(
-            ClusterInfo::decode_json(&expected.encode_json()),
-            Ok(expected)
-        );
+        assert_eq!(ClusterInfo::decode_json(&expected.encode_json()), Ok(expected));
     }
 
     fn queue_data() -> impl Strategy<Value = QueueData> {
-        (
-            any::<String>(),
-            any::<i32>(),
-            any::<i32>(),
-            any::<i32>(),
-            any::<i32>(),
+        (any::<String>(), any::<i32>(), any::<i32>(), any::<i32>(), any::<i32>()).prop_map(
+            |(broker_name, read_queue_nums, write_queue_nums, perm, topic_sys_flag)| QueueData {
+                broker_name,
+                read_queue_nums,
+                write_queue_nums,
+                perm,
+                topic_sys_flag,
+            },
         )
-            .prop_map(
-                |(broker_name, read_queue_nums, write_queue_nums, perm, topic_sys_flag)| {
-                    QueueData {
-                        broker_name,
-                        read_queue_nums,
-                        write_queue_nums,
-                        perm,
-                        topic_sys_flag,
-                    }
-                },
-            )
     }
 
     fn broker_data() -> impl Strategy<Value = BrokerData> {
         let addrs = proptest::collection::btree_map(any::<i64>(), any::<String>(), 0..4);
-        (any::<String>(), any::<String>(), addrs).prop_map(
-            |(cluster, broker_name, broker_addrs)| BrokerData {
-                cluster,
-                broker_name,
-                broker_addrs,
-            },
-        )
+        (any::<String>(), any::<String>(), addrs).prop_map(|(cluster, broker_name, broker_addrs)| BrokerData {
+            cluster,
+            broker_name,
+            broker_addrs,
+        })
     }
 
     proptest! {

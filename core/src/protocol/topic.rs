@@ -95,10 +95,7 @@ pub struct DataVersion {
 impl DataVersion {
     /// The next version, made at `now_ms` (Java's `nextVersion`).
     pub fn next(self, now_ms: i64) -> Self {
-        DataVersion {
-            timestamp: now_ms,
-            counter: self.counter.wrapping_add(1),
-        }
+        DataVersion { timestamp: now_ms, counter: self.counter.wrapping_add(1) }
     }
 }
 
@@ -173,8 +170,7 @@ mod tests {
     #[test]
     fn topic_config_defaults_match_java() {
         let decoded: TopicConfig =
-            serde_json::from_str(r#"{"topicName":"T","attributes":{"+a":"b"}}"#)
-                .expect("valid sample");
+            serde_json::from_str(r#"{"topicName":"T","attributes":{"+a":"b"}}"#).expect("valid sample");
         assert_eq!(decoded, TopicConfig::new("T", 16));
         assert_eq!(decoded.perm, 6);
         assert_eq!(decoded.topic_filter_type, TopicFilterType::SingleTag);
@@ -196,59 +192,33 @@ mod tests {
                     ..TopicConfig::new(AUTO_CREATE_TOPIC_KEY_TOPIC, 8)
                 },
             )]),
-            data_version: DataVersion {
-                timestamp: 1_700_000_000_000,
-                counter: 3,
-            },
+            data_version: DataVersion { timestamp: 1_700_000_000_000, counter: 3 },
         };
         assert_eq!(decoded.as_ref(), Ok(&expected));
-        assert_eq!(
-            TopicConfigSerializeWrapper::decode_json(&expected.encode_json()),
-            Ok(expected)
-        );
+        assert_eq!(TopicConfigSerializeWrapper::decode_json(&expected.encode_json()), Ok(expected));
     }
 
     /// `next` stamps the time and bumps the counter, so the name server sees a change.
     #[test]
     fn data_version_next_differs() {
-        let first = DataVersion {
-            timestamp: 5,
-            counter: 1,
-        };
+        let first = DataVersion { timestamp: 5, counter: 1 };
         let next = first.next(5);
-        assert_eq!(
-            next,
-            DataVersion {
-                timestamp: 5,
-                counter: 2
-            }
-        );
+        assert_eq!(next, DataVersion { timestamp: 5, counter: 2 });
         assert_ne!(next, first);
-        assert_eq!(
-            DataVersion::from_json(r#"{"counter":2,"timestamp":5}"#),
-            Ok(next)
-        );
+        assert_eq!(DataVersion::from_json(r#"{"counter":2,"timestamp":5}"#), Ok(next));
     }
 
     /// A topic list encodes as a sorted array, omits an unset broker address, and reads Java's
     /// form with one; an unknown filter type is an error, not a silent default.
     #[test]
     fn topic_list_round_trips() {
-        let list = TopicList {
-            topic_list: BTreeSet::from(["b".to_owned(), "a".to_owned()]),
-            broker_addr: None,
-        };
+        let list = TopicList { topic_list: BTreeSet::from(["b".to_owned(), "a".to_owned()]), broker_addr: None };
         assert_eq!(list.to_json(), r#"{"topicList":["a","b"]}"#);
         assert_eq!(TopicList::decode_json(&list.encode_json()), Ok(list));
         let java = TopicList::from_json(r#"{"brokerAddr":"1.2.3.4:10911","topicList":["x"]}"#);
-        assert_eq!(
-            java.map(|l| l.broker_addr),
-            Ok(Some("1.2.3.4:10911".to_owned()))
-        );
+        assert_eq!(java.map(|l| l.broker_addr), Ok(Some("1.2.3.4:10911".to_owned())));
         assert!(matches!(
-            TopicConfigSerializeWrapper::from_json(
-                r#"{"topicConfigTable":{"T":{"topicFilterType":"NONE"}}}"#
-            ),
+            TopicConfigSerializeWrapper::from_json(r#"{"topicConfigTable":{"T":{"topicFilterType":"NONE"}}}"#),
             Err(BodyError::InvalidJson { .. })
         ));
     }

@@ -31,27 +31,19 @@ const _: () = assert!(HEADER_MIN_BYTES == 21);
 /// Appends the binary header of `command` to `out`. Checks every length before writing, so on
 /// error nothing was appended.
 pub(crate) fn encode(command: &RemotingCommand, out: &mut BytesMut) -> Result<(), EncodeError> {
-    let code = i16::try_from(command.code).map_err(|_| EncodeError::FieldOutOfRange {
-        field: "code",
-        value: command.code,
-    })?;
-    let version = i16::try_from(command.version).map_err(|_| EncodeError::FieldOutOfRange {
-        field: "version",
-        value: command.version,
-    })?;
+    let code =
+        i16::try_from(command.code).map_err(|_| EncodeError::FieldOutOfRange { field: "code", value: command.code })?;
+    let version = i16::try_from(command.version)
+        .map_err(|_| EncodeError::FieldOutOfRange { field: "version", value: command.version })?;
     let remark = command.remark.as_deref().unwrap_or_default().as_bytes();
     let ext_len_bytes = ext_section_len(&command.ext_fields)?;
-    let header_len_bytes = HEADER_MIN_BYTES
-        .saturating_add(remark.len())
-        .saturating_add(ext_len_bytes);
+    let header_len_bytes = HEADER_MIN_BYTES.saturating_add(remark.len()).saturating_add(ext_len_bytes);
     if header_len_bytes > HEADER_SIZE_MAX_BYTES {
         return Err(EncodeError::HeaderTooLarge { header_len_bytes });
     }
     // Both lengths are below HEADER_SIZE_MAX_BYTES (24 bits), so they fit an i32.
-    let remark_len = i32::try_from(remark.len())
-        .map_err(|_| EncodeError::HeaderTooLarge { header_len_bytes })?;
-    let ext_len = i32::try_from(ext_len_bytes)
-        .map_err(|_| EncodeError::HeaderTooLarge { header_len_bytes })?;
+    let remark_len = i32::try_from(remark.len()).map_err(|_| EncodeError::HeaderTooLarge { header_len_bytes })?;
+    let ext_len = i32::try_from(ext_len_bytes).map_err(|_| EncodeError::HeaderTooLarge { header_len_bytes })?;
 
     let start = out.len();
     out.reserve(header_len_bytes);
@@ -70,11 +62,7 @@ pub(crate) fn encode(command: &RemotingCommand, out: &mut BytesMut) -> Result<()
         out.put_i32(value.len() as i32);
         out.put_slice(value.as_bytes());
     }
-    assert_eq!(
-        out.len() - start,
-        header_len_bytes,
-        "binary header length as computed"
-    );
+    assert_eq!(out.len() - start, header_len_bytes, "binary header length as computed");
     Ok(())
 }
 
@@ -83,16 +71,12 @@ fn ext_section_len(fields: &BTreeMap<String, String>) -> Result<usize, EncodeErr
     let mut total: usize = 0;
     for (key, value) in fields {
         if key.len() > i16::MAX as usize {
-            return Err(EncodeError::KeyTooLong {
-                key_len_bytes: key.len(),
-            });
+            return Err(EncodeError::KeyTooLong { key_len_bytes: key.len() });
         }
         let entry = 2 + key.len() + 4 + value.len();
         total = total.saturating_add(entry);
         if total > HEADER_SIZE_MAX_BYTES {
-            return Err(EncodeError::HeaderTooLarge {
-                header_len_bytes: total,
-            });
+            return Err(EncodeError::HeaderTooLarge { header_len_bytes: total });
         }
     }
     Ok(total)
@@ -114,10 +98,7 @@ pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, FrameError> {
     let ext_section = reader.i32_prefixed("extFields")?;
     let ext_fields = decode_ext_section(ext_section)?;
     if !reader.rest.is_empty() {
-        return Err(FrameError::TrailingHeaderBytes {
-            section: "binary header",
-            trailing_bytes: reader.rest.len(),
-        });
+        return Err(FrameError::TrailingHeaderBytes { section: "binary header", trailing_bytes: reader.rest.len() });
     }
     Ok(RemotingCommand {
         code: i32::from(code),
@@ -138,10 +119,8 @@ fn decode_ext_section(section: &[u8]) -> Result<BTreeMap<String, String>, FrameE
     let mut fields = BTreeMap::new();
     while !reader.rest.is_empty() {
         let key_len = i16::from_be_bytes(reader.array("extFields key length")?);
-        let key_len = usize::try_from(key_len).map_err(|_| FrameError::NegativeFieldLength {
-            field: "extFields key",
-            len: i32::from(key_len),
-        })?;
+        let key_len = usize::try_from(key_len)
+            .map_err(|_| FrameError::NegativeFieldLength { field: "extFields key", len: i32::from(key_len) })?;
         let key = utf8(reader.take(key_len, "extFields key")?, "extFields key")?;
         let value = utf8(reader.i32_prefixed("extFields value")?, "extFields value")?;
         fields.insert(key.to_owned(), value.to_owned());
@@ -179,19 +158,14 @@ impl<'a> Reader<'a> {
                 self.rest = rest;
                 Ok(*taken)
             }
-            None => Err(FrameError::TruncatedBinaryHeader {
-                field,
-                needed_bytes: N,
-                remaining_bytes: self.rest.len(),
-            }),
+            None => Err(FrameError::TruncatedBinaryHeader { field, needed_bytes: N, remaining_bytes: self.rest.len() }),
         }
     }
 
     /// An i32 length (which must be >= 0) followed by that many bytes.
     fn i32_prefixed(&mut self, field: &'static str) -> Result<&'a [u8], FrameError> {
         let len = i32::from_be_bytes(self.array(field)?);
-        let len =
-            usize::try_from(len).map_err(|_| FrameError::NegativeFieldLength { field, len })?;
+        let len = usize::try_from(len).map_err(|_| FrameError::NegativeFieldLength { field, len })?;
         self.take(len, field)
     }
 }
@@ -244,26 +218,15 @@ mod tests {
         let header = hand_built_header();
         assert_eq!(
             decode(&header[..1]),
-            Err(FrameError::TruncatedBinaryHeader {
-                field: "code",
-                needed_bytes: 2,
-                remaining_bytes: 1
-            })
+            Err(FrameError::TruncatedBinaryHeader { field: "code", needed_bytes: 2, remaining_bytes: 1 })
         );
         assert_eq!(
             decode(&header[..18]),
-            Err(FrameError::TruncatedBinaryHeader {
-                field: "remark",
-                needed_bytes: 2,
-                remaining_bytes: 1
-            })
+            Err(FrameError::TruncatedBinaryHeader { field: "remark", needed_bytes: 2, remaining_bytes: 1 })
         );
         for cut in 0..header.len() {
             assert!(
-                matches!(
-                    decode(&header[..cut]),
-                    Err(FrameError::TruncatedBinaryHeader { .. })
-                ),
+                matches!(decode(&header[..cut]), Err(FrameError::TruncatedBinaryHeader { .. })),
                 "cut at {cut}: {:?}",
                 decode(&header[..cut])
             );
@@ -277,11 +240,7 @@ mod tests {
         header[22] = 0x0B; // ext section claims 11 bytes; the value byte falls outside it
         assert_eq!(
             decode(&header),
-            Err(FrameError::TruncatedBinaryHeader {
-                field: "extFields value",
-                needed_bytes: 1,
-                remaining_bytes: 0
-            })
+            Err(FrameError::TruncatedBinaryHeader { field: "extFields value", needed_bytes: 1, remaining_bytes: 0 })
         );
     }
 
@@ -290,40 +249,16 @@ mod tests {
     fn negative_lengths_are_rejected() {
         let mut header = hand_built_header();
         header[13..17].copy_from_slice(&(-1i32).to_be_bytes());
-        assert_eq!(
-            decode(&header),
-            Err(FrameError::NegativeFieldLength {
-                field: "remark",
-                len: -1
-            })
-        );
+        assert_eq!(decode(&header), Err(FrameError::NegativeFieldLength { field: "remark", len: -1 }));
         let mut header = hand_built_header();
         header[19..23].copy_from_slice(&i32::MIN.to_be_bytes());
-        assert_eq!(
-            decode(&header),
-            Err(FrameError::NegativeFieldLength {
-                field: "extFields",
-                len: i32::MIN
-            })
-        );
+        assert_eq!(decode(&header), Err(FrameError::NegativeFieldLength { field: "extFields", len: i32::MIN }));
         let mut header = hand_built_header();
         header[23..25].copy_from_slice(&(-5i16).to_be_bytes());
-        assert_eq!(
-            decode(&header),
-            Err(FrameError::NegativeFieldLength {
-                field: "extFields key",
-                len: -5
-            })
-        );
+        assert_eq!(decode(&header), Err(FrameError::NegativeFieldLength { field: "extFields key", len: -5 }));
         let mut header = hand_built_header();
         header[30..34].copy_from_slice(&(-2i32).to_be_bytes());
-        assert_eq!(
-            decode(&header),
-            Err(FrameError::NegativeFieldLength {
-                field: "extFields value",
-                len: -2
-            })
-        );
+        assert_eq!(decode(&header), Err(FrameError::NegativeFieldLength { field: "extFields value", len: -2 }));
     }
 
     /// Bytes after the ext section are TrailingHeaderBytes.
@@ -333,21 +268,14 @@ mod tests {
         header.extend_from_slice(&[0, 0]);
         assert_eq!(
             decode(&header),
-            Err(FrameError::TrailingHeaderBytes {
-                section: "binary header",
-                trailing_bytes: 2
-            })
+            Err(FrameError::TrailingHeaderBytes { section: "binary header", trailing_bytes: 2 })
         );
     }
 
     /// Non-UTF-8 remark, key and value are InvalidUtf8 naming the field.
     #[test]
     fn invalid_utf8_is_rejected() {
-        for (index, field) in [
-            (17, "remark"),
-            (25, "extFields key"),
-            (34, "extFields value"),
-        ] {
+        for (index, field) in [(17, "remark"), (25, "extFields key"), (34, "extFields value")] {
             let mut header = hand_built_header();
             header[index] = 0xFF;
             assert_eq!(decode(&header), Err(FrameError::InvalidUtf8 { field }));
@@ -369,36 +297,16 @@ mod tests {
         let mut out = BytesMut::new();
         let mut command = hand_built_command();
         command.code = 40_000;
-        assert_eq!(
-            encode(&command, &mut out),
-            Err(EncodeError::FieldOutOfRange {
-                field: "code",
-                value: 40_000
-            })
-        );
+        assert_eq!(encode(&command, &mut out), Err(EncodeError::FieldOutOfRange { field: "code", value: 40_000 }));
         let mut command = hand_built_command();
         command.version = -40_000;
-        assert_eq!(
-            encode(&command, &mut out),
-            Err(EncodeError::FieldOutOfRange {
-                field: "version",
-                value: -40_000
-            })
-        );
+        assert_eq!(encode(&command, &mut out), Err(EncodeError::FieldOutOfRange { field: "version", value: -40_000 }));
         let mut command = hand_built_command();
         command.ext_fields.insert("k".repeat(40_000), String::new());
-        assert_eq!(
-            encode(&command, &mut out),
-            Err(EncodeError::KeyTooLong {
-                key_len_bytes: 40_000
-            })
-        );
+        assert_eq!(encode(&command, &mut out), Err(EncodeError::KeyTooLong { key_len_bytes: 40_000 }));
         let mut command = hand_built_command();
         command.remark = Some("r".repeat(HEADER_SIZE_MAX_BYTES));
-        assert!(matches!(
-            encode(&command, &mut out),
-            Err(EncodeError::HeaderTooLarge { .. })
-        ));
+        assert!(matches!(encode(&command, &mut out), Err(EncodeError::HeaderTooLarge { .. })));
         assert!(out.is_empty());
     }
 }

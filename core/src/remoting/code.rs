@@ -230,10 +230,7 @@ wire_codes! {
 impl LanguageCode {
     /// The language with this Java name (exact, as Java's `Enum.valueOf`), or `None`.
     pub fn from_java_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|language| language.java_name() == name)
+        Self::ALL.iter().copied().find(|language| language.java_name() == name)
     }
 }
 
@@ -250,16 +247,10 @@ mod tests {
     #[test]
     fn known_numbers_match_rocketmq() {
         assert_eq!(RequestCode::from_i32(10), Some(RequestCode::SendMessage));
-        assert_eq!(
-            RequestCode::from_i32(105),
-            Some(RequestCode::GetRouteinfoByTopic)
-        );
+        assert_eq!(RequestCode::from_i32(105), Some(RequestCode::GetRouteinfoByTopic));
         assert_eq!(RequestCode::from_i32(310), Some(RequestCode::SendMessageV2));
         assert_eq!(RequestCode::SendBatchMessage.as_i32(), 320);
-        assert_eq!(
-            ResponseCode::from_i32(3),
-            Some(ResponseCode::RequestCodeNotSupported)
-        );
+        assert_eq!(ResponseCode::from_i32(3), Some(ResponseCode::RequestCodeNotSupported));
         assert_eq!(ResponseCode::NoMessage.as_i32(), 208);
         assert_eq!(LanguageCode::from_u8(12), Some(LanguageCode::Rust));
         assert_eq!(LanguageCode::from_java_name("GO"), Some(LanguageCode::Go));
@@ -289,10 +280,7 @@ mod tests {
         }
         for language in LanguageCode::ALL {
             assert_eq!(LanguageCode::from_u8(language.as_u8()), Some(*language));
-            assert_eq!(
-                LanguageCode::from_java_name(language.java_name()),
-                Some(*language)
-            );
+            assert_eq!(LanguageCode::from_java_name(language.java_name()), Some(*language));
         }
         assert_eq!(RequestCode::ALL.len(), 95);
         assert_eq!(RequestCode::SendMessage.to_string(), "SEND_MESSAGE(10)");

@@ -69,11 +69,7 @@ impl RemotingCommand {
 
     /// A response to `request`: echoes its opaque and serialize type. (The caller answers only
     /// requests that are not one-way; this does not check, since `request` came from a peer.)
-    pub fn response_to(
-        request: &RemotingCommand,
-        code: ResponseCode,
-        remark: Option<String>,
-    ) -> Self {
+    pub fn response_to(request: &RemotingCommand, code: ResponseCode, remark: Option<String>) -> Self {
         let mut command = Self::response(code, remark);
         command.opaque = request.opaque;
         command.serialize_type = request.serialize_type;
@@ -172,25 +168,12 @@ mod tests {
     /// A request carries its typed header in extFields and reads it back unchanged.
     #[test]
     fn request_carries_typed_header() {
-        let header = GetRouteInfoRequestHeader {
-            topic: "T".to_owned(),
-            accept_standard_json_only: None,
-        };
-        let request =
-            RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header).with_opaque(7);
+        let header = GetRouteInfoRequestHeader { topic: "T".to_owned(), accept_standard_json_only: None };
+        let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header).with_opaque(7);
         assert_eq!(request.code, 105);
-        assert_eq!(
-            request.ext_fields.get("topic").map(String::as_str),
-            Some("T")
-        );
-        assert_eq!(
-            request.read_header::<GetRouteInfoRequestHeader>(),
-            Ok(header)
-        );
-        assert_eq!(
-            request.request_code(),
-            Some(RequestCode::GetRouteinfoByTopic)
-        );
+        assert_eq!(request.ext_fields.get("topic").map(String::as_str), Some("T"));
+        assert_eq!(request.read_header::<GetRouteInfoRequestHeader>(), Ok(header));
+        assert_eq!(request.request_code(), Some(RequestCode::GetRouteinfoByTopic));
         assert_eq!(request.response_code(), None);
         assert!(!request.is_response() && !request.is_oneway());
     }
@@ -203,8 +186,7 @@ mod tests {
             .with_serialize_type(SerializeType::RocketMq);
         request.mark_oneway();
         assert!(request.is_oneway());
-        let response =
-            RemotingCommand::response_to(&request, ResponseCode::SystemBusy, Some("busy".into()));
+        let response = RemotingCommand::response_to(&request, ResponseCode::SystemBusy, Some("busy".into()));
         assert_eq!(response.opaque, 42);
         assert_eq!(response.serialize_type, SerializeType::RocketMq);
         assert_eq!(response.flag, FLAG_RESPONSE);
@@ -219,8 +201,7 @@ mod tests {
         let mut request = RemotingCommand::request(RequestCode::SendMessage, &EmptyHeader);
         request.code = 9999;
         assert_eq!(request.request_code(), None);
-        let response =
-            RemotingCommand::response_to(&request, ResponseCode::RequestCodeNotSupported, None);
+        let response = RemotingCommand::response_to(&request, ResponseCode::RequestCodeNotSupported, None);
         assert_eq!(response.code, 3);
     }
 }

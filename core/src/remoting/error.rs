@@ -31,9 +31,7 @@ pub enum FrameError {
     },
 
     /// The header-length word announces more header than the frame holds.
-    #[error(
-        "header length {header_len_bytes} exceeds the {available_bytes} bytes left in the frame"
-    )]
+    #[error("header length {header_len_bytes} exceeds the {available_bytes} bytes left in the frame")]
     HeaderLengthExceedsFrame {
         /// The low 24 bits of the header-length word.
         header_len_bytes: u32,
@@ -63,9 +61,7 @@ pub enum FrameError {
     },
 
     /// A binary header field announces more bytes than the header (or its section) has left.
-    #[error(
-        "binary header truncated in {field}: needs {needed_bytes} bytes, {remaining_bytes} left"
-    )]
+    #[error("binary header truncated in {field}: needs {needed_bytes} bytes, {remaining_bytes} left")]
     TruncatedBinaryHeader {
         /// The field being read.
         field: &'static str,
@@ -107,10 +103,7 @@ pub enum EncodeError {
     },
 
     /// An extFields key is longer than the binary header's i16 key length allows.
-    #[error(
-        "extFields key of {key_len_bytes} bytes is longer than {} bytes",
-        i16::MAX
-    )]
+    #[error("extFields key of {key_len_bytes} bytes is longer than {} bytes", i16::MAX)]
     KeyTooLong {
         /// The key's length in bytes.
         key_len_bytes: usize,

@@ -58,11 +58,7 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<RemotingCommand>, Frame
     assert!(header_end <= layout.frame_len_bytes && layout.frame_len_bytes <= buf.len());
     let mut frame = buf.split_to(layout.frame_len_bytes);
     frame.advance(header_end);
-    command.body = if frame.is_empty() {
-        None
-    } else {
-        Some(frame.freeze())
-    };
+    command.body = if frame.is_empty() { None } else { Some(frame.freeze()) };
     Ok(Some(command))
 }
 
@@ -84,31 +80,20 @@ fn read_layout(buf: &[u8]) -> Result<Option<FrameLayout>, FrameError> {
         return Ok(None);
     };
     let frame_len_bytes = check_total_len(total_len)?;
-    let Some(header_word) = buf
-        .get(LENGTH_FIELD_BYTES..)
-        .and_then(|rest| rest.first_chunk::<4>())
-    else {
+    let Some(header_word) = buf.get(LENGTH_FIELD_BYTES..).and_then(|rest| rest.first_chunk::<4>()) else {
         return Ok(None);
     };
     let [raw_type, len_high, len_mid, len_low] = *header_word;
-    let serialize_type = SerializeType::from_u8(raw_type)
-        .ok_or(FrameError::UnknownSerializeType { raw: raw_type })?;
+    let serialize_type = SerializeType::from_u8(raw_type).ok_or(FrameError::UnknownSerializeType { raw: raw_type })?;
     let header_len_bytes = u32::from_be_bytes([0, len_high, len_mid, len_low]);
     let available_bytes = frame_len_bytes - FRAME_PREFIX_BYTES;
     if header_len_bytes as usize > available_bytes {
-        return Err(FrameError::HeaderLengthExceedsFrame {
-            header_len_bytes,
-            available_bytes: available_bytes as u32,
-        });
+        return Err(FrameError::HeaderLengthExceedsFrame { header_len_bytes, available_bytes: available_bytes as u32 });
     }
     if buf.len() < frame_len_bytes {
         return Ok(None);
     }
-    Ok(Some(FrameLayout {
-        frame_len_bytes,
-        header_len_bytes: header_len_bytes as usize,
-        serialize_type,
-    }))
+    Ok(Some(FrameLayout { frame_len_bytes, header_len_bytes: header_len_bytes as usize, serialize_type }))
 }
 
 /// Checks the `total_len` field and returns the whole frame's size in bytes.
@@ -171,11 +156,7 @@ fn write_prefix(command: &RemotingCommand, out: &mut BytesMut) -> Result<(), Enc
 
 /// Writes `total_len` and the header word of the frame that starts at `start` in `out`, whose
 /// header has just been appended.
-fn fill_length_fields(
-    command: &RemotingCommand,
-    out: &mut BytesMut,
-    start: usize,
-) -> Result<(), EncodeError> {
+fn fill_length_fields(command: &RemotingCommand, out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
     let header_len_bytes = out.len() - start - FRAME_PREFIX_BYTES;
     if header_len_bytes > HEADER_SIZE_MAX_BYTES {
         return Err(EncodeError::HeaderTooLarge { header_len_bytes });
@@ -188,8 +169,7 @@ fn fill_length_fields(
     let total_len = (frame_len_bytes - LENGTH_FIELD_BYTES) as u32;
     let header_word = u32::from(command.serialize_type.as_u8()) << 24 | header_len_bytes as u32;
     out[start..start + LENGTH_FIELD_BYTES].copy_from_slice(&total_len.to_be_bytes());
-    out[start + LENGTH_FIELD_BYTES..start + FRAME_PREFIX_BYTES]
-        .copy_from_slice(&header_word.to_be_bytes());
+    out[start + LENGTH_FIELD_BYTES..start + FRAME_PREFIX_BYTES].copy_from_slice(&header_word.to_be_bytes());
     Ok(())
 }
 
@@ -239,20 +219,12 @@ mod tests {
     fn decodes_reference_json_frame() {
         let mut buf = hand_frame(0, REFERENCE_JSON, b"");
         let command = decode_frame(&mut buf);
-        let Ok(Some(command)) = command else {
-            panic!("{command:?}")
-        };
+        let Ok(Some(command)) = command else { panic!("{command:?}") };
         assert!(buf.is_empty());
-        assert_eq!(
-            (command.code, command.version, command.opaque, command.flag),
-            (105, 401, 7, 0)
-        );
+        assert_eq!((command.code, command.version, command.opaque, command.flag), (105, 401, 7, 0));
         assert_eq!(command.language, LanguageCode::Java);
         assert_eq!(command.serialize_type, SerializeType::Json);
-        assert_eq!(
-            command.ext_fields.get("topic").map(String::as_str),
-            Some("T")
-        );
+        assert_eq!(command.ext_fields.get("topic").map(String::as_str), Some("T"));
         assert_eq!(command.body, None);
     }
 
@@ -277,17 +249,13 @@ mod tests {
             0x00, 0x0B, 0x0C, 0x01, 0x91, // code 11, RUST, version 401
             0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0x00, 0x01, // opaque, flag (response)
             0x00, 0x00, 0x00, 0x00, // no remark
-            0x00, 0x00, 0x00, 0x09, 0x00, 0x01, b'k', 0x00, 0x00, 0x00, 0x02, b'v',
-            b'v', // extFields
+            0x00, 0x00, 0x00, 0x09, 0x00, 0x01, b'k', 0x00, 0x00, 0x00, 0x02, b'v', b'v', // extFields
             b'B', b'O', b'D', b'Y',
         ];
         let mut out = BytesMut::new();
         assert_eq!(encode_frame(&command, &mut out), Ok(()));
         assert_eq!(&out[..], expected);
-        assert_eq!(
-            encode_frame_prefix(&command).map(|prefix| prefix.len()),
-            Ok(expected.len() - 4)
-        );
+        assert_eq!(encode_frame_prefix(&command).map(|prefix| prefix.len()), Ok(expected.len() - 4));
         assert_eq!(decode_frame(&mut out), Ok(Some(command)));
         assert!(out.is_empty());
     }
@@ -307,26 +275,15 @@ mod tests {
     /// receive buffer (same memory, not a copy).
     #[test]
     fn consumes_exactly_one_frame_and_body_is_zero_copy() {
-        let mut buf = bytes_of(&[
-            &hand_frame(0, br#"{"code":1}"#, b"first"),
-            &hand_frame(0, br#"{"code":2}"#, b""),
-        ]);
+        let mut buf = bytes_of(&[&hand_frame(0, br#"{"code":1}"#, b"first"), &hand_frame(0, br#"{"code":2}"#, b"")]);
         let body_address = buf.as_ptr() as usize + FRAME_PREFIX_BYTES + br#"{"code":1}"#.len();
         let first = decode_frame(&mut buf);
-        let Ok(Some(first)) = first else {
-            panic!("{first:?}")
-        };
+        let Ok(Some(first)) = first else { panic!("{first:?}") };
         assert_eq!(first.code, 1);
         assert_eq!(first.body.as_deref(), Some(&b"first"[..]));
-        assert_eq!(
-            first.body.as_ref().map(|body| body.as_ptr() as usize),
-            Some(body_address)
-        );
+        assert_eq!(first.body.as_ref().map(|body| body.as_ptr() as usize), Some(body_address));
         let second = decode_frame(&mut buf);
-        assert_eq!(
-            second.map(|c| c.map(|c| (c.code, c.body))),
-            Ok(Some((2, None)))
-        );
+        assert_eq!(second.map(|c| c.map(|c| (c.code, c.body))), Ok(Some((2, None))));
         assert!(buf.is_empty());
         assert_eq!(decode_frame(&mut buf), Ok(None));
     }
@@ -334,10 +291,7 @@ mod tests {
     /// A negative total length is NegativeFrameLength, from the first 4 bytes alone.
     #[test]
     fn negative_frame_length() {
-        assert_eq!(
-            decode_err(&[0xFF, 0xFF, 0xFF, 0xFE]),
-            FrameError::NegativeFrameLength { total_len: -2 }
-        );
+        assert_eq!(decode_err(&[0xFF, 0xFF, 0xFF, 0xFE]), FrameError::NegativeFrameLength { total_len: -2 });
     }
 
     /// A frame one byte over 16 MiB is rejected from its first 4 bytes, without waiting for the
@@ -347,15 +301,11 @@ mod tests {
         let over = (FRAME_SIZE_MAX_BYTES - LENGTH_FIELD_BYTES + 1) as i32;
         assert_eq!(
             decode_err(&over.to_be_bytes()),
-            FrameError::FrameTooLarge {
-                frame_len_bytes: FRAME_SIZE_MAX_BYTES as i64 + 1
-            }
+            FrameError::FrameTooLarge { frame_len_bytes: FRAME_SIZE_MAX_BYTES as i64 + 1 }
         );
         assert_eq!(
             decode_err(&i32::MAX.to_be_bytes()),
-            FrameError::FrameTooLarge {
-                frame_len_bytes: i64::from(i32::MAX) + 4
-            }
+            FrameError::FrameTooLarge { frame_len_bytes: i64::from(i32::MAX) + 4 }
         );
         let at_limit = (FRAME_SIZE_MAX_BYTES - LENGTH_FIELD_BYTES) as i32;
         let mut buf = bytes_of(&[&at_limit.to_be_bytes(), &[0, 0, 0, 2], b"{}"]);
@@ -365,10 +315,7 @@ mod tests {
     /// A total length below 4 cannot hold the header word: FrameTooShort.
     #[test]
     fn frame_too_short() {
-        assert_eq!(
-            decode_err(&[0, 0, 0, 3, 0, 0, 0]),
-            FrameError::FrameTooShort { total_len: 3 }
-        );
+        assert_eq!(decode_err(&[0, 0, 0, 3, 0, 0, 0]), FrameError::FrameTooShort { total_len: 3 });
     }
 
     /// A header length beyond the frame is rejected from the first 8 bytes.
@@ -376,57 +323,30 @@ mod tests {
     fn header_length_exceeds_frame() {
         assert_eq!(
             decode_err(&[0, 0, 0, 10, 0, 0, 0, 7]),
-            FrameError::HeaderLengthExceedsFrame {
-                header_len_bytes: 7,
-                available_bytes: 6
-            }
+            FrameError::HeaderLengthExceedsFrame { header_len_bytes: 7, available_bytes: 6 }
         );
     }
 
     /// A serialize type other than 0 and 1 is rejected from the first 8 bytes.
     #[test]
     fn unknown_serialize_type() {
-        assert_eq!(
-            decode_err(&[0, 0, 0, 10, 2, 0, 0, 2]),
-            FrameError::UnknownSerializeType { raw: 2 }
-        );
-        assert_eq!(
-            decode_err(&[0, 0, 0, 10, 0x80, 0, 0, 2]),
-            FrameError::UnknownSerializeType { raw: 0x80 }
-        );
+        assert_eq!(decode_err(&[0, 0, 0, 10, 2, 0, 0, 2]), FrameError::UnknownSerializeType { raw: 2 });
+        assert_eq!(decode_err(&[0, 0, 0, 10, 0x80, 0, 0, 2]), FrameError::UnknownSerializeType { raw: 0x80 });
     }
 
     /// Header errors surface through the frame decoder unchanged, with nothing consumed.
     #[test]
     fn header_errors_surface() {
-        assert!(matches!(
-            decode_err(&hand_frame(0, b"{\"code\":", b"")),
-            FrameError::InvalidJsonHeader { .. }
-        ));
-        assert!(matches!(
-            decode_err(&hand_frame(0, b"", b"body")),
-            FrameError::InvalidJsonHeader { .. }
-        ));
-        assert_eq!(
-            decode_err(&hand_frame(0, b"\"\xC3\"", b"")),
-            FrameError::InvalidUtf8 {
-                field: "JSON header"
-            }
-        );
+        assert!(matches!(decode_err(&hand_frame(0, b"{\"code\":", b"")), FrameError::InvalidJsonHeader { .. }));
+        assert!(matches!(decode_err(&hand_frame(0, b"", b"body")), FrameError::InvalidJsonHeader { .. }));
+        assert_eq!(decode_err(&hand_frame(0, b"\"\xC3\"", b"")), FrameError::InvalidUtf8 { field: "JSON header" });
         assert_eq!(
             decode_err(&hand_frame(0, b"{} 1", b"")),
-            FrameError::TrailingHeaderBytes {
-                section: "JSON header",
-                trailing_bytes: 1
-            }
+            FrameError::TrailingHeaderBytes { section: "JSON header", trailing_bytes: 1 }
         );
         assert_eq!(
             decode_err(&hand_frame(1, &[0, 10, 0], b"")),
-            FrameError::TruncatedBinaryHeader {
-                field: "version",
-                needed_bytes: 2,
-                remaining_bytes: 0
-            }
+            FrameError::TruncatedBinaryHeader { field: "version", needed_bytes: 2, remaining_bytes: 0 }
         );
     }
 
@@ -436,19 +356,12 @@ mod tests {
     fn encode_rejects_oversized_frames() {
         let mut out = BytesMut::from(&b"earlier"[..]);
         let body = Bytes::from(vec![0u8; FRAME_SIZE_MAX_BYTES - FRAME_PREFIX_BYTES - 10]);
-        let command =
-            RemotingCommand::response(crate::remoting::ResponseCode::Success, None).with_body(body);
+        let command = RemotingCommand::response(crate::remoting::ResponseCode::Success, None).with_body(body);
         let result = encode_frame(&command, &mut out);
-        assert!(
-            matches!(result, Err(EncodeError::FrameTooLarge { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(EncodeError::FrameTooLarge { .. })), "{result:?}");
         let command = command.with_body(Bytes::from(vec![0u8; FRAME_SIZE_MAX_BYTES]));
         let result = encode_frame(&command, &mut out);
-        assert!(
-            matches!(result, Err(EncodeError::FrameTooLarge { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(EncodeError::FrameTooLarge { .. })), "{result:?}");
         assert_eq!(&out[..], b"earlier");
     }
 
@@ -456,30 +369,23 @@ mod tests {
     #[test]
     fn encode_rejects_oversized_json_header() {
         let remark = "r".repeat(HEADER_SIZE_MAX_BYTES);
-        let command =
-            RemotingCommand::response(crate::remoting::ResponseCode::SystemError, Some(remark));
+        let command = RemotingCommand::response(crate::remoting::ResponseCode::SystemError, Some(remark));
         let mut out = BytesMut::new();
         let result = encode_frame(&command, &mut out);
-        assert!(
-            matches!(result, Err(EncodeError::HeaderTooLarge { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(EncodeError::HeaderTooLarge { .. })), "{result:?}");
         assert!(out.is_empty());
     }
 
     /// Prefix plus body is byte for byte the whole frame.
     #[test]
     fn prefix_plus_body_is_the_frame() {
-        let command =
-            RemotingCommand::response(crate::remoting::ResponseCode::Success, Some("ok".into()))
-                .with_opaque(3)
-                .with_body(Bytes::from_static(b"payload"));
+        let command = RemotingCommand::response(crate::remoting::ResponseCode::Success, Some("ok".into()))
+            .with_opaque(3)
+            .with_body(Bytes::from_static(b"payload"));
         let mut whole = BytesMut::new();
         assert_eq!(encode_frame(&command, &mut whole), Ok(()));
         let prefix = encode_frame_prefix(&command);
-        let Ok(prefix) = prefix else {
-            panic!("{prefix:?}")
-        };
+        let Ok(prefix) = prefix else { panic!("{prefix:?}") };
         assert_eq!(bytes_of(&[&prefix, b"payload"]), whole);
     }
 }

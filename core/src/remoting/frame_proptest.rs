@@ -25,28 +25,21 @@ fn command_strategy(serialize_type: SerializeType) -> impl Strategy<Value = Remo
         proptest::collection::btree_map(any::<String>(), any::<String>(), 0..6),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
     )
-        .prop_map(
-            move |(code, language, version, opaque, flag, remark, ext_fields, body)| {
-                RemotingCommand {
-                    code,
-                    language,
-                    version,
-                    opaque,
-                    flag,
-                    remark,
-                    ext_fields,
-                    body: body.map(Bytes::from),
-                    serialize_type,
-                }
-            },
-        )
+        .prop_map(move |(code, language, version, opaque, flag, remark, ext_fields, body)| RemotingCommand {
+            code,
+            language,
+            version,
+            opaque,
+            flag,
+            remark,
+            ext_fields,
+            body: body.map(Bytes::from),
+            serialize_type,
+        })
 }
 
 fn any_command() -> impl Strategy<Value = RemotingCommand> {
-    prop_oneof![
-        command_strategy(SerializeType::Json),
-        command_strategy(SerializeType::RocketMq)
-    ]
+    prop_oneof![command_strategy(SerializeType::Json), command_strategy(SerializeType::RocketMq)]
 }
 
 /// What decoding gives back for `command`: the wire cannot tell an empty body from none, and the
@@ -56,8 +49,7 @@ fn as_decoded(command: &RemotingCommand) -> RemotingCommand {
     if expected.body.as_ref().is_some_and(Bytes::is_empty) {
         expected.body = None;
     }
-    if expected.serialize_type == SerializeType::RocketMq && expected.remark.as_deref() == Some("")
-    {
+    if expected.serialize_type == SerializeType::RocketMq && expected.remark.as_deref() == Some("") {
         expected.remark = None;
     }
     expected

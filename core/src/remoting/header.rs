@@ -201,8 +201,7 @@ pub(crate) mod test_support {
     pub(crate) fn wire_round_trip<H: CommandHeader + std::fmt::Debug>(
         fields: &BTreeMap<String, String>,
     ) -> Result<H, TestCaseError> {
-        let header = H::read_fields(fields)
-            .map_err(|e| TestCaseError::fail(format!("{e} in {fields:?}")))?;
+        let header = H::read_fields(fields).map_err(|e| TestCaseError::fail(format!("{e} in {fields:?}")))?;
         let mut written = BTreeMap::new();
         header.write_fields(&mut written);
         prop_assert_eq!(&written, fields, "{:?}", header);
@@ -274,26 +273,14 @@ mod tests {
     }
 
     fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     /// Absent optional and defaulted fields read as None/false; unknown keys are ignored.
     #[test]
     fn absent_optional_fields_default() {
-        let read =
-            SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "-3"), ("x", "y")]));
-        assert_eq!(
-            read,
-            Ok(SampleHeader {
-                name: "n".into(),
-                count: -3,
-                limit: None,
-                flag: false
-            })
-        );
+        let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "-3"), ("x", "y")]));
+        assert_eq!(read, Ok(SampleHeader { name: "n".into(), count: -3, limit: None, flag: false }));
     }
 
     /// A missing required field is `Missing` with its wire name.
@@ -308,31 +295,13 @@ mod tests {
     #[test]
     fn unparsable_values_are_invalid() {
         let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "1.5")]));
-        assert_eq!(
-            read,
-            Err(HeaderError::Invalid {
-                field: "count",
-                value: "1.5".into()
-            })
-        );
-        let read =
-            SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "1"), ("flagOn", "yes")]));
-        assert_eq!(
-            read,
-            Err(HeaderError::Invalid {
-                field: "flagOn",
-                value: "yes".into()
-            })
-        );
+        assert_eq!(read, Err(HeaderError::Invalid { field: "count", value: "1.5".into() }));
+        let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", "1"), ("flagOn", "yes")]));
+        assert_eq!(read, Err(HeaderError::Invalid { field: "flagOn", value: "yes".into() }));
         let huge = "9".repeat(1000);
         let read = SampleHeader::read_fields(&fields(&[("name", "n"), ("count", &huge)]));
-        let Err(HeaderError::Invalid { value, .. }) = read else {
-            panic!("expected Invalid, got {read:?}")
-        };
-        assert_eq!(
-            value.len(),
-            crate::remoting::error::HEADER_ERROR_VALUE_CHARS_MAX
-        );
+        let Err(HeaderError::Invalid { value, .. }) = read else { panic!("expected Invalid, got {read:?}") };
+        assert_eq!(value.len(), crate::remoting::error::HEADER_ERROR_VALUE_CHARS_MAX);
     }
 
     proptest::proptest! {
@@ -346,22 +315,11 @@ mod tests {
     /// Writing leaves out None fields and writes booleans and numbers as Java's toString does.
     #[test]
     fn write_uses_java_text_forms() {
-        let header = SampleHeader {
-            name: "n".into(),
-            count: 5,
-            limit: None,
-            flag: true,
-        };
+        let header = SampleHeader { name: "n".into(), count: 5, limit: None, flag: true };
         let mut written = BTreeMap::new();
         header.write_fields(&mut written);
-        assert_eq!(
-            written,
-            fields(&[("name", "n"), ("count", "5"), ("flagOn", "true")])
-        );
-        assert_eq!(
-            SampleHeader::FIELD_NAMES,
-            &["name", "count", "limit", "flagOn"]
-        );
+        assert_eq!(written, fields(&[("name", "n"), ("count", "5"), ("flagOn", "true")]));
+        assert_eq!(SampleHeader::FIELD_NAMES, &["name", "count", "limit", "flagOn"]);
         assert_eq!(SampleHeader::read_fields(&written), Ok(header));
     }
 }

@@ -194,10 +194,7 @@ mod tests {
     /// `clientID` keeps Java's capitalisation on the wire.
     #[test]
     fn unregister_client_uses_java_key() {
-        let header = UnregisterClientRequestHeader {
-            client_id: "1.2.3.4@1".into(),
-            ..Default::default()
-        };
+        let header = UnregisterClientRequestHeader { client_id: "1.2.3.4@1".into(), ..Default::default() };
         let mut fields = BTreeMap::new();
         header.write_fields(&mut fields);
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["clientID"]);

@@ -180,12 +180,7 @@ mod tests {
     /// `isForce` keeps Java's field name, `is` prefix included, and is required.
     #[test]
     fn reset_offset_uses_java_field_names() {
-        let header = ResetOffsetRequestHeader {
-            topic: "T".into(),
-            group: "G".into(),
-            timestamp: 5,
-            is_force: true,
-        };
+        let header = ResetOffsetRequestHeader { topic: "T".into(), group: "G".into(), timestamp: 5, is_force: true };
         let mut fields = BTreeMap::new();
         header.write_fields(&mut fields);
         assert_eq!(fields.get("isForce").map(String::as_str), Some("true"));

@@ -73,12 +73,7 @@ fn unquoted_integer_keys(bytes: &[u8]) -> Vec<(usize, usize)> {
 /// End of the integer (`-`? digits+) starting at `start`, or `start` if there is none.
 fn integer_end(bytes: &[u8], start: usize) -> usize {
     let sign = usize::from(bytes.get(start) == Some(&b'-'));
-    let digits = bytes
-        .get(start + sign..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits = bytes.get(start + sign..).unwrap_or_default().iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         start
     } else {
@@ -87,11 +82,7 @@ fn integer_end(bytes: &[u8], start: usize) -> usize {
 }
 
 fn next_non_whitespace(bytes: &[u8], from: usize) -> Option<u8> {
-    bytes
-        .get(from..)?
-        .iter()
-        .copied()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    bytes.get(from..)?.iter().copied().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 #[cfg(test)]
@@ -106,36 +97,21 @@ mod tests {
     #[test]
     fn quotes_integer_keys() {
         let fixed = java_json_to_valid(r#"{"brokerAddrs":{0:"1.2.3.4:10911",1:"1.2.3.5:10911"}}"#);
-        assert_eq!(
-            fixed,
-            r#"{"brokerAddrs":{"0":"1.2.3.4:10911","1":"1.2.3.5:10911"}}"#
-        );
+        assert_eq!(fixed, r#"{"brokerAddrs":{"0":"1.2.3.4:10911","1":"1.2.3.5:10911"}}"#);
         assert!(serde_json::from_str::<serde_json::Value>(&fixed).is_ok());
     }
 
     /// Whitespace around keys and negative keys are handled; layout is kept.
     #[test]
     fn handles_whitespace_and_sign() {
-        assert_eq!(
-            java_json_to_valid("{ 12 : \"a\" ,\n-3:\"b\"}"),
-            "{ \"12\" : \"a\" ,\n\"-3\":\"b\"}"
-        );
+        assert_eq!(java_json_to_valid("{ 12 : \"a\" ,\n-3:\"b\"}"), "{ \"12\" : \"a\" ,\n\"-3\":\"b\"}");
     }
 
     /// Valid JSON, numbers in arrays and values, and a bare `-` are left alone (and borrowed).
     #[test]
     fn leaves_valid_json_alone() {
-        for text in [
-            r#"{"a":1,"b":[0,1,-2],"c":{"0":"x"}}"#,
-            "[1,2]",
-            "{-:1}",
-            "",
-            "12:3",
-        ] {
-            assert!(
-                matches!(java_json_to_valid(text), Cow::Borrowed(t) if t == text),
-                "{text}"
-            );
+        for text in [r#"{"a":1,"b":[0,1,-2],"c":{"0":"x"}}"#, "[1,2]", "{-:1}", "", "12:3"] {
+            assert!(matches!(java_json_to_valid(text), Cow::Borrowed(t) if t == text), "{text}");
         }
     }
 

@@ -84,45 +84,25 @@ pub(crate) fn encode(command: &RemotingCommand, out: &mut BytesMut) -> Result<()
         serialize_type_current_rpc: SerializeType::Json.java_name(),
         version: command.version,
     };
-    serde_json::to_writer(out.writer(), &header).map_err(|e| EncodeError::Json {
-        reason: e.to_string(),
-    })
+    serde_json::to_writer(out.writer(), &header).map_err(|e| EncodeError::Json { reason: e.to_string() })
 }
 
 /// Decodes a whole JSON header. The returned command has no body.
 pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, FrameError> {
-    let text = std::str::from_utf8(header).map_err(|_| FrameError::InvalidUtf8 {
-        field: "JSON header",
-    })?;
+    let text = std::str::from_utf8(header).map_err(|_| FrameError::InvalidUtf8 { field: "JSON header" })?;
     // serde would also read a struct from an array of its fields in order; Java never sends one.
     if !text.trim_start().starts_with('{') {
-        return Err(FrameError::InvalidJsonHeader {
-            reason: "not a JSON object".to_owned(),
-        });
+        return Err(FrameError::InvalidJsonHeader { reason: "not a JSON object".to_owned() });
     }
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<JsonHeaderIn>();
     let parsed = match stream.next() {
         Some(Ok(parsed)) => parsed,
-        Some(Err(e)) => {
-            return Err(FrameError::InvalidJsonHeader {
-                reason: e.to_string(),
-            })
-        }
-        None => {
-            return Err(FrameError::InvalidJsonHeader {
-                reason: "no JSON value".to_owned(),
-            })
-        }
+        Some(Err(e)) => return Err(FrameError::InvalidJsonHeader { reason: e.to_string() }),
+        None => return Err(FrameError::InvalidJsonHeader { reason: "no JSON value".to_owned() }),
     };
-    let rest = text
-        .get(stream.byte_offset()..)
-        .unwrap_or_default()
-        .trim_start();
+    let rest = text.get(stream.byte_offset()..).unwrap_or_default().trim_start();
     if !rest.is_empty() {
-        return Err(FrameError::TrailingHeaderBytes {
-            section: "JSON header",
-            trailing_bytes: rest.len(),
-        });
+        return Err(FrameError::TrailingHeaderBytes { section: "JSON header", trailing_bytes: rest.len() });
     }
     Ok(RemotingCommand {
         code: parsed.code,
@@ -141,9 +121,7 @@ pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, FrameError> {
 fn language_from_json(value: Option<&Value>) -> LanguageCode {
     match value {
         None | Some(Value::Null) => LanguageCode::Java,
-        Some(Value::String(name)) => {
-            LanguageCode::from_java_name(name).unwrap_or(LanguageCode::Other)
-        }
+        Some(Value::String(name)) => LanguageCode::from_java_name(name).unwrap_or(LanguageCode::Other),
         Some(Value::Number(number)) => number
             .as_u64()
             .and_then(|code| u8::try_from(code).ok())
@@ -153,9 +131,7 @@ fn language_from_json(value: Option<&Value>) -> LanguageCode {
     }
 }
 
-fn ext_fields_from_json(
-    raw: BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, String>, FrameError> {
+fn ext_fields_from_json(raw: BTreeMap<String, Value>) -> Result<BTreeMap<String, String>, FrameError> {
     let mut fields = BTreeMap::new();
     for (key, value) in raw {
         if let Some(text) = ext_value_from_json(value)? {
@@ -174,9 +150,9 @@ fn ext_value_from_json(value: Value) -> Result<Option<String>, FrameError> {
         Value::Number(number) => Ok(Some(number.to_string())),
         Value::Bool(flag) => Ok(Some(flag.to_string())),
         Value::Null => Ok(None),
-        Value::Array(_) | Value::Object(_) => Err(FrameError::InvalidJsonHeader {
-            reason: "an extFields value is an array or object".to_owned(),
-        }),
+        Value::Array(_) | Value::Object(_) => {
+            Err(FrameError::InvalidJsonHeader { reason: "an extFields value is an array or object".to_owned() })
+        }
     }
 }
 
@@ -191,29 +167,19 @@ mod tests {
     /// The example from the protocol reference decodes to the fields it spells out.
     #[test]
     fn decodes_reference_example() {
-        let command = decode_str(
-            r#"{"code":105,"language":"JAVA","version":401,"opaque":7,"flag":0,"extFields":{"topic":"T"}}"#,
-        );
-        let Ok(command) = command else {
-            panic!("{command:?}")
-        };
-        assert_eq!(
-            (command.code, command.version, command.opaque, command.flag),
-            (105, 401, 7, 0)
-        );
+        let command =
+            decode_str(r#"{"code":105,"language":"JAVA","version":401,"opaque":7,"flag":0,"extFields":{"topic":"T"}}"#);
+        let Ok(command) = command else { panic!("{command:?}") };
+        assert_eq!((command.code, command.version, command.opaque, command.flag), (105, 401, 7, 0));
         assert_eq!(command.language, LanguageCode::Java);
         assert_eq!(command.remark, None);
-        assert_eq!(
-            command.ext_fields.get("topic").map(String::as_str),
-            Some("T")
-        );
+        assert_eq!(command.ext_fields.get("topic").map(String::as_str), Some("T"));
     }
 
     /// Encoding writes fastjson's field names and order, and leaves out none/empty fields.
     #[test]
     fn encodes_fastjson_shape() {
-        let mut command =
-            RemotingCommand::response(super::super::ResponseCode::Success, None).with_opaque(9);
+        let mut command = RemotingCommand::response(super::super::ResponseCode::Success, None).with_opaque(9);
         command.language = LanguageCode::Java;
         let mut out = BytesMut::new();
         assert_eq!(encode(&command, &mut out), Ok(()));
@@ -238,29 +204,14 @@ mod tests {
         let command = decode_str(
             r#" {"code":11,"language":"KOTLIN","future":[1,{"x":2}],"extFields":{"a":1,"b":true,"c":null,"d":-2.5}} "#,
         );
-        let Ok(command) = command else {
-            panic!("{command:?}")
-        };
-        assert_eq!(
-            (command.code, command.version, command.opaque, command.flag),
-            (11, 0, 0, 0)
-        );
+        let Ok(command) = command else { panic!("{command:?}") };
+        assert_eq!((command.code, command.version, command.opaque, command.flag), (11, 0, 0, 0));
         assert_eq!(command.language, LanguageCode::Other);
-        let fields: Vec<(&str, &str)> = command
-            .ext_fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let fields: Vec<(&str, &str)> = command.ext_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(fields, [("a", "1"), ("b", "true"), ("d", "-2.5")]);
         assert_eq!(decode_str("{}").map(|c| c.language), Ok(LanguageCode::Java));
-        assert_eq!(
-            decode_str(r#"{"language":9}"#).map(|c| c.language),
-            Ok(LanguageCode::Go)
-        );
-        assert_eq!(
-            decode_str(r#"{"language":900}"#).map(|c| c.language),
-            Ok(LanguageCode::Other)
-        );
+        assert_eq!(decode_str(r#"{"language":9}"#).map(|c| c.language), Ok(LanguageCode::Go));
+        assert_eq!(decode_str(r#"{"language":900}"#).map(|c| c.language), Ok(LanguageCode::Other));
     }
 
     /// Shapes that would lose data are InvalidJsonHeader: not an object, a number out of i32
@@ -291,21 +242,13 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         assert_eq!(
             decode_str(r#"{"code":1} x{}"#),
-            Err(FrameError::TrailingHeaderBytes {
-                section: "JSON header",
-                trailing_bytes: 3
-            })
+            Err(FrameError::TrailingHeaderBytes { section: "JSON header", trailing_bytes: 3 })
         );
     }
 
     /// A header that is not UTF-8 is InvalidUtf8, before any JSON parsing.
     #[test]
     fn invalid_utf8_is_rejected() {
-        assert_eq!(
-            decode(b"{\"remark\":\"\xff\"}"),
-            Err(FrameError::InvalidUtf8 {
-                field: "JSON header"
-            })
-        );
+        assert_eq!(decode(b"{\"remark\":\"\xff\"}"), Err(FrameError::InvalidUtf8 { field: "JSON header" }));
     }
 }

@@ -37,31 +37,24 @@ mod json_header;
 mod frame_proptest;
 
 pub use code::{LanguageCode, RequestCode, ResponseCode, SerializeType};
-pub use command::{
-    RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE, LANGUAGE_DEFAULT, REMOTING_VERSION_DEFAULT,
-};
+pub use command::{RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE, LANGUAGE_DEFAULT, REMOTING_VERSION_DEFAULT};
 pub use error::{EncodeError, FrameError, HeaderError};
-pub use frame::{
-    decode_frame, encode_frame, encode_frame_prefix, FRAME_SIZE_MAX_BYTES, HEADER_SIZE_MAX_BYTES,
-};
+pub use frame::{decode_frame, encode_frame, encode_frame_prefix, FRAME_SIZE_MAX_BYTES, HEADER_SIZE_MAX_BYTES};
 pub use header::{CommandHeader, EmptyHeader, HeaderField};
 pub use header_admin::{
-    CreateTopicRequestHeader, DeleteTopicRequestHeader, GetConsumerListByGroupRequestHeader,
-    GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader,
-    NotifyConsumerIdsChangedRequestHeader, RegisterBrokerRequestHeader,
+    CreateTopicRequestHeader, DeleteTopicRequestHeader, GetConsumerListByGroupRequestHeader, GetRouteInfoRequestHeader,
+    GetTopicsByClusterRequestHeader, NotifyConsumerIdsChangedRequestHeader, RegisterBrokerRequestHeader,
     RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader, UnregisterClientRequestHeader,
 };
 pub use header_message::{
-    CheckTransactionStateRequestHeader, ConsumerSendMsgBackRequestHeader,
-    EndTransactionRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryMessageRequestHeader, QueryMessageResponseHeader, SendMessageRequestHeader,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, ViewMessageRequestHeader,
+    CheckTransactionStateRequestHeader, ConsumerSendMsgBackRequestHeader, EndTransactionRequestHeader,
+    PullMessageRequestHeader, PullMessageResponseHeader, QueryMessageRequestHeader, QueryMessageResponseHeader,
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader, ViewMessageRequestHeader,
 };
 pub use header_offset::{
-    GetConsumeStatsRequestHeader, GetEarliestMsgStoretimeRequestHeader,
-    GetEarliestMsgStoretimeResponseHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
-    GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, QueryConsumerOffsetRequestHeader,
-    QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader, SearchOffsetRequestHeader,
-    SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
+    GetConsumeStatsRequestHeader, GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
+    GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader, GetMinOffsetResponseHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, ResetOffsetRequestHeader,
+    SearchOffsetRequestHeader, SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
 };
 pub use java_json::java_json_to_valid;

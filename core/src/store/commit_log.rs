@@ -12,15 +12,15 @@
 use bytes::Bytes;
 
 use crate::message::record::{
-    check_record, encode_blank, encode_record, record_len, RecordCheck, RecordMeta,
-    BLANK_RECORD_MIN_BYTES, RECORD_SIZE_MAX_BYTES,
+    check_record, encode_blank, encode_record, record_len, RecordCheck, RecordMeta, BLANK_RECORD_MIN_BYTES,
+    RECORD_SIZE_MAX_BYTES,
 };
 use crate::message::{MessageToStore, RecordError};
-use crate::store::record_crc::{self, RECORD_CRC_BYTES};
 use crate::store::disk::DiskRef;
 use crate::store::error::StoreError;
 use crate::store::mapped_file::{MappedFileQueue, SyncPlan};
 use crate::store::offset::{CommitLogOffset, QueueOffset};
+use crate::store::record_crc::{self, RECORD_CRC_BYTES};
 
 /// The CommitLog's directory on its disk.
 pub const COMMIT_LOG_DIR: &str = "commitlog";
@@ -121,9 +121,7 @@ impl CommitLog {
     ) -> Result<Vec<AppendedRecord>, StoreError> {
         let sizes: Vec<usize> = messages.iter().map(|(m, _)| record_len(m) + RECORD_CRC_BYTES).collect();
         let total: usize = sizes.iter().sum();
-        if total > self.message_size_max_bytes
-            || (total + BLANK_RECORD_MIN_BYTES) as u64 > self.files.file_size()
-        {
+        if total > self.message_size_max_bytes || (total + BLANK_RECORD_MIN_BYTES) as u64 > self.files.file_size() {
             return Err(StoreError::MessageTooLarge { size: total, limit: self.message_size_max_bytes });
         }
         self.roll_if_needed(total)?;
@@ -185,10 +183,12 @@ impl CommitLog {
         }
         let Some(record) = self.read(offset, size as usize)? else { return Ok(None) };
         match check_record(&record) {
-            Ok(RecordCheck::Message(meta)) if meta.physical_offset == offset.0 as i64 => match record_crc::verify(&record) {
-                Ok(()) => Ok(Some((record, meta))),
-                Err(reason) => Err(self.corrupt_at(offset.0, reason)),
-            },
+            Ok(RecordCheck::Message(meta)) if meta.physical_offset == offset.0 as i64 => {
+                match record_crc::verify(&record) {
+                    Ok(()) => Ok(Some((record, meta))),
+                    Err(reason) => Err(self.corrupt_at(offset.0, reason)),
+                }
+            }
             Ok(_) => Ok(None),
             Err(error) => Err(self.corrupt_at(offset.0, error)),
         }

@@ -137,7 +137,10 @@ impl ConsumeQueue {
             let mut at = 0;
             while at + unit_bytes <= data.len() {
                 match CqUnit::decode(&data[at..at + unit_bytes]) {
-                    Some(unit) if unit.end() <= trusted_end && previous_offset.is_none_or(|p| unit.commit_log_offset.0 > p) => {
+                    Some(unit)
+                        if unit.end() <= trusted_end
+                            && previous_offset.is_none_or(|p| unit.commit_log_offset.0 > p) =>
+                    {
                         previous_offset = Some(unit.commit_log_offset.0);
                         last_end = unit.end();
                         at += unit_bytes;

@@ -36,10 +36,8 @@ impl ConsumerOffsets {
 
     /// Writes the offsets atomically and durably.
     pub fn persist(&self, disk: &DiskRef) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(self).map_err(|e| StoreError::Metadata {
-            file: CONSUMER_OFFSET_PATH.into(),
-            reason: e.to_string(),
-        })?;
+        let json = serde_json::to_vec(self)
+            .map_err(|e| StoreError::Metadata { file: CONSUMER_OFFSET_PATH.into(), reason: e.to_string() })?;
         Ok(disk.replace_atomic(CONSUMER_OFFSET_PATH, &json)?)
     }
 
@@ -60,10 +58,7 @@ impl ConsumerOffsets {
 
     /// Every (topic, group) pair with offsets.
     pub fn topic_groups(&self) -> Vec<(String, String)> {
-        self.table
-            .keys()
-            .filter_map(|key| key.split_once('@').map(|(t, g)| (t.to_string(), g.to_string())))
-            .collect()
+        self.table.keys().filter_map(|key| key.split_once('@').map(|(t, g)| (t.to_string(), g.to_string()))).collect()
     }
 
     /// Forgets a topic's offsets (topic deletion).

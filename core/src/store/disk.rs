@@ -165,13 +165,7 @@ pub trait DiskFile: Send + Sync {
 
 /// Checks that `[offset, offset + len)` lies inside a file of `file_len` bytes; the error it
 /// returns is the one every backend reports for an out-of-range access.
-pub fn check_range(
-    path: &str,
-    op: DiskOp,
-    offset: u64,
-    len: u64,
-    file_len: u64,
-) -> Result<(), DiskError> {
+pub fn check_range(path: &str, op: DiskOp, offset: u64, len: u64, file_len: u64) -> Result<(), DiskError> {
     match offset.checked_add(len) {
         Some(end) if end <= file_len => Ok(()),
         _ => Err(DiskError::OutOfBounds { path: path.to_string(), op, offset, len, file_len }),

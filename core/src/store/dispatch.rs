@@ -51,7 +51,13 @@ impl<'a> DispatchRequest<'a> {
         }
     }
 
-    pub(crate) fn from_put(message: &'a MessageToStore, queue_offset: QueueOffset, offset: CommitLogOffset, size: u32, store_timestamp: i64) -> Self {
+    pub(crate) fn from_put(
+        message: &'a MessageToStore,
+        queue_offset: QueueOffset,
+        offset: CommitLogOffset,
+        size: u32,
+        store_timestamp: i64,
+    ) -> Self {
         DispatchRequest {
             topic: &message.topic,
             queue_id: message.queue_id,
@@ -79,7 +85,12 @@ pub(crate) struct Indexes {
 
 impl Indexes {
     /// Builds the ConsumeQueue unit and index entries of one record (RocketMQ's reput dispatch).
-    pub(crate) fn dispatch(&mut self, config: &StoreConfig, disk: &DiskRef, request: &DispatchRequest<'_>) -> Result<(), StoreError> {
+    pub(crate) fn dispatch(
+        &mut self,
+        config: &StoreConfig,
+        disk: &DiskRef,
+        request: &DispatchRequest<'_>,
+    ) -> Result<(), StoreError> {
         if self.deleted_topics.get(request.topic).is_some_and(|&deleted_at| request.offset.0 < deleted_at) {
             return Ok(());
         }
@@ -100,11 +111,13 @@ pub const DELETED_TOPICS_PATH: &str = "config/deletedTopics.json";
 
 pub(crate) fn load_deleted_topics(disk: &DiskRef) -> Result<BTreeMap<String, u64>, StoreError> {
     let Some(bytes) = disk.read_all(DELETED_TOPICS_PATH)? else { return Ok(BTreeMap::new()) };
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::Metadata { file: DELETED_TOPICS_PATH.into(), reason: e.to_string() })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| StoreError::Metadata { file: DELETED_TOPICS_PATH.into(), reason: e.to_string() })
 }
 
 pub(crate) fn store_deleted_topics(disk: &DiskRef, deleted: &BTreeMap<String, u64>) -> Result<(), StoreError> {
-    let json = serde_json::to_vec(deleted).map_err(|e| StoreError::Metadata { file: DELETED_TOPICS_PATH.into(), reason: e.to_string() })?;
+    let json = serde_json::to_vec(deleted)
+        .map_err(|e| StoreError::Metadata { file: DELETED_TOPICS_PATH.into(), reason: e.to_string() })?;
     Ok(disk.replace_atomic(DELETED_TOPICS_PATH, &json)?)
 }
 
@@ -151,7 +164,10 @@ pub(crate) fn open_queues(disk: &DiskRef, config: &StoreConfig, trusted: u64) ->
     for topic in disk.list(CONSUME_QUEUE_DIR)? {
         for queue_name in disk.list(&format!("{CONSUME_QUEUE_DIR}/{topic}"))? {
             let Ok(queue_id) = queue_name.parse::<i32>() else {
-                return Err(StoreError::Layout { dir: format!("{CONSUME_QUEUE_DIR}/{topic}"), reason: format!("unexpected entry {queue_name}") });
+                return Err(StoreError::Layout {
+                    dir: format!("{CONSUME_QUEUE_DIR}/{topic}"),
+                    reason: format!("unexpected entry {queue_name}"),
+                });
             };
             let mut queue = ConsumeQueue::open(disk.clone(), &topic, queue_id, config.consume_queue_units_per_file)?;
             queue.recover(trusted)?;

@@ -42,7 +42,13 @@ impl IndexService {
     /// it, when no entry of it is durable (empty), or, after an unclean shutdown, when it is
     /// the last file and one of its slots points past its durable entries (the slot page was
     /// written back, the header was not: the chain that slot headed is lost).
-    pub fn plan_repair(disk: &DiskRef, slots: u32, entries: u32, trusted_end: u64, clean: bool) -> Result<IndexRepair, StoreError> {
+    pub fn plan_repair(
+        disk: &DiskRef,
+        slots: u32,
+        entries: u32,
+        trusted_end: u64,
+        clean: bool,
+    ) -> Result<IndexRepair, StoreError> {
         let listed = list_index_files(disk)?;
         let mut repair = IndexRepair { remove: Vec::new(), rebuild_from: trusted_end };
         for (position, (first_offset, name)) in listed.iter().enumerate() {
@@ -102,7 +108,14 @@ impl IndexService {
 
     /// CommitLog offsets of messages indexed under `topic#key` stored in `[begin_ms, end_ms]`,
     /// newest first, at most `max`.
-    pub fn query(&self, topic: &str, key: &str, begin_ms: i64, end_ms: i64, max: usize) -> Result<Vec<u64>, StoreError> {
+    pub fn query(
+        &self,
+        topic: &str,
+        key: &str,
+        begin_ms: i64,
+        end_ms: i64,
+        max: usize,
+    ) -> Result<Vec<u64>, StoreError> {
         let key = index_key(topic, key);
         let mut found = Vec::new();
         for file in self.files.iter().rev() {

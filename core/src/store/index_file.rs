@@ -187,7 +187,14 @@ impl IndexFile {
 
     /// CommitLog offsets of entries for `key` stored within `[begin_ms, end_ms]`, newest first,
     /// at most `max`. Hash collisions are possible: the caller checks the records' keys.
-    pub fn lookup(&self, key: &str, begin_ms: i64, end_ms: i64, max: usize, out: &mut Vec<u64>) -> Result<(), StoreError> {
+    pub fn lookup(
+        &self,
+        key: &str,
+        begin_ms: i64,
+        end_ms: i64,
+        max: usize,
+        out: &mut Vec<u64>,
+    ) -> Result<(), StoreError> {
         let key_hash = index_key_hash(key);
         let mut number = self.read_i32(self.slot_position(key_hash))?;
         let mut steps = 0;
@@ -235,7 +242,9 @@ pub fn list_index_files(disk: &DiskRef) -> Result<Vec<(u64, String)>, StoreError
     for name in disk.list(INDEX_DIR)? {
         match parse_file_name(&name) {
             Some(offset) => found.push((offset, name)),
-            None => return Err(StoreError::Layout { dir: INDEX_DIR.into(), reason: format!("unexpected file {name}") }),
+            None => {
+                return Err(StoreError::Layout { dir: INDEX_DIR.into(), reason: format!("unexpected file {name}") })
+            }
         }
     }
     found.sort();

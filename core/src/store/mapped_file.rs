@@ -127,7 +127,10 @@ impl MappedFileQueue {
             created => created?,
         };
         if file.len() != self.file_size {
-            return Err(StoreError::Layout { dir: self.dir.clone(), reason: format!("{path} is {} bytes, expected {}", file.len(), self.file_size) });
+            return Err(StoreError::Layout {
+                dir: self.dir.clone(),
+                reason: format!("{path} is {} bytes, expected {}", file.len(), self.file_size),
+            });
         }
         let mapped = MappedFile { base, file };
         self.files.push(mapped.clone());

@@ -13,12 +13,12 @@ use crate::message::MessageToStore;
 use crate::store::checkpoint::Checkpoint;
 use crate::store::commit_log::{CommitLog, ScanStop, COMMIT_LOG_DIR};
 use crate::store::config::StoreConfig;
+use crate::store::consume_queue::{ConsumeQueue, CqUnit};
+use crate::store::disk::{DiskError, DiskRef};
 use crate::store::dispatch::{
     drop_deleted_queues, load_deleted_topics, open_queues, queue_entry, store_deleted_topics, takes_queue_offset,
     DispatchRequest, Indexes,
 };
-use crate::store::consume_queue::{ConsumeQueue, CqUnit};
-use crate::store::disk::{DiskError, DiskRef};
 use crate::store::error::StoreError;
 use crate::store::flush::FlushMode;
 use crate::store::index::IndexService;
@@ -124,9 +124,17 @@ impl MessageStore {
         let clean = previous.is_none_or(|c| c.clean);
         let previous = previous.unwrap_or_default();
         let trusted = previous.dispatched;
-        let commit_log = CommitLog::open(disk.clone(), config.commit_log_file_size_bytes, config.message_size_max_bytes)?;
+        let commit_log =
+            CommitLog::open(disk.clone(), config.commit_log_file_size_bytes, config.message_size_max_bytes)?;
         if trusted > commit_log.files().end_offset() {
-            return Err(StoreError::corrupt("checkpoint", 0, format!("says {trusted} bytes are indexed but the CommitLog ends at {}", commit_log.files().end_offset())));
+            return Err(StoreError::corrupt(
+                "checkpoint",
+                0,
+                format!(
+                    "says {trusted} bytes are indexed but the CommitLog ends at {}",
+                    commit_log.files().end_offset()
+                ),
+            ));
         }
         let (slots, entries) = (config.index_slots_per_file, config.index_entries_per_file);
         let repair = IndexService::plan_repair(&disk, slots, entries, previous.indexed, clean)?;
@@ -178,7 +186,11 @@ impl MessageStore {
         if outcome.end < previous.commit_log_flushed {
             let base = self.commit_log.files().file_base_for(outcome.end);
             let file = format!("{}/{}", COMMIT_LOG_DIR, file_name_for(base));
-            return Err(StoreError::corrupt(&file, outcome.end - base, format!("the log ends here but {} bytes were synced", previous.commit_log_flushed)));
+            return Err(StoreError::corrupt(
+                &file,
+                outcome.end - base,
+                format!("the log ends here but {} bytes were synced", previous.commit_log_flushed),
+            ));
         }
         let end = outcome.end;
         self.commit_log.recovered(end, !clean, previous.commit_log_flushed)?;
@@ -221,7 +233,8 @@ impl MessageStore {
         let appended = self.commit_log.append(&assigned, store_timestamp)?;
         let mut stored = Vec::with_capacity(appended.len());
         for ((message, queue_offset), record) in assigned.iter().zip(&appended) {
-            let request = DispatchRequest::from_put(message, *queue_offset, record.offset, record.size, store_timestamp);
+            let request =
+                DispatchRequest::from_put(message, *queue_offset, record.offset, record.size, store_timestamp);
             if let Err(error) = self.indexes.dispatch(&self.config, &self.disk, &request) {
                 self.fail(&error);
                 return Err(error);
@@ -384,11 +397,19 @@ impl MessageStore {
 
     /// Messages indexed under `key` in `topic` stored within `[begin_ms, end_ms]`, newest first,
     /// checked against the actual record's keys (hash collisions are filtered out).
-    pub fn query_by_key(&self, topic: &str, key: &str, max: usize, begin_ms: i64, end_ms: i64) -> Result<Vec<(Bytes, RecordMeta)>, StoreError> {
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(Bytes, RecordMeta)>, StoreError> {
         let mut found = Vec::new();
         for offset in self.indexes.index.query(topic, key, begin_ms, end_ms, max)? {
             if let Some((record, meta)) = self.message_at(CommitLogOffset(offset))? {
-                let matches = meta.topic == topic && (meta.keys.iter().any(|k| k == key) || meta.uniq_key.as_deref() == Some(key));
+                let matches = meta.topic == topic
+                    && (meta.keys.iter().any(|k| k == key) || meta.uniq_key.as_deref() == Some(key));
                 if matches {
                     found.push((record, meta));
                 }
@@ -512,7 +533,11 @@ impl MessageStore {
 
     /// Last step of a checkpoint: records what the plan made durable, or stops writes if it
     /// failed (a failed sync of a queue must never be followed by a checkpoint trusting it).
-    pub fn checkpoint_done(&mut self, plan: &CheckpointPlan, executed: Result<(), StoreError>) -> Result<(), StoreError> {
+    pub fn checkpoint_done(
+        &mut self,
+        plan: &CheckpointPlan,
+        executed: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         if let Err(error) = executed {
             self.fail(&error);
             return Err(error);
@@ -583,7 +608,8 @@ impl MessageStore {
         // ConsumeQueue units only up to the checkpoint and rebuilds the rest from the
         // CommitLog, which needs those records.
         let size = self.commit_log.files().file_size();
-        let indexed = self.commit_log.files().files().iter().take_while(|f| f.base + size <= self.checkpoint.dispatched).count();
+        let indexed =
+            self.commit_log.files().files().iter().take_while(|f| f.base + size <= self.checkpoint.dispatched).count();
         let count = files_to_delete(&self.config, &input).min(indexed);
         for _ in 0..count {
             self.commit_log.files_mut().remove_first()?;
@@ -610,7 +636,8 @@ impl MessageStore {
         let files = self.commit_log.files().files();
         let mut times = Vec::with_capacity(files.len());
         for next in files.iter().skip(1) {
-            let time = self.commit_log.read_record(CommitLogOffset(next.base))?.map_or(i64::MAX, |(_, m)| m.store_timestamp);
+            let time =
+                self.commit_log.read_record(CommitLogOffset(next.base))?.map_or(i64::MAX, |(_, m)| m.store_timestamp);
             times.push(time);
         }
         if !files.is_empty() {
@@ -635,18 +662,34 @@ pub fn validate_topic(topic: &str) -> Result<(), StoreError> {
 
 /// The cheap agreement check between a ConsumeQueue unit and the record it points at (size
 /// and magic, 8 bytes): a damaged unit must produce an error, never a pull body of garbage.
-fn check_unit_matches(queue: &ConsumeQueue, offset: QueueOffset, unit: &CqUnit, record: &Bytes) -> Result<(), StoreError> {
+fn check_unit_matches(
+    queue: &ConsumeQueue,
+    offset: QueueOffset,
+    unit: &CqUnit,
+    record: &Bytes,
+) -> Result<(), StoreError> {
     let size = record.get(0..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let magic = record.get(4..8).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     if size == Some(unit.size as i32) && magic == Some(crate::message::record::MESSAGE_MAGIC_CODE) {
         return Ok(());
     }
     let file = ConsumeQueue::dir(queue.topic(), queue.queue_id());
-    Err(StoreError::corrupt(&file, offset.0 * crate::store::consume_queue::CQ_UNIT_SIZE_BYTES, format!("unit {unit:?} does not point at a record of that size")))
+    Err(StoreError::corrupt(
+        &file,
+        offset.0 * crate::store::consume_queue::CQ_UNIT_SIZE_BYTES,
+        format!("unit {unit:?} does not point at a record of that size"),
+    ))
 }
 
 fn empty_get(status: GetStatus, next: QueueOffset, min: QueueOffset, max: QueueOffset) -> GetResult {
-    GetResult { status, records: Vec::new(), queue_offsets: Vec::new(), next_begin_offset: next, min_offset: min, max_offset: max }
+    GetResult {
+        status,
+        records: Vec::new(),
+        queue_offsets: Vec::new(),
+        next_begin_offset: next,
+        min_offset: min,
+        max_offset: max,
+    }
 }
 
 /// A checkpoint's I/O, detached from the store (see [`MessageStore::checkpoint_plan`]).

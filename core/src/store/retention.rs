@@ -54,7 +54,11 @@ mod tests {
         let young = now - HOUR_MS;
         assert_eq!(files_to_delete(&config, &input(now, &[old, old, young, young], None)), 2);
         assert_eq!(files_to_delete(&config, &input(now, &[old, old], None)), 1, "the last file stays");
-        assert_eq!(files_to_delete(&config, &input(now + HOUR_MS, &[old, old, young], None)), 0, "05:00 is not the hour");
+        assert_eq!(
+            files_to_delete(&config, &input(now + HOUR_MS, &[old, old, young], None)),
+            0,
+            "05:00 is not the hour"
+        );
     }
 
     #[test]

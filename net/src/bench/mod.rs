@@ -31,8 +31,7 @@ use tokio::time::Instant;
 
 use crate::client::admin::{AdminClient, AdminError, TopicTarget};
 use crate::client::{
-    ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, Producer, ProducerConfig,
-    PushConsumer,
+    ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, Producer, ProducerConfig, PushConsumer,
 };
 pub use report::{BenchReport, Latency, Progress};
 use stats::Stats;
@@ -111,10 +110,7 @@ impl BenchConfig {
 }
 
 /// Runs the workload; `progress` gets a line every 5 s. The warm-up is discarded.
-pub async fn run(
-    config: BenchConfig,
-    progress: &mut (dyn FnMut(Progress) + Send),
-) -> Result<BenchReport, BenchError> {
+pub async fn run(config: BenchConfig, progress: &mut (dyn FnMut(Progress) + Send)) -> Result<BenchReport, BenchError> {
     config.validate()?;
     create_topic(&config).await?;
     let run_id = u64::try_from(clock::epoch_ms()).unwrap_or(0);
@@ -161,17 +157,12 @@ async fn create_topic_with(admin: &AdminClient, config: &BenchConfig) -> Result<
         ..TopicConfig::new(config.topic.clone(), config.queues)
     };
     for cluster in clusters.keys() {
-        admin
-            .update_topic(&TopicTarget::Cluster(cluster.clone()), &topic)
-            .await?;
+        admin.update_topic(&TopicTarget::Cluster(cluster.clone()), &topic).await?;
     }
     for _ in 0..ROUTE_POLLS_MAX {
         if let Ok(route) = admin.topic_route(&config.topic).await {
             let ready = !route.queue_datas.is_empty()
-                && route
-                    .queue_datas
-                    .iter()
-                    .all(|data| data.write_queue_nums == config.queues);
+                && route.queue_datas.iter().all(|data| data.write_queue_nums == config.queues);
             if ready {
                 return Ok(());
             }
@@ -202,22 +193,15 @@ impl MessageListener for BenchListener {
 }
 
 /// Starts the consumers in a fresh group and rebalances each once they all heartbeat.
-async fn start_consumers(
-    config: &BenchConfig,
-    stats: &Arc<Stats>,
-    run_id: u64,
-) -> Vec<PushConsumer> {
+async fn start_consumers(config: &BenchConfig, stats: &Arc<Stats>, run_id: u64) -> Vec<PushConsumer> {
     let group = format!("petrel-bench-{run_id}");
     let mut consumers = Vec::with_capacity(config.consumers);
     for index in 0..config.consumers {
         let instance = format!("bench-{run_id}-{index}");
         let mut consumer_config =
-            ConsumerConfig::new(group.clone(), config.namesrv.clone(), &instance)
-                .subscribe(&config.topic, "*");
+            ConsumerConfig::new(group.clone(), config.namesrv.clone(), &instance).subscribe(&config.topic, "*");
         consumer_config.consume_from = ConsumeFrom::FirstOffset;
-        let listener = Arc::new(BenchListener {
-            stats: stats.clone(),
-        });
+        let listener = Arc::new(BenchListener { stats: stats.clone() });
         consumers.push(PushConsumer::start(consumer_config, listener).await);
     }
     for consumer in &consumers {
@@ -227,15 +211,8 @@ async fn start_consumers(
 }
 
 /// One producer: sends until `end`, at most `in_flight` at once, paced when `rate > 0`.
-async fn produce(
-    config: Arc<BenchConfig>,
-    stats: Arc<Stats>,
-    run_id: u64,
-    index: usize,
-    end: Instant,
-) {
-    let mut producer_config =
-        ProducerConfig::new(format!("petrel-bench-{run_id}"), config.namesrv.clone());
+async fn produce(config: Arc<BenchConfig>, stats: Arc<Stats>, run_id: u64, index: usize, end: Instant) {
+    let mut producer_config = ProducerConfig::new(format!("petrel-bench-{run_id}"), config.namesrv.clone());
     producer_config.instance_name = format!("bench-{run_id}-{index}");
     let producer = Arc::new(Producer::start(producer_config));
     let slots = Arc::new(Semaphore::new(config.in_flight));
@@ -295,10 +272,7 @@ async fn report_progress(
         let now = clock::monotonic();
         let published = stats.published_total.load(Ordering::Relaxed);
         let consumed = stats.consumed_total.load(Ordering::Relaxed);
-        let seconds = now
-            .saturating_duration_since(last.0)
-            .as_secs_f64()
-            .max(1e-9);
+        let seconds = now.saturating_duration_since(last.0).as_secs_f64().max(1e-9);
         let p99_us = {
             let mut histograms = stats.histograms();
             let p99 = histograms.interval_publish.value_at_quantile(0.99);

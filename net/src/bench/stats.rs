@@ -19,8 +19,7 @@ const WINDOW_UNSET: u64 = u64::MAX;
 
 /// A latency histogram in microseconds.
 pub fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, LATENCY_US_MAX, HISTOGRAM_DIGITS)
-        .expect("the histogram bounds are valid")
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, HISTOGRAM_DIGITS).expect("the histogram bounds are valid")
 }
 
 /// The histograms, behind one lock.
@@ -85,8 +84,7 @@ impl Stats {
 
     /// Sets the measurement window: sends started in `[start, end)` are measured.
     pub fn set_window(&self, start: Instant, end: Instant) {
-        self.window_start_ns
-            .store(self.ns_at(start), Ordering::Relaxed);
+        self.window_start_ns.store(self.ns_at(start), Ordering::Relaxed);
         self.window_end_ns.store(self.ns_at(end), Ordering::Relaxed);
     }
 
@@ -97,15 +95,12 @@ impl Stats {
 
     /// Whether a send at `send_ns` is in the measurement window.
     pub fn in_window(&self, send_ns: u64) -> bool {
-        send_ns >= self.window_start_ns.load(Ordering::Relaxed)
-            && send_ns < self.window_end_ns.load(Ordering::Relaxed)
+        send_ns >= self.window_start_ns.load(Ordering::Relaxed) && send_ns < self.window_end_ns.load(Ordering::Relaxed)
     }
 
     /// The histograms, locked (never across an await).
     pub fn histograms(&self) -> MutexGuard<'_, Histograms> {
-        self.histograms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.histograms.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A body of `size` bytes (at least the header) for a send at `send_ns`.

@@ -46,9 +46,7 @@ use petrel_core::protocol::{JsonBody, TopicConfig};
 use petrel_core::store::FlushMode;
 use petrel_net::bench::{BenchConfig, BenchError};
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig, BrokerStartError};
-use petrel_net::client::admin::{
-    table, AdminClient, AdminError, MessageList, MessageView, TopicTarget,
-};
+use petrel_net::client::admin::{table, AdminClient, AdminError, MessageList, MessageView, TopicTarget};
 use petrel_net::client::{Producer, ProducerConfig, ProducerError, SendResult};
 use petrel_net::disk::{MmapDisk, MmapOptions};
 use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
@@ -59,15 +57,12 @@ use tracing_subscriber::EnvFilter;
 
 /// Where a name server listens when neither the command line nor the file says: RocketMQ's
 /// port, on every interface.
-const NAMESRV_LISTEN_DEFAULT: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9876);
+const NAMESRV_LISTEN_DEFAULT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9876);
 
 /// Where a broker listens when neither the command line nor the file says: RocketMQ's port,
 /// on every interface.
-const BROKER_LISTEN_DEFAULT: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-    BROKER_PORT_DEFAULT,
-);
+const BROKER_LISTEN_DEFAULT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), BROKER_PORT_DEFAULT);
 
 /// The log filter when neither `--log-level` nor `RUST_LOG` gives one.
 const LOG_FILTER_DEFAULT: &str = "info";
@@ -388,18 +383,12 @@ async fn main() -> ExitCode {
 /// Sends structured logs to stderr, filtered by `level`, else `RUST_LOG`, else `info`.
 fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), RunError> {
     let filter = match level {
-        Some(level) => EnvFilter::try_new(level).map_err(|error| RunError::LogFilter {
-            filter: level.to_owned(),
-            reason: error.to_string(),
-        })?,
-        None => {
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_FILTER_DEFAULT))
-        }
+        Some(level) => EnvFilter::try_new(level)
+            .map_err(|error| RunError::LogFilter { filter: level.to_owned(), reason: error.to_string() })?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_FILTER_DEFAULT)),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_env_filter(filter);
+    let builder =
+        tracing_subscriber::fmt().with_writer(io::stderr).with_ansi(io::stderr().is_terminal()).with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -410,18 +399,12 @@ fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), RunError> 
 /// `petrel namesrv`: starts the node, announces its address, serves until a shutdown signal.
 async fn run_namesrv(args: NamesrvArgs) -> Result<(), RunError> {
     let file = load_optional_config(args.config.as_deref())?;
-    let listen = args
-        .listen
-        .or(file.namesrv.listen)
-        .unwrap_or(NAMESRV_LISTEN_DEFAULT);
+    let listen = args.listen.or(file.namesrv.listen).unwrap_or(NAMESRV_LISTEN_DEFAULT);
     // Listening for signals before announcing the address: a SIGTERM sent as soon as the line
     // is read must reach this handler, not the default action that kills the process.
     let shutdown = ShutdownSignals::install().map_err(RunError::Signal)?;
     let node = NamesrvNode::start(listen, NamesrvConfig::default()).await?;
-    announce(&format!(
-        "petrel namesrv listening on {}",
-        node.local_addr()
-    ));
+    announce(&format!("petrel namesrv listening on {}", node.local_addr()));
     let received = wait_for_shutdown(shutdown).await;
     node.shutdown().await;
     received
@@ -431,11 +414,8 @@ async fn run_namesrv(args: NamesrvArgs) -> Result<(), RunError> {
 /// shutdown signal, then shuts down cleanly.
 async fn run_broker(args: BrokerArgs) -> Result<(), RunError> {
     let file = load_optional_config(args.config.as_deref())?;
-    let (config, store_dir) =
-        broker_config(&args, file.broker).map_err(|reason| RunError::BrokerConfig {
-            path: args.config.clone(),
-            reason,
-        })?;
+    let (config, store_dir) = broker_config(&args, file.broker)
+        .map_err(|reason| RunError::BrokerConfig { path: args.config.clone(), reason })?;
     // Pre-touching new CommitLog files pays off only when acknowledgements do not wait for
     // syncs (measured: it slows SYNC_FLUSH down).
     let warm_up = matches!(config.store.flush_mode, FlushMode::Async(_));
@@ -451,19 +431,14 @@ async fn run_broker(args: BrokerArgs) -> Result<(), RunError> {
 
 /// The broker's configuration from the file's `[broker]` table and the command line (which
 /// wins), and its store directory; the reason when something is missing or invalid.
-fn broker_config(
-    args: &BrokerArgs,
-    file: BrokerSection,
-) -> Result<(BrokerNodeConfig, PathBuf), String> {
+fn broker_config(args: &BrokerArgs, file: BrokerSection) -> Result<(BrokerNodeConfig, PathBuf), String> {
     let store_dir = args
         .store_dir
         .clone()
         .or(file.store_dir)
         .ok_or("no store directory: set --store-dir or store_dir in the [broker] table")?;
     if file.broker_role == Some(BrokerRole::Slave) {
-        return Err(
-            "broker_role SLAVE is not supported: replication is not implemented yet".into(),
-        );
+        return Err("broker_role SLAVE is not supported: replication is not implemented yet".into());
     }
     let listen = args.listen.or(file.listen).unwrap_or(BROKER_LISTEN_DEFAULT);
     let namesrv = match (&args.namesrv, file.namesrv_addr) {
@@ -477,18 +452,10 @@ fn broker_config(
     config.broker.store_host = config.broker.broker_addr;
     let broker = &mut config.broker;
     broker.cluster_name = file.cluster_name.unwrap_or(broker.cluster_name.clone());
-    broker.broker_name = args
-        .broker_name
-        .clone()
-        .or(file.broker_name)
-        .unwrap_or(broker.broker_name.clone());
+    broker.broker_name = args.broker_name.clone().or(file.broker_name).unwrap_or(broker.broker_name.clone());
     broker.broker_id = file.broker_id.unwrap_or(broker.broker_id);
-    broker.auto_create_topic_enable = file
-        .auto_create_topic_enable
-        .unwrap_or(broker.auto_create_topic_enable);
-    broker.send_queue_capacity = file
-        .send_queue_capacity
-        .unwrap_or(broker.send_queue_capacity);
+    broker.auto_create_topic_enable = file.auto_create_topic_enable.unwrap_or(broker.auto_create_topic_enable);
+    broker.send_queue_capacity = file.send_queue_capacity.unwrap_or(broker.send_queue_capacity);
     if let Some(size) = file.commit_log_file_size {
         config.store.commit_log_file_size_bytes = size;
     }
@@ -514,17 +481,13 @@ fn parse_namesrv_addrs(addrs: &NamesrvAddrs) -> Result<Vec<SocketAddr>, String> 
         .into_iter()
         .map(str::trim)
         .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse()
-                .map_err(|_| format!("name server address {item:?} is not ip:port"))
-        })
+        .map(|item| item.parse().map_err(|_| format!("name server address {item:?} is not ip:port")))
         .collect()
 }
 
 /// " in FILE" when the settings came with a file.
 fn origin(path: Option<&Path>) -> String {
-    path.map(|path| format!(" in {}", path.display()))
-        .unwrap_or_default()
+    path.map(|path| format!(" in {}", path.display())).unwrap_or_default()
 }
 
 /// Waits for a shutdown signal and logs it.
@@ -544,14 +507,8 @@ fn load_optional_config(path: Option<&Path>) -> Result<ConfigFile, RunError> {
 
 /// Reads and parses the configuration file at `path`.
 fn load_config(path: &Path) -> Result<ConfigFile, RunError> {
-    let text = read_config_file(path).map_err(|source| RunError::ConfigRead {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|source| RunError::ConfigParse {
-        path: path.to_owned(),
-        source,
-    })
+    let text = read_config_file(path).map_err(|source| RunError::ConfigRead { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|source| RunError::ConfigParse { path: path.to_owned(), source })
 }
 
 /// Writes `line` to stdout and flushes it at once, so a reader of a pipe sees it now.
@@ -576,10 +533,7 @@ impl ShutdownSignals {
     #[cfg(not(madsim))]
     fn install() -> io::Result<ShutdownSignals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(ShutdownSignals {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
+        Ok(ShutdownSignals { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
     }
 
     /// Under the simulator only the node's Ctrl-C exists; it is listened for in `recv`.
@@ -614,9 +568,7 @@ const CONFIG_FILE_BYTES_MAX: u64 = 1024 * 1024;
 fn read_config_file(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(CONFIG_FILE_BYTES_MAX + 1)
-        .read_to_string(&mut text)?;
+    std::fs::File::open(path)?.take(CONFIG_FILE_BYTES_MAX + 1).read_to_string(&mut text)?;
     if text.len() as u64 > CONFIG_FILE_BYTES_MAX {
         let detail = format!("larger than {CONFIG_FILE_BYTES_MAX} bytes");
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, detail));
@@ -803,8 +755,7 @@ struct ProduceArgs {
 
 /// The name servers of `-n`.
 fn namesrv_list(ns: &NamesrvOpt) -> Result<Vec<SocketAddr>, RunError> {
-    let addrs =
-        parse_namesrv_addrs(&NamesrvAddrs::Joined(ns.namesrv.clone())).map_err(RunError::Usage)?;
+    let addrs = parse_namesrv_addrs(&NamesrvAddrs::Joined(ns.namesrv.clone())).map_err(RunError::Usage)?;
     if addrs.is_empty() {
         return Err(RunError::Usage("-n: no name server address".into()));
     }
@@ -850,42 +801,24 @@ fn render<B: JsonBody>(json: bool, body: &B, text: fn(&B) -> String) -> String {
 }
 
 /// Runs `command`; what to print.
-async fn admin_command(
-    admin: &AdminClient,
-    command: AdminCommand,
-    json: bool,
-) -> Result<String, RunError> {
+async fn admin_command(admin: &AdminClient, command: AdminCommand, json: bool) -> Result<String, RunError> {
     let out = match command {
         AdminCommand::UpdateTopic(args) => update_topic(admin, &args).await?,
         AdminCommand::DeleteTopic { cluster, topic, .. } => {
             admin.delete_topic(&topic, &cluster).await?;
             format!("delete topic [{topic}] from cluster [{cluster}] success.")
         }
-        AdminCommand::TopicList(_) => {
-            render(json, &admin.topic_list().await?, table::topic_list_text)
-        }
-        AdminCommand::TopicRoute(t) => render(
-            json,
-            &admin.topic_route(&t.topic).await?,
-            table::route_table,
-        ),
-        AdminCommand::TopicStatus(t) => render(
-            json,
-            &admin.topic_status(&t.topic).await?,
-            table::status_table,
-        ),
-        AdminCommand::ClusterList(_) => {
-            render(json, &admin.cluster_list().await?, table::cluster_table)
-        }
+        AdminCommand::TopicList(_) => render(json, &admin.topic_list().await?, table::topic_list_text),
+        AdminCommand::TopicRoute(t) => render(json, &admin.topic_route(&t.topic).await?, table::route_table),
+        AdminCommand::TopicStatus(t) => render(json, &admin.topic_status(&t.topic).await?, table::status_table),
+        AdminCommand::ClusterList(_) => render(json, &admin.cluster_list().await?, table::cluster_table),
         AdminCommand::ConsumerProgress { group, topic, .. } => {
             let progress = admin.consumer_progress(&group, topic.as_deref()).await?;
             render(json, &progress, table::progress_table)
         }
         AdminCommand::QueryMsgById { id, .. } => {
             let view = MessageView::from(&admin.query_msg_by_id(&id).await?);
-            let list = MessageList {
-                messages: vec![view],
-            };
+            let list = MessageList { messages: vec![view] };
             render(json, &list, |list| table::message_detail(&list.messages[0]))
         }
         AdminCommand::QueryMsgByKey { topic, key } => {
@@ -893,14 +826,8 @@ async fn admin_command(
             let messages = found.iter().map(MessageView::from).collect();
             render(json, &MessageList { messages }, table::message_table)
         }
-        AdminCommand::ResetOffsetByTime {
-            topic,
-            group,
-            timestamp_ms,
-        } => {
-            let reset = admin
-                .reset_offset_by_time(&group, &topic.topic, timestamp_ms)
-                .await?;
+        AdminCommand::ResetOffsetByTime { topic, group, timestamp_ms } => {
+            let reset = admin.reset_offset_by_time(&group, &topic.topic, timestamp_ms).await?;
             eprintln!("petrel: note: running consumers of {group} overwrite this reset with their next commit; stop them first");
             render(json, &reset, table::reset_table)
         }
@@ -922,10 +849,7 @@ async fn update_topic(admin: &AdminClient, args: &UpdateTopicArgs) -> Result<Str
         ..TopicConfig::new(args.topic.topic.clone(), args.read)
     };
     let updated = admin.update_topic(&target, &config).await?;
-    let lines: Vec<String> = updated
-        .iter()
-        .map(|addr| format!("create topic to {addr} success."))
-        .collect();
+    let lines: Vec<String> = updated.iter().map(|addr| format!("create topic to {addr} success.")).collect();
     Ok(format!(
         "{}\nTopicConfig [topicName={}, readQueueNums={}, writeQueueNums={}, perm={}]",
         lines.join("\n"),
@@ -1051,9 +975,7 @@ impl petrel_net::client::MessageListener for PrintListener {
         &self,
         msgs: Vec<petrel_core::message::MessageExt>,
         queue: &petrel_net::client::MessageQueue,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = petrel_net::client::ConsumeResult> + Send>,
-    > {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = petrel_net::client::ConsumeResult> + Send>> {
         use petrel_net::client::ConsumeResult;
         use std::sync::atomic::Ordering;
         let wanted = u64::try_from(msgs.len()).unwrap_or(u64::MAX);
@@ -1076,10 +998,7 @@ impl petrel_net::client::MessageListener for PrintListener {
 }
 
 /// One line per message: queue, offset, ids, keys, body length.
-fn consume_line(
-    message: &petrel_core::message::MessageExt,
-    queue: &petrel_net::client::MessageQueue,
-) -> String {
+fn consume_line(message: &petrel_core::message::MessageExt, queue: &petrel_net::client::MessageQueue) -> String {
     let keys: Vec<&str> = message.properties.keys().collect();
     format!(
         "queue={}:{} queueOffset={} msgId={} offsetMsgId={} keys={} bodyLen={}",
@@ -1088,11 +1007,7 @@ fn consume_line(
         message.queue_offset,
         message.properties.uniq_key().unwrap_or("-"),
         message.msg_id,
-        if keys.is_empty() {
-            "-".to_owned()
-        } else {
-            keys.join(",")
-        },
+        if keys.is_empty() { "-".to_owned() } else { keys.join(",") },
         message.body.len()
     )
 }
@@ -1103,9 +1018,8 @@ async fn run_consume(args: ConsumeArgs) -> Result<(), RunError> {
     use petrel_core::protocol::heartbeat::MessageModel;
     let namesrv = namesrv_list(&args.ns)?;
     let instance = format!("petrel-consume-{}", std::process::id());
-    let mut config =
-        petrel_net::client::ConsumerConfig::new(args.group.clone(), namesrv, &instance)
-            .subscribe(&args.topic, &args.sub);
+    let mut config = petrel_net::client::ConsumerConfig::new(args.group.clone(), namesrv, &instance)
+        .subscribe(&args.topic, &args.sub);
     config.consume_from = args.from;
     if args.broadcast {
         config.message_model = MessageModel::Broadcasting;
@@ -1198,11 +1112,7 @@ async fn run_bench(args: BenchArgs) -> Result<(), RunError> {
         }
     };
     let report = petrel_net::bench::run(config, &mut progress).await?;
-    announce(&if json {
-        report.to_json()
-    } else {
-        report.to_string()
-    });
+    announce(&if json { report.to_json() } else { report.to_string() });
     Ok(())
 }
 

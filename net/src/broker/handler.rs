@@ -14,17 +14,12 @@ use std::time::Duration;
 use petrel_core::broker::admin::process_admin;
 use petrel_core::broker::config::BrokerConfig;
 use petrel_core::broker::consumer::{
-    notify_consumer_ids_changed, process_heartbeat, process_unregister_client, ConsumerManager,
-    GroupChange,
+    notify_consumer_ids_changed, process_heartbeat, process_unregister_client, ConsumerManager, GroupChange,
 };
 use petrel_core::broker::offset::{self, OffsetTable};
-use petrel_core::broker::pull::{
-    process_pull, PullAttempt, PullContext, PullDecision, SuspendedPull,
-};
+use petrel_core::broker::pull::{process_pull, PullAttempt, PullContext, PullDecision, SuspendedPull};
 use petrel_core::broker::query::{self, ConsumeStatsContext};
-use petrel_core::broker::send::{
-    busy_response, prepare_send, send_response, PreparedSend, QueuePicker,
-};
+use petrel_core::broker::send::{busy_response, prepare_send, send_response, PreparedSend, QueuePicker};
 use petrel_core::broker::topic_config::TopicConfigManager;
 use petrel_core::clock;
 use petrel_core::message::MessageToStore;
@@ -38,9 +33,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, warn};
 
 use super::long_poll::{PullHolds, QueueArrival, ARRIVAL_TAGS_MAX};
-use crate::remoting::{
-    not_supported, Channel, ConnectionId, HandlerFuture, RequestContext, RequestHandler,
-};
+use crate::remoting::{not_supported, Channel, ConnectionId, HandlerFuture, RequestContext, RequestHandler};
 
 /// How long a NOTIFY_CONSUMER_IDS_CHANGED may wait for room in a connection's write queue.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -128,10 +121,7 @@ impl BrokerCore {
     /// Remembers `channel` until its connection closes.
     fn remember(&self, channel: &Channel) {
         let mut state = self.lock();
-        state
-            .channels
-            .entry(channel.id())
-            .or_insert_with(|| channel.clone());
+        state.channels.entry(channel.id()).or_insert_with(|| channel.clone());
         // The close may have been reported before this request took the lock.
         if channel.is_closed() {
             state.channels.remove(&channel.id());
@@ -226,23 +216,12 @@ impl BrokerCore {
     }
 
     /// `prepare_send` under the store lock; persists an auto-created topic before the put.
-    fn prepare_send(
-        &self,
-        ctx: RequestContext,
-        request: &RemotingCommand,
-    ) -> Result<PreparedSend, RemotingCommand> {
+    fn prepare_send(&self, ctx: RequestContext, request: &RemotingCommand) -> Result<PreparedSend, RemotingCommand> {
         self.store.with_store(|_store| {
             let mut state = self.lock();
             let state = &mut *state;
             let now_ms = clock::epoch_ms();
-            let prepared = prepare_send(
-                &self.config,
-                &mut state.topics,
-                &mut state.picker,
-                now_ms,
-                ctx.peer,
-                request,
-            )?;
+            let prepared = prepare_send(&self.config, &mut state.topics, &mut state.picker, now_ms, ctx.peer, request)?;
             if prepared.topic_created {
                 if let Err(error) = state.topics.persist_if_needed(self.disk.as_ref()) {
                     // The topic exists in memory and is used; the next change persists it.
@@ -260,8 +239,8 @@ impl BrokerCore {
             return;
         };
         let first_offset = outcome.result.messages[0].queue_offset.0;
-        let tags_codes = (messages.len() <= ARRIVAL_TAGS_MAX)
-            .then(|| messages.iter().map(MessageToStore::tags_code).collect());
+        let tags_codes =
+            (messages.len() <= ARRIVAL_TAGS_MAX).then(|| messages.iter().map(MessageToStore::tags_code).collect());
         let arrival = QueueArrival {
             first_offset: i64::try_from(first_offset).unwrap_or(i64::MAX),
             max_offset: i64::try_from(last.queue_offset.0 + 1).unwrap_or(i64::MAX),
@@ -274,23 +253,11 @@ impl BrokerCore {
     fn run_pull(&self, request: &RemotingCommand, attempt: PullAttempt) -> (PullDecision, i64) {
         self.store.with_store(|store| {
             let mut state = self.lock();
-            let BrokerState {
-                topics,
-                consumers,
-                offsets,
-                ..
-            } = &mut *state;
+            let BrokerState { topics, consumers, offsets, .. } = &mut *state;
             let lookup = |topic: &str| topics.get(topic).cloned();
-            let context = PullContext {
-                store,
-                consumers,
-                topics: &lookup,
-            };
+            let context = PullContext { store, consumers, topics: &lookup };
             let now_ms = clock::epoch_ms();
-            (
-                process_pull(&context, offsets, now_ms, request, attempt),
-                now_ms,
-            )
+            (process_pull(&context, offsets, now_ms, request, attempt), now_ms)
         })
     }
 
@@ -314,18 +281,12 @@ impl BrokerCore {
             return;
         };
         // Subscribed first, then the queue's end reread: no arrival falls in between.
-        let mut seen = self
-            .store
-            .with_store(|store| store.max_offset(&held.topic, held.queue_id));
+        let mut seen = self.store.with_store(|store| store.max_offset(&held.topic, held.queue_id));
         let mut seen_max = i64::try_from(seen.0).unwrap_or(i64::MAX);
         if held.wakes_on(seen_max, None) {
             return;
         }
-        let hold_ms = held
-            .deadline_ms
-            .saturating_sub(now_ms)
-            .max(0)
-            .unsigned_abs();
+        let hold_ms = held.deadline_ms.saturating_sub(now_ms).max(0).unsigned_abs();
         let deadline = clock::monotonic() + Duration::from_millis(hold_ms);
         let mut stop = self.stop.clone();
         loop {
@@ -357,17 +318,13 @@ impl BrokerCore {
                 self.ensure_retry_topics(now_ms, request);
                 answered
             }
-            Some(RequestCode::UnregisterClient) => {
-                process_unregister_client(&mut self.lock().consumers, request)
+            Some(RequestCode::UnregisterClient) => process_unregister_client(&mut self.lock().consumers, request),
+            Some(RequestCode::GetConsumerListByGroup) => {
+                (query::get_consumer_list_by_group(&self.lock().consumers, request), Vec::new())
             }
-            Some(RequestCode::GetConsumerListByGroup) => (
-                query::get_consumer_list_by_group(&self.lock().consumers, request),
-                Vec::new(),
-            ),
-            Some(RequestCode::UpdateConsumerOffset) => (
-                offset::update_consumer_offset(&mut self.lock().offsets, request),
-                Vec::new(),
-            ),
+            Some(RequestCode::UpdateConsumerOffset) => {
+                (offset::update_consumer_offset(&mut self.lock().offsets, request), Vec::new())
+            }
             Some(code) => (self.process_with_store(code, now_ms, request), Vec::new()),
             None => (not_supported(request), Vec::new()),
         };
@@ -376,29 +333,16 @@ impl BrokerCore {
     }
 
     /// The requests that read the store (and maybe the state).
-    fn process_with_store(
-        &self,
-        code: RequestCode,
-        now_ms: i64,
-        request: &RemotingCommand,
-    ) -> RemotingCommand {
+    fn process_with_store(&self, code: RequestCode, now_ms: i64, request: &RemotingCommand) -> RemotingCommand {
         self.store.with_store(|store| match code {
-            RequestCode::QueryConsumerOffset => {
-                offset::query_consumer_offset(store, &self.lock().offsets, request)
-            }
+            RequestCode::QueryConsumerOffset => offset::query_consumer_offset(store, &self.lock().offsets, request),
             RequestCode::GetMaxOffset => offset::get_max_offset(store, request),
             RequestCode::GetMinOffset => offset::get_min_offset(store, request),
-            RequestCode::SearchOffsetByTimestamp => {
-                offset::search_offset_by_timestamp(store, request)
-            }
-            RequestCode::GetEarliestMsgStoretime => {
-                offset::get_earliest_msg_storetime(store, request)
-            }
+            RequestCode::SearchOffsetByTimestamp => offset::search_offset_by_timestamp(store, request),
+            RequestCode::GetEarliestMsgStoretime => offset::get_earliest_msg_storetime(store, request),
             RequestCode::ViewMessageById => query::view_message_by_id(store, request),
             RequestCode::QueryMessage => query::query_message(store, request),
-            RequestCode::GetBrokerRuntimeInfo => {
-                query::get_broker_runtime_info(store, self.boot_ms, request)
-            }
+            RequestCode::GetBrokerRuntimeInfo => query::get_broker_runtime_info(store, self.boot_ms, request),
             RequestCode::GetConsumeStats => {
                 let state = self.lock();
                 let lookup = |topic: &str| state.topics.get(topic).cloned();
@@ -411,12 +355,9 @@ impl BrokerCore {
                 };
                 query::get_consume_stats(&context, request)
             }
-            RequestCode::UpdateAndCreateTopic
-            | RequestCode::DeleteTopicInBroker
-            | RequestCode::GetAllTopicConfig => {
+            RequestCode::UpdateAndCreateTopic | RequestCode::DeleteTopicInBroker | RequestCode::GetAllTopicConfig => {
                 let mut state = self.lock();
-                let response =
-                    process_admin(&self.config, &mut state.topics, store, now_ms, request);
+                let response = process_admin(&self.config, &mut state.topics, store, now_ms, request);
                 self.after_topic_change(&mut state);
                 response
             }
@@ -443,14 +384,10 @@ impl RequestHandler for BrokerHandler {
         };
         core.remember(&ctx.channel);
         match request.request_code() {
-            Some(
-                RequestCode::SendMessage
-                | RequestCode::SendMessageV2
-                | RequestCode::SendBatchMessage,
-            ) => Box::pin(async move { Some(core.send(ctx, request).await) }),
-            Some(RequestCode::PullMessage) => {
-                Box::pin(async move { Some(core.pull(request).await) })
+            Some(RequestCode::SendMessage | RequestCode::SendMessageV2 | RequestCode::SendBatchMessage) => {
+                Box::pin(async move { Some(core.send(ctx, request).await) })
             }
+            Some(RequestCode::PullMessage) => Box::pin(async move { Some(core.pull(request).await) }),
             _ => Box::pin(ready(Some(core.process_now(ctx.connection, &request)))),
         }
     }

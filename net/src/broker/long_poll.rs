@@ -47,9 +47,7 @@ impl QueueArrival {
         }
         match &self.tags_codes {
             None => held.wakes_on(self.max_offset, None),
-            Some(codes) => codes
-                .iter()
-                .any(|code| held.wakes_on(self.max_offset, Some(*code))),
+            Some(codes) => codes.iter().any(|code| held.wakes_on(self.max_offset, Some(*code))),
         }
     }
 }
@@ -82,11 +80,7 @@ impl PullHolds {
     /// If `holds_max` is 0.
     pub fn new(holds_max: usize) -> Arc<PullHolds> {
         assert!(holds_max > 0, "holds_max must be > 0");
-        Arc::new(PullHolds {
-            queues: Mutex::new(BTreeMap::new()),
-            held: Mutex::new(0),
-            holds_max,
-        })
+        Arc::new(PullHolds { queues: Mutex::new(BTreeMap::new()), held: Mutex::new(0), holds_max })
     }
 
     fn queues(&self) -> MutexGuard<'_, BTreeMap<(String, i32), QueueWaiters>> {
@@ -119,17 +113,12 @@ impl PullHolds {
         }
         let mut queues = self.queues();
         let key = (topic.to_owned(), queue_id);
-        let waiters = queues.entry(key.clone()).or_insert_with(|| QueueWaiters {
-            arrivals: watch::channel(QueueArrival::default()).0,
-            count: 0,
-        });
+        let waiters = queues
+            .entry(key.clone())
+            .or_insert_with(|| QueueWaiters { arrivals: watch::channel(QueueArrival::default()).0, count: 0 });
         waiters.count += 1;
         let arrivals = waiters.arrivals.subscribe();
-        Some(Hold {
-            holds: self.clone(),
-            key,
-            arrivals,
-        })
+        Some(Hold { holds: self.clone(), key, arrivals })
     }
 
     /// A put landed in `(topic, queue_id)`: wakes the queue's waiters, if it has any.
@@ -199,15 +188,7 @@ mod tests {
         let first = holds.park("T", 0).expect("room");
         let second = holds.park("T", 0).expect("room");
         assert!(holds.park("T", 1).is_none(), "the third hold is refused");
-        holds.arrived(
-            "T",
-            0,
-            QueueArrival {
-                first_offset: 0,
-                max_offset: 1,
-                tags_codes: None,
-            },
-        );
+        holds.arrived("T", 0, QueueArrival { first_offset: 0, max_offset: 1, tags_codes: None });
         assert!(second.arrivals.has_changed().expect("sender alive"));
         drop((first, second));
         assert!(holds.is_empty() && holds.queues().is_empty());
@@ -216,11 +197,7 @@ mod tests {
     /// An arrival past the pull's offset wakes it; one that does not reach it does not.
     #[test]
     fn arrival_wakes_only_past_the_offset() {
-        let arrival = QueueArrival {
-            first_offset: 4,
-            max_offset: 5,
-            tags_codes: Some(vec![7]),
-        };
+        let arrival = QueueArrival { first_offset: 4, max_offset: 5, tags_codes: Some(vec![7]) };
         assert!(arrival.wakes(&held(4), 4));
         assert!(!arrival.wakes(&held(5), 4));
     }

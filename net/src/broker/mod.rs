@@ -42,12 +42,9 @@ use tracing::{info, warn};
 
 use self::handler::{net_connection, BrokerCore, BrokerHandler, BrokerState, SERVED_CODES};
 use self::long_poll::{PullHolds, PULL_HOLDS_MAX_DEFAULT};
-use self::registration::{
-    call_all, register_request, unregister_request, REGISTER_TIMEOUT, UNREGISTER_TIMEOUT,
-};
+use self::registration::{call_all, register_request, unregister_request, REGISTER_TIMEOUT, UNREGISTER_TIMEOUT};
 use crate::remoting::{
-    ClientConfig, Dispatcher, RemotingClient, RemotingServer, RequestHandler, ServerConfig,
-    TransportError,
+    ClientConfig, Dispatcher, RemotingClient, RemotingServer, RequestHandler, ServerConfig, TransportError,
 };
 
 /// Everything a `BrokerNode` is started with.
@@ -79,11 +76,7 @@ pub struct BrokerNodeConfig {
 impl BrokerNodeConfig {
     /// RocketMQ's defaults for a master listening on `listen`, registering with `namesrv_addrs`.
     pub fn new(listen: SocketAddr, namesrv_addrs: Vec<SocketAddr>) -> Self {
-        let broker = BrokerConfig {
-            broker_addr: listen,
-            store_host: listen,
-            ..BrokerConfig::default()
-        };
+        let broker = BrokerConfig { broker_addr: listen, store_host: listen, ..BrokerConfig::default() };
         let register_ms = broker.register_name_server_period_ms.unsigned_abs();
         BrokerNodeConfig {
             broker,
@@ -93,9 +86,7 @@ impl BrokerNodeConfig {
             server: ServerConfig::default(),
             pull_holds_max: PULL_HOLDS_MAX_DEFAULT,
             register_interval: Duration::from_millis(register_ms),
-            offset_persist_interval: Duration::from_millis(
-                OFFSET_PERSIST_INTERVAL_MS.unsigned_abs(),
-            ),
+            offset_persist_interval: Duration::from_millis(OFFSET_PERSIST_INTERVAL_MS.unsigned_abs()),
             client_scan_interval: Duration::from_millis(CLIENT_SCAN_INTERVAL_MS.unsigned_abs()),
         }
     }
@@ -110,10 +101,7 @@ impl BrokerNodeConfig {
             ("send_queue_capacity", self.broker.send_queue_capacity == 0),
             ("pull_holds_max", self.pull_holds_max == 0),
             ("register_interval", self.register_interval.is_zero()),
-            (
-                "offset_persist_interval",
-                self.offset_persist_interval.is_zero(),
-            ),
+            ("offset_persist_interval", self.offset_persist_interval.is_zero()),
             ("client_scan_interval", self.client_scan_interval.is_zero()),
         ];
         match zero.iter().find(|(_, is_zero)| *is_zero) {
@@ -167,10 +155,7 @@ impl BrokerNode {
     /// Opens the store (recovering it), the topic table and the consumer offsets from `disk`,
     /// listens on `config.listen`, and starts the periodic tasks (the first registration runs
     /// at once).
-    pub async fn start(
-        config: BrokerNodeConfig,
-        disk: DiskRef,
-    ) -> Result<BrokerNode, BrokerStartError> {
+    pub async fn start(config: BrokerNodeConfig, disk: DiskRef) -> Result<BrokerNode, BrokerStartError> {
         config.validate()?;
         config.server.assert_valid();
         let (store, report) = MessageStore::open(disk.clone(), config.store.clone())?;
@@ -187,19 +172,14 @@ impl BrokerNode {
         };
         let handler = Arc::new(BrokerHandler::default());
         let routed: Arc<dyn RequestHandler> = handler.clone();
-        let dispatcher = SERVED_CODES
-            .iter()
-            .fold(Dispatcher::new(), |d, code| d.route(*code, routed.clone()));
-        let server =
-            match RemotingServer::bind(config.listen, Arc::new(dispatcher), config.server.clone())
-                .await
-            {
-                Ok(server) => server,
-                Err(error) => {
-                    close_unserved(store);
-                    return Err(error.into());
-                }
-            };
+        let dispatcher = SERVED_CODES.iter().fold(Dispatcher::new(), |d, code| d.route(*code, routed.clone()));
+        let server = match RemotingServer::bind(config.listen, Arc::new(dispatcher), config.server.clone()).await {
+            Ok(server) => server,
+            Err(error) => {
+                close_unserved(store);
+                return Err(error.into());
+            }
+        };
         let mut broker = config.broker.clone();
         broker.broker_addr = advertised_addr(broker.broker_addr, server.local_addr());
         broker.store_host = broker.broker_addr;
@@ -221,21 +201,11 @@ impl BrokerNode {
             stop: stop_rx,
             boot_ms: now_ms,
         });
-        handler
-            .core
-            .set(core.clone())
-            .expect("the core is set once");
+        handler.core.set(core.clone()).expect("the core is set once");
         let client = RemotingClient::new(ClientConfig::default(), None);
         let tasks = spawn_tasks(&core, &client, &config);
         info!(local_addr = %server.local_addr(), broker_addr = %core.config.broker_addr, "broker started");
-        Ok(BrokerNode {
-            server,
-            core,
-            client,
-            namesrv_addrs: config.namesrv_addrs,
-            stop,
-            tasks,
-        })
+        Ok(BrokerNode { server, core, client, namesrv_addrs: config.namesrv_addrs, stop, tasks })
     }
 
     /// The address the node listens on.
@@ -265,13 +235,7 @@ impl BrokerNode {
             let _ = task.await;
         }
         let request = unregister_request(&self.core.config);
-        call_all(
-            &self.client,
-            &self.namesrv_addrs,
-            &request,
-            UNREGISTER_TIMEOUT,
-        )
-        .await;
+        call_all(&self.client, &self.namesrv_addrs, &request, UNREGISTER_TIMEOUT).await;
         let local_addr = self.server.local_addr();
         self.server.shutdown().await;
         self.client.close_all().await;
@@ -294,15 +258,8 @@ fn close_unserved(store: MessageStore) {
 /// The address to register: `configured`, with the bound port when its port is 0 and the
 /// bound IP (else 127.0.0.1) when its IP is unspecified.
 fn advertised_addr(configured: SocketAddr, bound: SocketAddr) -> SocketAddr {
-    let port = if configured.port() == 0 {
-        bound.port()
-    } else {
-        configured.port()
-    };
-    let ip = match (
-        configured.ip().is_unspecified(),
-        bound.ip().is_unspecified(),
-    ) {
+    let port = if configured.port() == 0 { bound.port() } else { configured.port() };
+    let ip = match (configured.ip().is_unspecified(), bound.ip().is_unspecified()) {
         (false, _) => configured.ip(),
         (true, false) => bound.ip(),
         (true, true) => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -310,17 +267,8 @@ fn advertised_addr(configured: SocketAddr, bound: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-fn spawn_tasks(
-    core: &Arc<BrokerCore>,
-    client: &RemotingClient,
-    config: &BrokerNodeConfig,
-) -> Vec<JoinHandle<()>> {
-    let register = register_loop(
-        core.clone(),
-        client.clone(),
-        config.namesrv_addrs.clone(),
-        config.register_interval,
-    );
+fn spawn_tasks(core: &Arc<BrokerCore>, client: &RemotingClient, config: &BrokerNodeConfig) -> Vec<JoinHandle<()>> {
+    let register = register_loop(core.clone(), client.clone(), config.namesrv_addrs.clone(), config.register_interval);
     vec![
         tokio::spawn(register),
         tokio::spawn(offset_loop(core.clone(), config.offset_persist_interval)),
@@ -362,12 +310,7 @@ impl Ticks {
 }
 
 /// Registers with every NameServer now, then every `interval` and after each topic change.
-async fn register_loop(
-    core: Arc<BrokerCore>,
-    client: RemotingClient,
-    addrs: Vec<SocketAddr>,
-    interval: Duration,
-) {
+async fn register_loop(core: Arc<BrokerCore>, client: RemotingClient, addrs: Vec<SocketAddr>, interval: Duration) {
     let mut ticks = Ticks::new(interval, core.stop.clone());
     let mut stop = core.stop.clone();
     while ticks.next(Some(&core.register_wake)).await {
@@ -409,10 +352,7 @@ fn persist_offsets(core: &BrokerCore) -> Result<(), StoreError> {
 
 /// Writes the topic table if it changed since its last persist.
 fn persist_topics(core: &BrokerCore) -> Result<(), StoreError> {
-    core.lock()
-        .topics
-        .persist_if_needed(core.disk.as_ref())
-        .map(drop)
+    core.lock().topics.persist_if_needed(core.disk.as_ref()).map(drop)
 }
 
 /// Removes silent clients every `interval`, closing their connections.

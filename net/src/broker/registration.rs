@@ -9,8 +9,7 @@ use std::time::Duration;
 use petrel_core::broker::config::BrokerConfig;
 use petrel_core::protocol::{JsonBody, RegisterBrokerBody, TopicConfigSerializeWrapper};
 use petrel_core::remoting::{
-    RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode,
-    UnregisterBrokerRequestHeader,
+    RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode, UnregisterBrokerRequestHeader,
 };
 use tracing::{debug, warn};
 
@@ -28,10 +27,7 @@ pub const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(1);
 const HA_PORT_OFFSET: u16 = 1;
 
 /// REGISTER_BROKER for `config`'s broker with `topics` (an uncompressed JSON body).
-pub fn register_request(
-    config: &BrokerConfig,
-    topics: TopicConfigSerializeWrapper,
-) -> RemotingCommand {
+pub fn register_request(config: &BrokerConfig, topics: TopicConfigSerializeWrapper) -> RemotingCommand {
     let addr = config.broker_addr;
     let ha_addr = SocketAddr::new(addr.ip(), addr.port().wrapping_add(HA_PORT_OFFSET));
     let header = RegisterBrokerRequestHeader {
@@ -43,10 +39,7 @@ pub fn register_request(
         compressed: false,
         body_crc32: None,
     };
-    let body = RegisterBrokerBody {
-        topic_config_serialize_wrapper: topics,
-        filter_server_list: Vec::new(),
-    };
+    let body = RegisterBrokerBody { topic_config_serialize_wrapper: topics, filter_server_list: Vec::new() };
     RemotingCommand::request(RequestCode::RegisterBroker, &header).with_body(body.encode_json())
 }
 

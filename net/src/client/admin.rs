@@ -25,13 +25,11 @@ use petrel_core::protocol::{
     AUTO_CREATE_TOPIC_KEY_TOPIC, MASTER_ID,
 };
 use petrel_core::remoting::{
-    CommandHeader, CreateTopicRequestHeader, DeleteTopicRequestHeader, EmptyHeader,
-    GetConsumeStatsRequestHeader, GetEarliestMsgStoretimeRequestHeader,
-    GetEarliestMsgStoretimeResponseHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
-    GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, GetRouteInfoRequestHeader, HeaderError,
-    QueryMessageRequestHeader, RemotingCommand, RequestCode, ResponseCode,
-    SearchOffsetRequestHeader, SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
-    ViewMessageRequestHeader,
+    CommandHeader, CreateTopicRequestHeader, DeleteTopicRequestHeader, EmptyHeader, GetConsumeStatsRequestHeader,
+    GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader, GetMaxOffsetRequestHeader,
+    GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, GetRouteInfoRequestHeader,
+    HeaderError, QueryMessageRequestHeader, RemotingCommand, RequestCode, ResponseCode, SearchOffsetRequestHeader,
+    SearchOffsetResponseHeader, UpdateConsumerOffsetRequestHeader, ViewMessageRequestHeader,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,10 +116,7 @@ pub enum AdminError {
 
 impl AdminError {
     fn bad_body(addr: SocketAddr, reason: impl std::fmt::Display) -> AdminError {
-        AdminError::BadBody {
-            addr,
-            reason: reason.to_string(),
-        }
+        AdminError::BadBody { addr, reason: reason.to_string() }
     }
 }
 
@@ -322,11 +317,7 @@ impl AdminClient {
     /// If `timeout` is zero.
     pub fn new(namesrv_addrs: Vec<SocketAddr>, timeout: Duration) -> AdminClient {
         assert!(!timeout.is_zero(), "the admin timeout must be > 0");
-        AdminClient {
-            namesrv_addrs,
-            timeout,
-            remoting: RemotingClient::new(ClientConfig::default(), None),
-        }
+        AdminClient { namesrv_addrs, timeout, remoting: RemotingClient::new(ClientConfig::default(), None) }
     }
 
     /// Closes the client's connections.
@@ -343,24 +334,18 @@ impl AdminClient {
 
     /// `topicList`: every topic the name servers know.
     pub async fn topic_list(&self) -> Result<TopicList, AdminError> {
-        let request =
-            || RemotingCommand::request(RequestCode::GetAllTopicListFromNameserver, &EmptyHeader);
+        let request = || RemotingCommand::request(RequestCode::GetAllTopicListFromNameserver, &EmptyHeader);
         let (addr, response) = self.ask_namesrv(request).await?;
         decode_body(addr, &success(addr, response)?)
     }
 
     /// `topicRoute`: the topic's queues and brokers.
     pub async fn topic_route(&self, topic: &str) -> Result<TopicRouteData, AdminError> {
-        let header = GetRouteInfoRequestHeader {
-            topic: topic.to_owned(),
-            accept_standard_json_only: Some(true),
-        };
+        let header = GetRouteInfoRequestHeader { topic: topic.to_owned(), accept_standard_json_only: Some(true) };
         let request = || RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header);
         let (addr, response) = self.ask_namesrv(request).await?;
         if response.response_code() == Some(ResponseCode::TopicNotExist) {
-            return Err(AdminError::TopicNotExist {
-                topic: topic.to_owned(),
-            });
+            return Err(AdminError::TopicNotExist { topic: topic.to_owned() });
         }
         decode_body(addr, &success(addr, response)?)
     }
@@ -387,17 +372,13 @@ impl AdminClient {
     /// `deleteTopic`: DELETE_TOPIC_IN_BROKER on every master of `cluster`, then
     /// DELETE_TOPIC_IN_NAMESRV (for that cluster) on every name server.
     pub async fn delete_topic(&self, topic: &str, cluster: &str) -> Result<(), AdminError> {
-        let header = DeleteTopicRequestHeader {
-            topic: topic.to_owned(),
-        };
+        let header = DeleteTopicRequestHeader { topic: topic.to_owned() };
         for addr in self.cluster_masters(cluster).await? {
             let request = RemotingCommand::request(RequestCode::DeleteTopicInBroker, &header);
             success(addr, self.call(addr, request).await?)?;
         }
-        let header = DeleteTopicFromNamesrvRequestHeader {
-            topic: topic.to_owned(),
-            cluster_name: Some(cluster.to_owned()),
-        };
+        let header =
+            DeleteTopicFromNamesrvRequestHeader { topic: topic.to_owned(), cluster_name: Some(cluster.to_owned()) };
         for addr in &self.namesrv_addrs {
             let request = RemotingCommand::request(RequestCode::DeleteTopicInNamesrv, &header);
             success(*addr, self.call(*addr, request).await?)?;
@@ -414,37 +395,18 @@ impl AdminClient {
                 queues.push(self.queue_status(topic, &master, queue_id).await?);
             }
         }
-        Ok(TopicStatus {
-            topic: topic.to_owned(),
-            queues,
-        })
+        Ok(TopicStatus { topic: topic.to_owned(), queues })
     }
 
-    async fn queue_status(
-        &self,
-        topic: &str,
-        master: &Master,
-        queue_id: i32,
-    ) -> Result<QueueStatus, AdminError> {
+    async fn queue_status(&self, topic: &str, master: &Master, queue_id: i32) -> Result<QueueStatus, AdminError> {
         let topic = topic.to_owned();
-        let max = GetMaxOffsetRequestHeader {
-            topic: topic.clone(),
-            queue_id,
-        };
-        let max: GetMaxOffsetResponseHeader = self
-            .ask(master.addr, RequestCode::GetMaxOffset, &max)
-            .await?;
-        let min = GetMinOffsetRequestHeader {
-            topic: topic.clone(),
-            queue_id,
-        };
-        let min: GetMinOffsetResponseHeader = self
-            .ask(master.addr, RequestCode::GetMinOffset, &min)
-            .await?;
+        let max = GetMaxOffsetRequestHeader { topic: topic.clone(), queue_id };
+        let max: GetMaxOffsetResponseHeader = self.ask(master.addr, RequestCode::GetMaxOffset, &max).await?;
+        let min = GetMinOffsetRequestHeader { topic: topic.clone(), queue_id };
+        let min: GetMinOffsetResponseHeader = self.ask(master.addr, RequestCode::GetMinOffset, &min).await?;
         let earliest = GetEarliestMsgStoretimeRequestHeader { topic, queue_id };
         let code = RequestCode::GetEarliestMsgStoretime;
-        let earliest: GetEarliestMsgStoretimeResponseHeader =
-            self.ask(master.addr, code, &earliest).await?;
+        let earliest: GetEarliestMsgStoretimeResponseHeader = self.ask(master.addr, code, &earliest).await?;
         Ok(QueueStatus {
             broker_name: master.name.clone(),
             broker_addr: master.addr.to_string(),
@@ -457,29 +419,20 @@ impl AdminClient {
 
     /// `consumerProgress`: the group's progress from GET_CONSUME_STATS on every broker of the
     /// topic's route, or on every master the name servers know when no topic is given.
-    pub async fn consumer_progress(
-        &self,
-        group: &str,
-        topic: Option<&str>,
-    ) -> Result<ConsumerProgress, AdminError> {
+    pub async fn consumer_progress(&self, group: &str, topic: Option<&str>) -> Result<ConsumerProgress, AdminError> {
         let masters = match topic {
-            Some(topic) => route_masters(&self.topic_route(topic).await?)?
-                .into_iter()
-                .map(|(master, _)| master)
-                .collect(),
+            Some(topic) => {
+                route_masters(&self.topic_route(topic).await?)?.into_iter().map(|(master, _)| master).collect()
+            }
             None => all_masters(&self.cluster_list().await?)?,
         };
-        let header = GetConsumeStatsRequestHeader {
-            consumer_group: group.to_owned(),
-            topic: topic.map(str::to_owned),
-        };
+        let header = GetConsumeStatsRequestHeader { consumer_group: group.to_owned(), topic: topic.map(str::to_owned) };
         let mut queues = Vec::new();
         for master in masters {
             let request = RemotingCommand::request(RequestCode::GetConsumeStats, &header);
             let response = success(master.addr, self.call(master.addr, request).await?)?;
             let body = response.body.as_deref().unwrap_or_default();
-            let table = stats::parse_offset_table(body)
-                .map_err(|reason| AdminError::bad_body(master.addr, reason))?;
+            let table = stats::parse_offset_table(body).map_err(|reason| AdminError::bad_body(master.addr, reason))?;
             queues.extend(table.into_iter().map(|(queue, offsets)| QueueProgress {
                 topic: queue.topic,
                 broker_name: queue.broker_name,
@@ -490,25 +443,16 @@ impl AdminClient {
                 last_timestamp: offsets.last_timestamp,
             }));
         }
-        queues.sort_by(|a, b| {
-            (&a.topic, &a.broker_name, a.queue_id).cmp(&(&b.topic, &b.broker_name, b.queue_id))
-        });
+        queues.sort_by(|a, b| (&a.topic, &a.broker_name, a.queue_id).cmp(&(&b.topic, &b.broker_name, b.queue_id)));
         let diff_total = queues.iter().map(|queue| queue.diff).sum();
-        Ok(ConsumerProgress {
-            group: group.to_owned(),
-            queues,
-            diff_total,
-        })
+        Ok(ConsumerProgress { group: group.to_owned(), queues, diff_total })
     }
 
     /// `queryMsgById`: the message an offsetMsgId names, from the broker inside the id
     /// (VIEW_MESSAGE_BY_ID).
     pub async fn query_msg_by_id(&self, offset_msg_id: &str) -> Result<MessageExt, AdminError> {
-        let (addr, offset) =
-            parse_offset_msg_id(offset_msg_id).map_err(|source| AdminError::BadMsgId {
-                id: offset_msg_id.to_owned(),
-                source,
-            })?;
+        let (addr, offset) = parse_offset_msg_id(offset_msg_id)
+            .map_err(|source| AdminError::BadMsgId { id: offset_msg_id.to_owned(), source })?;
         let header = ViewMessageRequestHeader { offset };
         let request = RemotingCommand::request(RequestCode::ViewMessageById, &header);
         let response = success(addr, self.call(addr, request).await?)?;
@@ -518,11 +462,7 @@ impl AdminClient {
 
     /// `queryMsgByKey`: the topic's messages carrying `key` (or with it as their UNIQ_KEY),
     /// from QUERY_MESSAGE on every broker of the route, at most `QUERY_BY_KEY_COUNT_MAX` each.
-    pub async fn query_msg_by_key(
-        &self,
-        topic: &str,
-        key: &str,
-    ) -> Result<Vec<MessageExt>, AdminError> {
+    pub async fn query_msg_by_key(&self, topic: &str, key: &str) -> Result<Vec<MessageExt>, AdminError> {
         let route = self.topic_route(topic).await?;
         let header = QueryMessageRequestHeader {
             topic: topic.to_owned(),
@@ -540,12 +480,13 @@ impl AdminClient {
             }
             let response = success(master.addr, response)?;
             let body = response.body.unwrap_or_default();
-            let messages =
-                decode_records(body).map_err(|e| AdminError::bad_body(master.addr, e))?;
+            let messages = decode_records(body).map_err(|e| AdminError::bad_body(master.addr, e))?;
             // The index is a hash table: keep only the messages that really carry the key.
-            found.extend(messages.into_iter().filter(|message| {
-                message.keys().any(|k| k == key) || message.uniq_key() == Some(key)
-            }));
+            found.extend(
+                messages
+                    .into_iter()
+                    .filter(|message| message.keys().any(|k| k == key) || message.uniq_key() == Some(key)),
+            );
         }
         Ok(found)
     }
@@ -563,14 +504,9 @@ impl AdminClient {
         let mut queues = Vec::new();
         for (master, queue_count) in route_masters(&route)? {
             for queue_id in 0..queue_count {
-                let search = SearchOffsetRequestHeader {
-                    topic: topic.to_owned(),
-                    queue_id,
-                    timestamp: timestamp_ms,
-                };
+                let search = SearchOffsetRequestHeader { topic: topic.to_owned(), queue_id, timestamp: timestamp_ms };
                 let code = RequestCode::SearchOffsetByTimestamp;
-                let found: SearchOffsetResponseHeader =
-                    self.ask(master.addr, code, &search).await?;
+                let found: SearchOffsetResponseHeader = self.ask(master.addr, code, &search).await?;
                 let update = UpdateConsumerOffsetRequestHeader {
                     consumer_group: group.to_owned(),
                     topic: topic.to_owned(),
@@ -579,19 +515,10 @@ impl AdminClient {
                 };
                 let request = RemotingCommand::request(RequestCode::UpdateConsumerOffset, &update);
                 success(master.addr, self.call(master.addr, request).await?)?;
-                queues.push(QueueReset {
-                    broker_name: master.name.clone(),
-                    queue_id,
-                    offset: found.offset,
-                });
+                queues.push(QueueReset { broker_name: master.name.clone(), queue_id, offset: found.offset });
             }
         }
-        Ok(OffsetReset {
-            group: group.to_owned(),
-            topic: topic.to_owned(),
-            timestamp_ms,
-            queues,
-        })
+        Ok(OffsetReset { group: group.to_owned(), topic: topic.to_owned(), timestamp_ms, queues })
     }
 
     /// The master addresses of `cluster`, by broker name.
@@ -606,9 +533,7 @@ impl AdminClient {
             .map(|addr| parse_addr(addr))
             .collect::<Result<_, _>>()?;
         if masters.is_empty() {
-            return Err(AdminError::NoCluster {
-                cluster: cluster.to_owned(),
-            });
+            return Err(AdminError::NoCluster { cluster: cluster.to_owned() });
         }
         Ok(masters)
     }
@@ -637,21 +562,12 @@ impl AdminClient {
     ) -> Result<R, AdminError> {
         let request = RemotingCommand::request(code, header);
         let response = success(addr, self.call(addr, request).await?)?;
-        response
-            .read_header()
-            .map_err(|source| AdminError::BadHeader { addr, source })
+        response.read_header().map_err(|source| AdminError::BadHeader { addr, source })
     }
 
     /// One request to `addr`, bounded by the client's timeout.
-    async fn call(
-        &self,
-        addr: SocketAddr,
-        request: RemotingCommand,
-    ) -> Result<RemotingCommand, AdminError> {
-        self.remoting
-            .invoke(addr, request, self.timeout)
-            .await
-            .map_err(|source| AdminError::Transport { addr, source })
+    async fn call(&self, addr: SocketAddr, request: RemotingCommand) -> Result<RemotingCommand, AdminError> {
+        self.remoting.invoke(addr, request, self.timeout).await.map_err(|source| AdminError::Transport { addr, source })
     }
 }
 
@@ -660,11 +576,7 @@ fn success(addr: SocketAddr, response: RemotingCommand) -> Result<RemotingComman
     if response.response_code() == Some(ResponseCode::Success) {
         return Ok(response);
     }
-    Err(AdminError::Refused {
-        addr,
-        code: response.code,
-        remark: response.remark,
-    })
+    Err(AdminError::Refused { addr, code: response.code, remark: response.remark })
 }
 
 /// The JSON body of `response`.
@@ -674,9 +586,7 @@ fn decode_body<B: JsonBody>(addr: SocketAddr, response: &RemotingCommand) -> Res
 }
 
 fn parse_addr(addr: &str) -> Result<SocketAddr, AdminError> {
-    addr.parse().map_err(|_| AdminError::BadBrokerAddr {
-        addr: addr.to_owned(),
-    })
+    addr.parse().map_err(|_| AdminError::BadBrokerAddr { addr: addr.to_owned() })
 }
 
 /// The masters of a route with the topic's queue count on each (the larger of its read and
@@ -684,17 +594,11 @@ fn parse_addr(addr: &str) -> Result<SocketAddr, AdminError> {
 fn route_masters(route: &TopicRouteData) -> Result<Vec<(Master, i32)>, AdminError> {
     let mut masters = Vec::new();
     for queue_data in &route.queue_datas {
-        let broker = route
-            .broker_datas
-            .iter()
-            .find(|broker| broker.broker_name == queue_data.broker_name);
+        let broker = route.broker_datas.iter().find(|broker| broker.broker_name == queue_data.broker_name);
         let Some(addr) = broker.and_then(|broker| broker.master_addr()) else {
             continue;
         };
-        let master = Master {
-            name: queue_data.broker_name.clone(),
-            addr: parse_addr(addr)?,
-        };
+        let master = Master { name: queue_data.broker_name.clone(), addr: parse_addr(addr)? };
         let queue_count = queue_data.read_queue_nums.max(queue_data.write_queue_nums);
         masters.push((master, queue_count.max(0)));
     }
@@ -708,10 +612,7 @@ fn all_masters(info: &ClusterInfo) -> Result<Vec<Master>, AdminError> {
         .values()
         .filter_map(|broker| {
             let addr = broker.broker_addrs.get(&MASTER_ID)?;
-            Some(parse_addr(addr).map(|addr| Master {
-                name: broker.broker_name.clone(),
-                addr,
-            }))
+            Some(parse_addr(addr).map(|addr| Master { name: broker.broker_name.clone(), addr }))
         })
         .collect()
 }

@@ -83,11 +83,7 @@ pub fn parse_offset_table(body: &[u8]) -> Result<Vec<(MessageQueue, OffsetWrappe
 }
 
 fn queue_of(key: QueueKey) -> MessageQueue {
-    MessageQueue {
-        topic: key.topic,
-        broker_name: key.broker_name,
-        queue_id: key.queue_id,
-    }
+    MessageQueue { topic: key.topic, broker_name: key.broker_name, queue_id: key.queue_id }
 }
 
 fn offsets_of(value: &QueueOffsets) -> OffsetWrapper {
@@ -149,11 +145,7 @@ mod tests {
     fn reads_what_the_broker_writes() {
         let mut stats = ConsumeStats::default();
         for (topic, queue_id) in [("T", 0), ("T", 1), ("We{ird}\"", 3)] {
-            let queue = MessageQueue {
-                topic: topic.to_owned(),
-                broker_name: "broker-a".to_owned(),
-                queue_id,
-            };
+            let queue = MessageQueue { topic: topic.to_owned(), broker_name: "broker-a".to_owned(), queue_id };
             let offsets = OffsetWrapper {
                 broker_offset: 10 + i64::from(queue_id),
                 consumer_offset: i64::from(queue_id),

@@ -17,11 +17,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let header_cells: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     for cells in std::iter::once(&header_cells).chain(rows) {
-        let line: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
+        let line: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
@@ -37,12 +33,7 @@ pub fn cluster_table(info: &ClusterInfo) -> String {
                 continue;
             };
             for (id, addr) in &broker.broker_addrs {
-                rows.push(vec![
-                    cluster.clone(),
-                    name.clone(),
-                    id.to_string(),
-                    addr.clone(),
-                ]);
+                rows.push(vec![cluster.clone(), name.clone(), id.to_string(), addr.clone()]);
             }
         }
     }
@@ -75,13 +66,7 @@ pub fn route_table(route: &TopicRouteData) -> String {
             ]
         })
         .collect();
-    let headers = [
-        "#Broker Name",
-        "#Read Queues",
-        "#Write Queues",
-        "#Perm",
-        "#Master",
-    ];
+    let headers = ["#Broker Name", "#Read Queues", "#Write Queues", "#Perm", "#Master"];
     table(&headers, &rows)
 }
 
@@ -100,13 +85,7 @@ pub fn status_table(status: &TopicStatus) -> String {
             ]
         })
         .collect();
-    let headers = [
-        "#Broker Name",
-        "#QID",
-        "#Min Offset",
-        "#Max Offset",
-        "#Earliest Store Ms",
-    ];
+    let headers = ["#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Earliest Store Ms"];
     table(&headers, &rows)
 }
 
@@ -127,15 +106,7 @@ pub fn progress_table(progress: &ConsumerProgress) -> String {
             ]
         })
         .collect();
-    let headers = [
-        "#Topic",
-        "#Broker Name",
-        "#QID",
-        "#Broker Offset",
-        "#Consumer Offset",
-        "#Diff",
-        "#LastTime Ms",
-    ];
+    let headers = ["#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff", "#LastTime Ms"];
     let mut out = table(&headers, &rows);
     out.push_str(&format!("\nDiff Total: {}\n", progress.diff_total));
     out
@@ -157,10 +128,7 @@ pub fn message_detail(message: &MessageView) -> String {
         ("Body Bytes", message.body_bytes.to_string()),
         ("Body", message.body.clone()),
     ];
-    fields
-        .iter()
-        .map(|(name, value)| format!("{name:<16}{value}\n"))
-        .collect()
+    fields.iter().map(|(name, value)| format!("{name:<16}{value}\n")).collect()
 }
 
 /// `queryMsgByKey`: one row per message.
@@ -178,10 +146,7 @@ pub fn message_table(list: &MessageList) -> String {
             ]
         })
         .collect();
-    table(
-        &["#Message ID", "#Offset ID", "#QID", "#Offset", "#Body"],
-        &rows,
-    )
+    table(&["#Message ID", "#Offset ID", "#QID", "#Offset", "#Body"], &rows)
 }
 
 /// `resetOffsetByTime`: one row per queue.
@@ -189,13 +154,7 @@ pub fn reset_table(reset: &OffsetReset) -> String {
     let rows: Vec<Vec<String>> = reset
         .queues
         .iter()
-        .map(|queue| {
-            vec![
-                queue.broker_name.clone(),
-                queue.queue_id.to_string(),
-                queue.offset.to_string(),
-            ]
-        })
+        .map(|queue| vec![queue.broker_name.clone(), queue.queue_id.to_string(), queue.offset.to_string()])
         .collect();
     table(&["#Broker Name", "#QID", "#New Offset"], &rows)
 }
@@ -207,10 +166,7 @@ mod tests {
     /// Columns are padded to their widest cell and lines carry no trailing spaces.
     #[test]
     fn pads_columns() {
-        let rows = vec![
-            vec!["a".to_owned(), "1".to_owned()],
-            vec!["long".to_owned(), String::new()],
-        ];
+        let rows = vec![vec!["a".to_owned(), "1".to_owned()], vec!["long".to_owned(), String::new()]];
         assert_eq!(table(&["#N", "#V"], &rows), "#N    #V\na     1\nlong\n");
     }
 }

@@ -77,23 +77,11 @@ impl ProducerConfig {
     /// # Panics
     /// With no name server, a zero timeout or interval, or a zero size bound.
     pub fn assert_valid(&self) {
-        assert!(
-            !self.namesrv_addrs.is_empty(),
-            "a producer needs a name server"
-        );
+        assert!(!self.namesrv_addrs.is_empty(), "a producer needs a name server");
         assert!(!self.send_timeout.is_zero(), "send_timeout must be > 0");
-        assert!(
-            !self.route_refresh_interval.is_zero(),
-            "route_refresh_interval must be > 0"
-        );
-        assert!(
-            self.message_size_max_bytes > 0,
-            "message_size_max_bytes must be > 0"
-        );
-        assert!(
-            self.default_topic_queue_nums > 0,
-            "default_topic_queue_nums must be > 0"
-        );
+        assert!(!self.route_refresh_interval.is_zero(), "route_refresh_interval must be > 0");
+        assert!(self.message_size_max_bytes > 0, "message_size_max_bytes must be > 0");
+        assert!(self.default_topic_queue_nums > 0, "default_topic_queue_nums must be > 0");
         self.remoting.assert_valid();
     }
 }

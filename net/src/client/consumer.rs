@@ -27,9 +27,7 @@ use petrel_core::client::rebalance_state::diff_assignment;
 use petrel_core::client::MessageQueue;
 use petrel_core::clock;
 use petrel_core::message::MessageExt;
-use petrel_core::protocol::heartbeat::{
-    ConsumeType, ConsumerData, HeartbeatData, MessageModel, SubscriptionData,
-};
+use petrel_core::protocol::heartbeat::{ConsumeType, ConsumerData, HeartbeatData, MessageModel, SubscriptionData};
 use petrel_core::remoting::RequestCode;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
@@ -136,10 +134,7 @@ impl PushConsumer {
         let inner = Arc::new(ConsumerInner {
             api,
             listener,
-            state: Mutex::new(ConsumerState {
-                offsets,
-                ..ConsumerState::default()
-            }),
+            state: Mutex::new(ConsumerState { offsets, ..ConsumerState::default() }),
             consume_slots: Arc::new(Semaphore::new(config.consume_concurrency)),
             rebalance_wake,
             stop: stop_rx,
@@ -149,11 +144,7 @@ impl PushConsumer {
         inner.heartbeat_all().await;
         inner.rebalance_all().await;
         let service_task = Some(tokio::spawn(service_loop(inner.clone())));
-        PushConsumer {
-            inner,
-            stop,
-            service_task,
-        }
+        PushConsumer { inner, stop, service_task }
     }
 
     /// The settings.
@@ -191,10 +182,7 @@ impl PushConsumer {
         let inner = &self.inner;
         let permits = u32::try_from(inner.config.consume_concurrency).unwrap_or(u32::MAX);
         let drain = inner.consume_slots.acquire_many(permits);
-        if tokio::time::timeout(inner.config.shutdown_drain_timeout, drain)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(inner.config.shutdown_drain_timeout, drain).await.is_err() {
             warn!(group = %inner.config.group, "listener calls still running at shutdown");
         }
         inner.persist_offsets(false).await;
@@ -238,10 +226,7 @@ struct Ticker {
 
 impl Ticker {
     fn new(period: Duration) -> Self {
-        Ticker {
-            next: clock::monotonic() + period,
-            period,
-        }
+        Ticker { next: clock::monotonic() + period, period }
     }
 
     async fn wait(&self) {
@@ -318,9 +303,7 @@ impl ConsumerInner {
         let subscriptions = config
             .subscriptions
             .iter()
-            .filter_map(|(topic, expression)| {
-                SubscriptionData::build(topic, Some(expression), None).ok()
-            });
+            .filter_map(|(topic, expression)| SubscriptionData::build(topic, Some(expression), None).ok());
         HeartbeatData {
             client_id: config.client_id.clone(),
             producer_data_set: Vec::new(),
@@ -376,25 +359,15 @@ impl ConsumerInner {
             return Ok(all);
         }
         // Java asks a random broker of the topic; the first by name keeps runs repeatable.
-        let mut brokers: Vec<&str> = route
-            .broker_datas
-            .iter()
-            .map(|b| b.broker_name.as_str())
-            .collect();
+        let mut brokers: Vec<&str> = route.broker_datas.iter().map(|b| b.broker_name.as_str()).collect();
         brokers.sort_unstable();
-        let broker = brokers.first().ok_or_else(|| ConsumerError::NoRoute {
-            topic: topic.to_owned(),
-        })?;
+        let broker = brokers.first().ok_or_else(|| ConsumerError::NoRoute { topic: topic.to_owned() })?;
         let ids = self.api.consumer_ids(broker, &self.config.group).await?;
         let (group, me) = (&self.config.group, &self.config.client_id);
         Ok(self.config.allocate.allocate(group, me, &all, &ids))
     }
 
-    async fn rebalance_topic(
-        self: &Arc<Self>,
-        topic: &str,
-        expression: &str,
-    ) -> Result<(), ConsumerError> {
+    async fn rebalance_topic(self: &Arc<Self>, topic: &str, expression: &str) -> Result<(), ConsumerError> {
         let target = self.target_queues(topic).await?;
         let old: BTreeSet<MessageQueue> = self.state().queues.keys().cloned().collect();
         let diff = diff_assignment(topic, &old, &target);
@@ -442,18 +415,9 @@ impl ConsumerInner {
         // The start offset is committed too, so a restart resumes here rather than asking
         // `consume_from` again (a LastOffset start would otherwise skip what came meanwhile).
         state.offsets.update(&queue, offset, false);
-        let entry = QueueEntry {
-            process: ProcessQueue::new(),
-            generation,
-            next_offset: offset,
-        };
+        let entry = QueueEntry { process: ProcessQueue::new(), generation, next_offset: offset };
         state.queues.insert(queue.clone(), entry);
-        let task = tokio::spawn(pull_loop(
-            self.clone(),
-            queue.clone(),
-            generation,
-            expression.to_owned(),
-        ));
+        let task = tokio::spawn(pull_loop(self.clone(), queue.clone(), generation, expression.to_owned()));
         state.pull_tasks.insert(queue, task);
     }
 

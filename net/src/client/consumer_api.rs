@@ -13,12 +13,11 @@ use petrel_core::message::MessageExt;
 use petrel_core::protocol::heartbeat::{ConsumerListByGroupResponseBody, HeartbeatData};
 use petrel_core::protocol::{perm, JsonBody, TopicRouteData};
 use petrel_core::remoting::{
-    CommandHeader, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader,
-    GetMaxOffsetResponseHeader, GetMinOffsetRequestHeader, GetMinOffsetResponseHeader,
-    GetRouteInfoRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, RemotingCommand,
-    RequestCode, ResponseCode, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
-    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
+    CommandHeader, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
+    GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, GetRouteInfoRequestHeader, PullMessageRequestHeader,
+    PullMessageResponseHeader, QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, RemotingCommand,
+    RequestCode, ResponseCode, SearchOffsetRequestHeader, SearchOffsetResponseHeader, UnregisterClientRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use tracing::warn;
 
@@ -87,17 +86,8 @@ pub struct ConsumerApi {
 
 impl ConsumerApi {
     /// An API over `remoting`.
-    pub fn new(
-        remoting: RemotingClient,
-        namesrv_addrs: Vec<SocketAddr>,
-        timeout: Duration,
-    ) -> Self {
-        ConsumerApi {
-            remoting,
-            namesrv_addrs,
-            call_timeout: timeout,
-            routes: Mutex::new(BTreeMap::new()),
-        }
+    pub fn new(remoting: RemotingClient, namesrv_addrs: Vec<SocketAddr>, timeout: Duration) -> Self {
+        ConsumerApi { remoting, namesrv_addrs, call_timeout: timeout, routes: Mutex::new(BTreeMap::new()) }
     }
 
     fn routes(&self) -> MutexGuard<'_, BTreeMap<String, TopicRouteData>> {
@@ -124,41 +114,26 @@ impl ConsumerApi {
 
     fn cached_route(&self, topic: &str) -> Result<TopicRouteData, ConsumerError> {
         let cached = self.routes().get(topic).cloned();
-        cached.ok_or_else(|| ConsumerError::NoRoute {
-            topic: topic.to_owned(),
-        })
+        cached.ok_or_else(|| ConsumerError::NoRoute { topic: topic.to_owned() })
     }
 
     /// Master addresses of every broker in the cached routes, by broker name.
     pub fn masters(&self) -> BTreeMap<String, SocketAddr> {
         let routes = self.routes();
         let brokers = routes.values().flat_map(|route| route.broker_datas.iter());
-        brokers
-            .filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.parse().ok()?)))
-            .collect()
+        brokers.filter_map(|b| Some((b.broker_name.clone(), b.master_addr()?.parse().ok()?))).collect()
     }
 
     /// The master address of `broker_name`.
     pub fn master_addr(&self, broker_name: &str) -> Result<SocketAddr, ConsumerError> {
-        self.masters()
-            .remove(broker_name)
-            .ok_or_else(|| ConsumerError::NoBrokerAddr {
-                broker: broker_name.to_owned(),
-            })
+        self.masters().remove(broker_name).ok_or_else(|| ConsumerError::NoBrokerAddr { broker: broker_name.to_owned() })
     }
 
     async fn fetch_route(&self, topic: &str) -> Option<TopicRouteData> {
-        let header = GetRouteInfoRequestHeader {
-            topic: topic.to_owned(),
-            accept_standard_json_only: Some(true),
-        };
+        let header = GetRouteInfoRequestHeader { topic: topic.to_owned(), accept_standard_json_only: Some(true) };
         for addr in &self.namesrv_addrs {
             let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header);
-            let response = match self
-                .remoting
-                .invoke(*addr, request, self.call_timeout)
-                .await
-            {
+            let response = match self.remoting.invoke(*addr, request, self.call_timeout).await {
                 Ok(response) => response,
                 Err(error) => {
                     warn!(%addr, %topic, %error, "name server unreachable");
@@ -189,50 +164,32 @@ impl ConsumerApi {
     }
 
     /// `header` of a SUCCESS answer to `request`, else the broker's refusal.
-    async fn call_success<H: CommandHeader>(
-        &self,
-        broker: &str,
-        request: RemotingCommand,
-    ) -> Result<H, ConsumerError> {
+    async fn call_success<H: CommandHeader>(&self, broker: &str, request: RemotingCommand) -> Result<H, ConsumerError> {
         let response = self.call(broker, request, self.call_timeout).await?;
         if response.code != ResponseCode::Success.as_i32() {
             return Err(refused(broker, &response));
         }
-        response
-            .read_header()
-            .map_err(|error| ConsumerError::bad_header(broker, &error))
+        response.read_header().map_err(|error| ConsumerError::bad_header(broker, &error))
     }
 }
 
 /// The broker's refusal as an error.
 fn refused(broker: &str, response: &RemotingCommand) -> ConsumerError {
-    ConsumerError::Broker {
-        broker: broker.to_owned(),
-        code: response.code,
-        remark: response.remark.clone(),
-    }
+    ConsumerError::Broker { broker: broker.to_owned(), code: response.code, remark: response.remark.clone() }
 }
 
 /// The readable queues of `topic` in `route`, in queue order (`topicRouteData2TopicSubscribeInfo`).
 pub fn subscribe_queues(topic: &str, route: &TopicRouteData) -> Vec<MessageQueue> {
-    let readable = route
-        .queue_datas
-        .iter()
-        .filter(|q| q.perm & perm::READ != 0);
-    let mut queues: Vec<MessageQueue> = readable
-        .flat_map(|q| (0..q.read_queue_nums).map(|id| MessageQueue::new(topic, &q.broker_name, id)))
-        .collect();
+    let readable = route.queue_datas.iter().filter(|q| q.perm & perm::READ != 0);
+    let mut queues: Vec<MessageQueue> =
+        readable.flat_map(|q| (0..q.read_queue_nums).map(|id| MessageQueue::new(topic, &q.broker_name, id))).collect();
     queues.sort();
     queues
 }
 
 impl ConsumerApi {
     /// The group's committed offset of `queue`; `None` when the broker has none (QUERY_NOT_FOUND).
-    pub async fn query_offset(
-        &self,
-        group: &str,
-        queue: &MessageQueue,
-    ) -> Result<Option<i64>, ConsumerError> {
+    pub async fn query_offset(&self, group: &str, queue: &MessageQueue) -> Result<Option<i64>, ConsumerError> {
         let header = QueryConsumerOffsetRequestHeader {
             consumer_group: group.to_owned(),
             topic: queue.topic.clone(),
@@ -247,9 +204,8 @@ impl ConsumerApi {
         if response.code != ResponseCode::Success.as_i32() {
             return Err(refused(broker, &response));
         }
-        let header: QueryConsumerOffsetResponseHeader = response
-            .read_header()
-            .map_err(|error| ConsumerError::bad_header(broker, &error))?;
+        let header: QueryConsumerOffsetResponseHeader =
+            response.read_header().map_err(|error| ConsumerError::bad_header(broker, &error))?;
         Ok(Some(header.offset))
     }
 
@@ -271,10 +227,7 @@ impl ConsumerApi {
         let broker = &queue.broker_name;
         if oneway {
             let addr = self.master_addr(broker)?;
-            return Ok(self
-                .remoting
-                .invoke_oneway(addr, request, self.call_timeout)
-                .await?);
+            return Ok(self.remoting.invoke_oneway(addr, request, self.call_timeout).await?);
         }
         let response = self.call(broker, request, self.call_timeout).await?;
         if response.code != ResponseCode::Success.as_i32() {
@@ -285,84 +238,50 @@ impl ConsumerApi {
 
     /// One past the last offset of `queue` (GET_MAX_OFFSET).
     pub async fn max_offset(&self, queue: &MessageQueue) -> Result<i64, ConsumerError> {
-        let header = GetMaxOffsetRequestHeader {
-            topic: queue.topic.clone(),
-            queue_id: queue.queue_id,
-        };
+        let header = GetMaxOffsetRequestHeader { topic: queue.topic.clone(), queue_id: queue.queue_id };
         let request = RemotingCommand::request(RequestCode::GetMaxOffset, &header);
-        let answer: GetMaxOffsetResponseHeader =
-            self.call_success(&queue.broker_name, request).await?;
+        let answer: GetMaxOffsetResponseHeader = self.call_success(&queue.broker_name, request).await?;
         Ok(answer.offset)
     }
 
     /// The first offset still in `queue` (GET_MIN_OFFSET).
     pub async fn min_offset(&self, queue: &MessageQueue) -> Result<i64, ConsumerError> {
-        let header = GetMinOffsetRequestHeader {
-            topic: queue.topic.clone(),
-            queue_id: queue.queue_id,
-        };
+        let header = GetMinOffsetRequestHeader { topic: queue.topic.clone(), queue_id: queue.queue_id };
         let request = RemotingCommand::request(RequestCode::GetMinOffset, &header);
-        let answer: GetMinOffsetResponseHeader =
-            self.call_success(&queue.broker_name, request).await?;
+        let answer: GetMinOffsetResponseHeader = self.call_success(&queue.broker_name, request).await?;
         Ok(answer.offset)
     }
 
     /// The first offset of `queue` stored at or after `timestamp_ms` (SEARCH_OFFSET_BY_TIMESTAMP).
-    pub async fn search_offset(
-        &self,
-        queue: &MessageQueue,
-        timestamp_ms: i64,
-    ) -> Result<i64, ConsumerError> {
-        let header = SearchOffsetRequestHeader {
-            topic: queue.topic.clone(),
-            queue_id: queue.queue_id,
-            timestamp: timestamp_ms,
-        };
+    pub async fn search_offset(&self, queue: &MessageQueue, timestamp_ms: i64) -> Result<i64, ConsumerError> {
+        let header =
+            SearchOffsetRequestHeader { topic: queue.topic.clone(), queue_id: queue.queue_id, timestamp: timestamp_ms };
         let request = RemotingCommand::request(RequestCode::SearchOffsetByTimestamp, &header);
-        let answer: SearchOffsetResponseHeader =
-            self.call_success(&queue.broker_name, request).await?;
+        let answer: SearchOffsetResponseHeader = self.call_success(&queue.broker_name, request).await?;
         Ok(answer.offset)
     }
 }
 
 impl ConsumerApi {
     /// The client ids of `group` as `broker` knows them (GET_CONSUMER_LIST_BY_GROUP).
-    pub async fn consumer_ids(
-        &self,
-        broker: &str,
-        group: &str,
-    ) -> Result<Vec<String>, ConsumerError> {
-        let header = GetConsumerListByGroupRequestHeader {
-            consumer_group: group.to_owned(),
-        };
+    pub async fn consumer_ids(&self, broker: &str, group: &str) -> Result<Vec<String>, ConsumerError> {
+        let header = GetConsumerListByGroupRequestHeader { consumer_group: group.to_owned() };
         let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
         let response = self.call(broker, request, self.call_timeout).await?;
         if response.code != ResponseCode::Success.as_i32() {
             return Err(refused(broker, &response));
         }
         let body = response.body.as_deref().unwrap_or_default();
-        let ids = ConsumerListByGroupResponseBody::decode_json(body).map_err(|error| {
-            ConsumerError::BadResponse {
-                broker: broker.to_owned(),
-                reason: error.to_string(),
-            }
-        })?;
+        let ids = ConsumerListByGroupResponseBody::decode_json(body)
+            .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?;
         Ok(ids.consumer_id_list)
     }
 
     /// HEART_BEAT with `data` to the broker at `addr`.
-    pub async fn heartbeat(
-        &self,
-        addr: SocketAddr,
-        data: &HeartbeatData,
-    ) -> Result<(), ConsumerError> {
-        let request =
-            RemotingCommand::request(RequestCode::HeartBeat, &petrel_core::remoting::EmptyHeader)
-                .with_body(data.encode_json());
-        let response = self
-            .remoting
-            .invoke(addr, request, self.call_timeout)
-            .await?;
+    pub async fn heartbeat(&self, addr: SocketAddr, data: &HeartbeatData) -> Result<(), ConsumerError> {
+        let request = RemotingCommand::request(RequestCode::HeartBeat, &petrel_core::remoting::EmptyHeader)
+            .with_body(data.encode_json());
+        let response = self.remoting.invoke(addr, request, self.call_timeout).await?;
         if response.code != ResponseCode::Success.as_i32() {
             return Err(refused(&addr.to_string(), &response));
         }
@@ -370,22 +289,14 @@ impl ConsumerApi {
     }
 
     /// UNREGISTER_CLIENT of `client_id` from `group` at the broker at `addr`.
-    pub async fn unregister(
-        &self,
-        addr: SocketAddr,
-        client_id: &str,
-        group: &str,
-    ) -> Result<(), ConsumerError> {
+    pub async fn unregister(&self, addr: SocketAddr, client_id: &str, group: &str) -> Result<(), ConsumerError> {
         let header = UnregisterClientRequestHeader {
             client_id: client_id.to_owned(),
             producer_group: None,
             consumer_group: Some(group.to_owned()),
         };
         let request = RemotingCommand::request(RequestCode::UnregisterClient, &header);
-        let response = self
-            .remoting
-            .invoke(addr, request, self.call_timeout)
-            .await?;
+        let response = self.remoting.invoke(addr, request, self.call_timeout).await?;
         if response.code != ResponseCode::Success.as_i32() {
             return Err(refused(&addr.to_string(), &response));
         }
@@ -393,12 +304,7 @@ impl ConsumerApi {
     }
 
     /// PULL_MESSAGE of `queue` for `group` (`pullKernelImpl` + `processPullResponse`).
-    pub async fn pull(
-        &self,
-        group: &str,
-        queue: &MessageQueue,
-        args: &PullArgs,
-    ) -> Result<PullResult, ConsumerError> {
+    pub async fn pull(&self, group: &str, queue: &MessageQueue, args: &PullArgs) -> Result<PullResult, ConsumerError> {
         let header = PullMessageRequestHeader {
             consumer_group: group.to_owned(),
             topic: queue.topic.clone(),
@@ -428,16 +334,11 @@ pub fn pull_result(broker: &str, response: &RemotingCommand) -> Result<PullResul
         Some(ResponseCode::PullOffsetMoved) => PullStatus::OffsetIllegal,
         _ => return Err(refused(broker, response)),
     };
-    let header: PullMessageResponseHeader = response
-        .read_header()
-        .map_err(|error| ConsumerError::bad_header(broker, &error))?;
+    let header: PullMessageResponseHeader =
+        response.read_header().map_err(|error| ConsumerError::bad_header(broker, &error))?;
     let messages = match (&response.body, status) {
-        (Some(body), PullStatus::Found) => {
-            decode_records(body.clone()).map_err(|error| ConsumerError::BadResponse {
-                broker: broker.to_owned(),
-                reason: error.to_string(),
-            })?
-        }
+        (Some(body), PullStatus::Found) => decode_records(body.clone())
+            .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?,
         _ => Vec::new(),
     };
     let status = match status {

@@ -53,9 +53,7 @@ pub struct OffsetFileConfig {
 
 impl fmt::Debug for OffsetFileConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OffsetFileConfig")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("OffsetFileConfig").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -117,11 +115,7 @@ pub struct ConsumerConfig {
 
 impl ConsumerConfig {
     /// Defaults for `group` asking `namesrv_addrs`, with client id `127.0.0.1@instance_name`.
-    pub fn new(
-        group: impl Into<String>,
-        namesrv_addrs: Vec<SocketAddr>,
-        instance_name: &str,
-    ) -> Self {
+    pub fn new(group: impl Into<String>, namesrv_addrs: Vec<SocketAddr>, instance_name: &str) -> Self {
         ConsumerConfig {
             group: group.into(),
             namesrv_addrs,
@@ -153,8 +147,7 @@ impl ConsumerConfig {
 
     /// Adds a subscription to `topic` with `expression` (`*` for every message).
     pub fn subscribe(mut self, topic: &str, expression: &str) -> Self {
-        self.subscriptions
-            .push((topic.to_owned(), expression.to_owned()));
+        self.subscriptions.push((topic.to_owned(), expression.to_owned()));
         self
     }
 
@@ -164,24 +157,12 @@ impl ConsumerConfig {
     /// With no name server or subscription, a zero bound, or a pull timeout not above the
     /// long-poll hold.
     pub fn assert_valid(&self) {
-        assert!(
-            !self.namesrv_addrs.is_empty(),
-            "a consumer needs a name server"
-        );
-        assert!(
-            !self.subscriptions.is_empty(),
-            "a consumer needs a subscription"
-        );
+        assert!(!self.namesrv_addrs.is_empty(), "a consumer needs a name server");
+        assert!(!self.subscriptions.is_empty(), "a consumer needs a subscription");
         assert!(!self.group.is_empty() && !self.client_id.is_empty());
         assert!(self.pull_batch_size > 0, "pull_batch_size must be > 0");
-        assert!(
-            self.consume_batch_size > 0,
-            "consume_batch_size must be > 0"
-        );
-        assert!(
-            self.consume_concurrency > 0,
-            "consume_concurrency must be > 0"
-        );
+        assert!(self.consume_batch_size > 0, "consume_batch_size must be > 0");
+        assert!(self.consume_concurrency > 0, "consume_concurrency must be > 0");
         assert!(self.queue_in_flight_count_max > 0 && self.queue_in_flight_bytes_max > 0);
         let intervals = [
             self.flow_control_pause,
@@ -192,14 +173,8 @@ impl ConsumerConfig {
             self.call_timeout,
             self.pull_error_pause,
         ];
-        assert!(
-            intervals.iter().all(|d| !d.is_zero()),
-            "intervals must be > 0"
-        );
-        assert!(
-            self.pull_timeout > self.long_poll_suspend,
-            "pull_timeout must exceed long_poll_suspend"
-        );
+        assert!(intervals.iter().all(|d| !d.is_zero()), "intervals must be > 0");
+        assert!(self.pull_timeout > self.long_poll_suspend, "pull_timeout must exceed long_poll_suspend");
         self.remoting.assert_valid();
     }
 }

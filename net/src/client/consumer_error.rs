@@ -45,9 +45,6 @@ pub enum ConsumerError {
 impl ConsumerError {
     /// A `BadResponse` for a header that does not parse.
     pub fn bad_header(broker: &str, error: &HeaderError) -> Self {
-        ConsumerError::BadResponse {
-            broker: broker.to_owned(),
-            reason: error.to_string(),
-        }
+        ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() }
     }
 }

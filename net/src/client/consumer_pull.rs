@@ -23,10 +23,7 @@ pub struct PullConsumer {
 impl PullConsumer {
     /// A pull consumer (no task is started).
     pub fn new(config: PullConsumerConfig) -> PullConsumer {
-        assert!(
-            !config.namesrv_addrs.is_empty(),
-            "a consumer needs a name server"
-        );
+        assert!(!config.namesrv_addrs.is_empty(), "a consumer needs a name server");
         let remoting = RemotingClient::new(config.remoting.clone(), None);
         let api = ConsumerApi::new(remoting, config.namesrv_addrs.clone(), config.call_timeout);
         PullConsumer { config, api }
@@ -65,9 +62,7 @@ impl PullConsumer {
     /// the broker's answer.
     pub async fn commit(&self, queue: &MessageQueue, offset: i64) -> Result<(), ConsumerError> {
         self.api.route(&queue.topic).await?;
-        self.api
-            .update_offset(&self.config.group, queue, offset, false)
-            .await
+        self.api.update_offset(&self.config.group, queue, offset, false).await
     }
 
     /// The group's committed offset of `queue`, `None` when there is none.

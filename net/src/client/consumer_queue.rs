@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use petrel_core::broker::pull::{
-    PULL_SYS_FLAG_COMMIT_OFFSET, PULL_SYS_FLAG_SUBSCRIPTION, PULL_SYS_FLAG_SUSPEND,
-};
+use petrel_core::broker::pull::{PULL_SYS_FLAG_COMMIT_OFFSET, PULL_SYS_FLAG_SUBSCRIPTION, PULL_SYS_FLAG_SUSPEND};
 use petrel_core::client::offset_store::{InFlight, ProcessQueue};
 use petrel_core::client::MessageQueue;
 use petrel_core::message::MessageExt;
@@ -28,12 +26,7 @@ enum Step {
 
 /// Pulls `queue` while it is assigned to this consumer with `generation`
 /// (`DefaultMQPushConsumerImpl.pullMessage` and its callback).
-pub(super) async fn pull_loop(
-    inner: Arc<ConsumerInner>,
-    queue: MessageQueue,
-    generation: u64,
-    expression: String,
-) {
+pub(super) async fn pull_loop(inner: Arc<ConsumerInner>, queue: MessageQueue, generation: u64, expression: String) {
     let mut stop = inner.stop.clone();
     loop {
         let args = match inner.next_step(&queue, generation, &expression) {
@@ -82,12 +75,7 @@ async fn pause(inner: &ConsumerInner, duration: std::time::Duration) -> bool {
 
 /// A consume task: hands `msgs` to the listener (on one of the bounded slots) until it
 /// succeeds, the queue is reassigned, or the consumer stops (`ConsumeRequest.run`).
-async fn consume_task(
-    inner: Arc<ConsumerInner>,
-    queue: MessageQueue,
-    generation: u64,
-    msgs: Vec<MessageExt>,
-) {
+async fn consume_task(inner: Arc<ConsumerInner>, queue: MessageQueue, generation: u64, msgs: Vec<MessageExt>) {
     loop {
         let Ok(permit) = inner.consume_slots.clone().acquire_owned().await else {
             return;
@@ -116,10 +104,7 @@ async fn consume_task(
 impl ConsumerInner {
     /// Whether `queue` is still assigned with `generation`.
     fn is_current(&self, queue: &MessageQueue, generation: u64) -> bool {
-        self.state()
-            .queues
-            .get(queue)
-            .is_some_and(|entry| entry.generation == generation)
+        self.state().queues.get(queue).is_some_and(|entry| entry.generation == generation)
     }
 
     fn next_step(&self, queue: &MessageQueue, generation: u64, expression: &str) -> Step {
@@ -128,17 +113,10 @@ impl ConsumerInner {
         }
         let config = &self.config;
         let state = self.state();
-        let Some(entry) = state
-            .queues
-            .get(queue)
-            .filter(|e| e.generation == generation)
-        else {
+        let Some(entry) = state.queues.get(queue).filter(|e| e.generation == generation) else {
             return Step::End;
         };
-        let (count_max, bytes_max) = (
-            config.queue_in_flight_count_max,
-            config.queue_in_flight_bytes_max,
-        );
+        let (count_max, bytes_max) = (config.queue_in_flight_count_max, config.queue_in_flight_bytes_max);
         if entry.process.over_limits(count_max, bytes_max) {
             return Step::Pause;
         }
@@ -164,26 +142,18 @@ impl ConsumerInner {
     /// Takes a pull's answer: moves the queue's next offset and starts consuming what came.
     fn on_pulled(self: &Arc<Self>, queue: &MessageQueue, generation: u64, result: PullResult) {
         let mut state = self.state();
-        let super::consumer::ConsumerState {
-            queues, offsets, ..
-        } = &mut *state;
+        let super::consumer::ConsumerState { queues, offsets, .. } = &mut *state;
         let Some(entry) = queues.get_mut(queue).filter(|e| e.generation == generation) else {
             return;
         };
-        assert!(
-            result.next_begin_offset >= 0,
-            "the broker never answers a negative offset"
-        );
+        assert!(result.next_begin_offset >= 0, "the broker never answers a negative offset");
         entry.next_offset = result.next_begin_offset;
         match result.status {
             PullStatus::Found => {
                 let in_flight: Vec<InFlight> = result
                     .messages
                     .iter()
-                    .map(|m| InFlight {
-                        queue_offset: m.queue_offset,
-                        body_bytes: m.body.len(),
-                    })
+                    .map(|m| InFlight { queue_offset: m.queue_offset, body_bytes: m.body.len() })
                     .collect();
                 entry.process.add(&in_flight);
                 drop(state);
@@ -216,9 +186,7 @@ impl ConsumerInner {
     /// Records consumed messages and moves the offset to commit (never past one in flight).
     fn consumed(&self, queue: &MessageQueue, generation: u64, queue_offsets: &[i64]) {
         let mut state = self.state();
-        let super::consumer::ConsumerState {
-            queues, offsets, ..
-        } = &mut *state;
+        let super::consumer::ConsumerState { queues, offsets, .. } = &mut *state;
         let Some(entry) = queues.get_mut(queue).filter(|e| e.generation == generation) else {
             return;
         };

@@ -76,9 +76,7 @@ impl ProducerError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ProducerError::Transport(_) | ProducerError::NoBrokerAddr { .. } => true,
-            ProducerError::Broker { code, .. } => {
-                petrel_core::client::send::is_retryable_broker_code(*code)
-            }
+            ProducerError::Broker { code, .. } => petrel_core::client::send::is_retryable_broker_code(*code),
             _ => false,
         }
     }

@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use petrel_core::client::route::default_route;
 use petrel_core::client::send::{
-    batch_message, batch_msg_ids, process_send_response, send_request_header, validate_message,
-    SendResponseError,
+    batch_message, batch_msg_ids, process_send_response, send_request_header, validate_message, SendResponseError,
 };
 use petrel_core::client::TopicPublishInfo;
 use petrel_core::client::{MessageQueue, MessageQueueSelector, MqFaultStrategy, SendResult};
@@ -27,9 +26,7 @@ use petrel_core::message::id::UniqIdGenerator;
 use petrel_core::message::properties::keys;
 use petrel_core::message::Message;
 use petrel_core::protocol::{JsonBody, TopicRouteData, AUTO_CREATE_TOPIC_KEY_TOPIC};
-use petrel_core::remoting::{
-    GetRouteInfoRequestHeader, RemotingCommand, RequestCode, ResponseCode,
-};
+use petrel_core::remoting::{GetRouteInfoRequestHeader, RemotingCommand, RequestCode, ResponseCode};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -93,21 +90,13 @@ impl Producer {
         let fault = MqFaultStrategy::new(config.latency_fault_enable, config.fault_thresholds);
         let inner = Arc::new(ProducerInner {
             remoting: RemotingClient::new(config.remoting.clone(), None),
-            state: Mutex::new(ProducerState {
-                routes: BTreeMap::new(),
-                fault,
-                ids,
-            }),
+            state: Mutex::new(ProducerState { routes: BTreeMap::new(), fault, ids }),
             started: clock::monotonic(),
             config,
         });
         let (stop_refresh, stop_rx) = watch::channel(false);
         let refresh_task = tokio::spawn(refresh_loop(inner.clone(), stop_rx));
-        Producer {
-            inner,
-            stop_refresh,
-            refresh_task: Some(refresh_task),
-        }
+        Producer { inner, stop_refresh, refresh_task: Some(refresh_task) }
     }
 
     /// The settings.
@@ -123,10 +112,7 @@ impl Producer {
 
     /// Sends `message` without waiting for an answer (one attempt, no result).
     pub async fn send_oneway(&self, message: Message) -> Result<(), ProducerError> {
-        self.inner
-            .send_default(message, Mode::Oneway)
-            .await
-            .map(drop)
+        self.inner.send_default(message, Mode::Oneway).await.map(drop)
     }
 
     /// Starts a sync send in its own task and returns its result's future, so the caller may
@@ -147,21 +133,12 @@ impl Producer {
     }
 
     /// Sends `message` to `queue`, once, without retry (`send(msg, mq)`).
-    pub async fn send_to_queue(
-        &self,
-        message: Message,
-        queue: MessageQueue,
-    ) -> Result<SendResult, ProducerError> {
+    pub async fn send_to_queue(&self, message: Message, queue: MessageQueue) -> Result<SendResult, ProducerError> {
         validate_message(&message, self.inner.config.message_size_max_bytes)?;
         if message.topic != queue.topic {
-            return Err(ProducerError::TopicMismatch {
-                message_topic: message.topic,
-                queue_topic: queue.topic,
-            });
+            return Err(ProducerError::TopicMismatch { message_topic: message.topic, queue_topic: queue.topic });
         }
-        self.inner
-            .send_to_chosen_queue(message, |_| Some(queue))
-            .await
+        self.inner.send_to_chosen_queue(message, |_| Some(queue)).await
     }
 
     /// Sends `message`, once, to the queue `selector` picks for `arg` among the topic's queues.
@@ -172,13 +149,10 @@ impl Producer {
         arg: &str,
     ) -> Result<SendResult, ProducerError> {
         validate_message(&message, self.inner.config.message_size_max_bytes)?;
-        let choose =
-            |info: &TopicPublishInfo| selector.select(info.message_queues(), &message, arg);
+        let choose = |info: &TopicPublishInfo| selector.select(info.message_queues(), &message, arg);
         let chosen = self.inner.publish_info_then(&message.topic, choose).await?;
         let queue = chosen.ok_or(ProducerError::NoQueueSelected)?;
-        self.inner
-            .send_to_chosen_queue(message, |_| Some(queue))
-            .await
+        self.inner.send_to_chosen_queue(message, |_| Some(queue)).await
     }
 
     /// The topic's writable queues as the producer sees them (fetching the route if needed).
@@ -261,11 +235,7 @@ impl ProducerInner {
     fn prepare(&self, mut message: Message) -> Result<Outgoing, ProducerError> {
         validate_message(&message, self.config.message_size_max_bytes)?;
         let msg_id = self.set_uniq_id(&mut message);
-        Ok(Outgoing {
-            message,
-            batch: false,
-            msg_id,
-        })
+        Ok(Outgoing { message, batch: false, msg_id })
     }
 
     async fn send_batch(&self, mut messages: Vec<Message>) -> Result<SendResult, ProducerError> {
@@ -276,11 +246,7 @@ impl ProducerInner {
         let batch_id = self.state().ids.next_id(clock::epoch_ms());
         let message = batch_message(&messages, &batch_id)?;
         validate_message(&message, self.config.message_size_max_bytes)?;
-        let outgoing = Outgoing {
-            message,
-            batch: true,
-            msg_id: batch_msg_ids(&messages),
-        };
+        let outgoing = Outgoing { message, batch: true, msg_id: batch_msg_ids(&messages) };
         let result = self.send_with_retries(outgoing, Mode::Sync).await?;
         Ok(sync_result(result))
     }
@@ -290,22 +256,14 @@ impl ProducerInner {
         Ok(sync_result(result))
     }
 
-    async fn send_default(
-        &self,
-        message: Message,
-        mode: Mode,
-    ) -> Result<Option<SendResult>, ProducerError> {
+    async fn send_default(&self, message: Message, mode: Mode) -> Result<Option<SendResult>, ProducerError> {
         let outgoing = self.prepare(message)?;
         self.send_with_retries(outgoing, mode).await
     }
 
     /// `sendDefaultImpl`: attempts on queues the fault strategy picks, avoiding the broker of
     /// the previous failure, while retries and time remain.
-    async fn send_with_retries(
-        &self,
-        outgoing: Outgoing,
-        mode: Mode,
-    ) -> Result<Option<SendResult>, ProducerError> {
+    async fn send_with_retries(&self, outgoing: Outgoing, mode: Mode) -> Result<Option<SendResult>, ProducerError> {
         let topic = outgoing.message.topic.clone();
         let begin = clock::monotonic();
         self.ensure_route(&topic).await?;
@@ -334,25 +292,15 @@ impl ProducerInner {
                 Err(error) => return Err(error),
             }
         }
-        Err(last_error.unwrap_or(ProducerError::Timeout {
-            after: self.config.send_timeout,
-        }))
+        Err(last_error.unwrap_or(ProducerError::Timeout { after: self.config.send_timeout }))
     }
 
-    fn select_queue(
-        &self,
-        topic: &str,
-        last_broker: Option<&str>,
-    ) -> Result<MessageQueue, ProducerError> {
+    fn select_queue(&self, topic: &str, last_broker: Option<&str>) -> Result<MessageQueue, ProducerError> {
         let now_ms = self.now_ms();
         let mut state = self.state();
         let ProducerState { routes, fault, .. } = &mut *state;
-        let selected = routes
-            .get_mut(topic)
-            .and_then(|info| fault.select_one_message_queue(info, last_broker, now_ms));
-        selected.ok_or_else(|| ProducerError::NoRoute {
-            topic: topic.to_owned(),
-        })
+        let selected = routes.get_mut(topic).and_then(|info| fault.select_one_message_queue(info, last_broker, now_ms));
+        selected.ok_or_else(|| ProducerError::NoRoute { topic: topic.to_owned() })
     }
 
     /// One attempt, with its latency (and failure) recorded for the fault strategy.
@@ -369,9 +317,7 @@ impl ProducerInner {
         let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
         let now_ms = self.now_ms();
         let isolation = result.is_err();
-        self.state()
-            .fault
-            .update_fault_item(&queue.broker_name, latency_ms, isolation, now_ms);
+        self.state().fault.update_fault_item(&queue.broker_name, latency_ms, isolation, now_ms);
         result
     }
 
@@ -384,42 +330,24 @@ impl ProducerInner {
         timeout: Duration,
     ) -> Result<Option<SendResult>, ProducerError> {
         let addr = self.master_addr(queue)?;
-        let header = send_request_header(
-            &self.config.group,
-            &outgoing.message,
-            queue,
-            clock::epoch_ms(),
-            outgoing.batch,
-        );
-        let code = if outgoing.batch {
-            RequestCode::SendBatchMessage
-        } else {
-            RequestCode::SendMessageV2
-        };
-        let request =
-            RemotingCommand::request(code, &header).with_body(outgoing.message.body.clone());
+        let header =
+            send_request_header(&self.config.group, &outgoing.message, queue, clock::epoch_ms(), outgoing.batch);
+        let code = if outgoing.batch { RequestCode::SendBatchMessage } else { RequestCode::SendMessageV2 };
+        let request = RemotingCommand::request(code, &header).with_body(outgoing.message.body.clone());
         if mode == Mode::Oneway {
             self.remoting.invoke_oneway(addr, request, timeout).await?;
             return Ok(None);
         }
         let response = self.remoting.invoke(addr, request, timeout).await?;
         let topic = &outgoing.message.topic;
-        let result = process_send_response(
-            &response,
-            topic,
-            &queue.broker_name,
-            outgoing.msg_id.clone(),
-        );
+        let result = process_send_response(&response, topic, &queue.broker_name, outgoing.msg_id.clone());
         result.map(Some).map_err(|error| match error {
-            SendResponseError::Broker { code, remark } => ProducerError::Broker {
-                broker: queue.broker_name.clone(),
-                code,
-                remark,
-            },
-            SendResponseError::BadHeader(source) => ProducerError::BadResponse {
-                broker: queue.broker_name.clone(),
-                source,
-            },
+            SendResponseError::Broker { code, remark } => {
+                ProducerError::Broker { broker: queue.broker_name.clone(), code, remark }
+            }
+            SendResponseError::BadHeader(source) => {
+                ProducerError::BadResponse { broker: queue.broker_name.clone(), source }
+            }
         })
     }
 
@@ -430,9 +358,7 @@ impl ProducerInner {
             .get(&queue.topic)
             .and_then(|info| info.master_addr(&queue.broker_name))
             .and_then(|addr| addr.parse().ok());
-        addr.ok_or_else(|| ProducerError::NoBrokerAddr {
-            broker: queue.broker_name.clone(),
-        })
+        addr.ok_or_else(|| ProducerError::NoBrokerAddr { broker: queue.broker_name.clone() })
     }
 
     /// A send to a queue chosen by the caller (`send(msg, mq)`, `sendSelectImpl`): one attempt.
@@ -442,13 +368,9 @@ impl ProducerInner {
         choose: impl FnOnce(&TopicPublishInfo) -> Option<MessageQueue>,
     ) -> Result<SendResult, ProducerError> {
         let outgoing = self.prepare(message)?;
-        let chosen = self
-            .publish_info_then(&outgoing.message.topic, choose)
-            .await?;
+        let chosen = self.publish_info_then(&outgoing.message.topic, choose).await?;
         let queue = chosen.ok_or(ProducerError::NoQueueSelected)?;
-        let result = self
-            .attempt(&outgoing, &queue, Mode::Sync, self.config.send_timeout)
-            .await?;
+        let result = self.attempt(&outgoing, &queue, Mode::Sync, self.config.send_timeout).await?;
         Ok(sync_result(result))
     }
 }
@@ -467,12 +389,7 @@ impl ProducerInner {
     ) -> Result<T, ProducerError> {
         self.ensure_route(topic).await?;
         let state = self.state();
-        let info = state
-            .routes
-            .get(topic)
-            .ok_or_else(|| ProducerError::NoRoute {
-                topic: topic.to_owned(),
-            })?;
+        let info = state.routes.get(topic).ok_or_else(|| ProducerError::NoRoute { topic: topic.to_owned() })?;
         Ok(f(info))
     }
 
@@ -495,9 +412,7 @@ impl ProducerInner {
         if self.state().routes.contains_key(topic) {
             return Ok(());
         }
-        Err(ProducerError::NoRoute {
-            topic: topic.to_owned(),
-        })
+        Err(ProducerError::NoRoute { topic: topic.to_owned() })
     }
 
     /// Caches the publish info built from `route` when it has a queue and differs from the
@@ -505,10 +420,7 @@ impl ProducerInner {
     fn install(&self, topic: &str, route: &TopicRouteData) {
         let info = TopicPublishInfo::from_route(topic, route);
         let mut state = self.state();
-        let unchanged = state
-            .routes
-            .get(topic)
-            .is_some_and(|old| old.route() == route);
+        let unchanged = state.routes.get(topic).is_some_and(|old| old.route() == route);
         if info.ok() && !unchanged {
             state.routes.insert(topic.to_owned(), info);
         }
@@ -517,17 +429,10 @@ impl ProducerInner {
     /// The route of `topic` from the first name server that knows the answer (SUCCESS or
     /// TOPIC_NOT_EXIST); `None` when the topic does not exist or no name server answered.
     async fn fetch_route(&self, topic: &str) -> Option<TopicRouteData> {
-        let header = GetRouteInfoRequestHeader {
-            topic: topic.to_owned(),
-            accept_standard_json_only: Some(true),
-        };
+        let header = GetRouteInfoRequestHeader { topic: topic.to_owned(), accept_standard_json_only: Some(true) };
         for addr in &self.config.namesrv_addrs {
             let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header);
-            let response = match self
-                .remoting
-                .invoke(*addr, request, self.config.send_timeout)
-                .await
-            {
+            let response = match self.remoting.invoke(*addr, request, self.config.send_timeout).await {
                 Ok(response) => response,
                 Err(error) => {
                     warn!(%addr, %topic, %error, "name server unreachable");

@@ -26,9 +26,7 @@ pub const CALL_TIMEOUT_MAX: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Runs `future` for at most `timeout` (cut to `CALL_TIMEOUT_MAX`); `None` when time ran out.
 pub(super) async fn within<F: Future>(timeout: Duration, future: F) -> Option<F::Output> {
-    tokio::time::timeout(timeout.min(CALL_TIMEOUT_MAX), future)
-        .await
-        .ok()
+    tokio::time::timeout(timeout.min(CALL_TIMEOUT_MAX), future).await.ok()
 }
 
 /// Identifies a connection within one server or one client (numbered from 1 in the order the
@@ -53,10 +51,7 @@ pub(super) struct OutboundFrame {
 
 impl OutboundFrame {
     pub(super) fn encode(command: &RemotingCommand) -> Result<Self, EncodeError> {
-        Ok(OutboundFrame {
-            prefix: encode_frame_prefix(command)?.freeze(),
-            body: command.body.clone(),
-        })
+        Ok(OutboundFrame { prefix: encode_frame_prefix(command)?.freeze(), body: command.body.clone() })
     }
 }
 
@@ -91,11 +86,7 @@ pub(super) struct DriverEnds {
 
 impl Shared {
     /// The state of a new connection, and the ends its driver reads.
-    pub(super) fn new(
-        id: ConnectionId,
-        peer: SocketAddr,
-        config: &ConnectionConfig,
-    ) -> (Arc<Shared>, DriverEnds) {
+    pub(super) fn new(id: ConnectionId, peer: SocketAddr, config: &ConnectionConfig) -> (Arc<Shared>, DriverEnds) {
         let (outbound_tx, outbound_rx) = mpsc::channel(config.write_queue_frames_max);
         let (closing_tx, closing_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -108,10 +99,7 @@ impl Shared {
             inbound_in_flight_max: config.inbound_in_flight_max,
             outbound_in_flight_max: config.outbound_in_flight_max,
         });
-        let ends = DriverEnds {
-            outbound: outbound_rx,
-            closing: closing_rx,
-        };
+        let ends = DriverEnds { outbound: outbound_rx, closing: closing_rx };
         (shared, ends)
     }
 
@@ -120,17 +108,11 @@ impl Shared {
     }
 
     fn close_reason(&self) -> CloseReason {
-        self.pending()
-            .close_reason()
-            .cloned()
-            .unwrap_or(CloseReason::ClosedLocally)
+        self.pending().close_reason().cloned().unwrap_or(CloseReason::ClosedLocally)
     }
 
     fn closed_error(&self) -> TransportError {
-        TransportError::ConnectionClosed {
-            addr: self.peer,
-            reason: self.close_reason(),
-        }
+        TransportError::ConnectionClosed { addr: self.peer, reason: self.close_reason() }
     }
 
     /// Queues a frame for the writer, waiting for room.
@@ -217,18 +199,10 @@ impl Channel {
 
     /// Sends `request` and waits at most `timeout` for its response. The channel assigns the
     /// opaque; the request's one-way bit is cleared.
-    pub async fn invoke(
-        &self,
-        request: RemotingCommand,
-        timeout: Duration,
-    ) -> Result<RemotingCommand, TransportError> {
+    pub async fn invoke(&self, request: RemotingCommand, timeout: Duration) -> Result<RemotingCommand, TransportError> {
         let mut sent_opaque = None;
         let result = within(timeout, self.invoke_untimed(request, &mut sent_opaque)).await;
-        result.unwrap_or(Err(TransportError::Timeout {
-            addr: self.peer(),
-            opaque: sent_opaque,
-            after: timeout,
-        }))
+        result.unwrap_or(Err(TransportError::Timeout { addr: self.peer(), opaque: sent_opaque, after: timeout }))
     }
 
     /// `invoke` without its timeout; records the opaque in `sent_opaque` once the request is
@@ -240,35 +214,20 @@ impl Channel {
     ) -> Result<RemotingCommand, TransportError> {
         check_request(&request)?;
         request.flag &= !FLAG_ONEWAY;
-        let registration = self
-            .shared
-            .pending()
-            .register()
-            .map_err(|error| match error {
-                RegisterError::Closed(reason) => TransportError::ConnectionClosed {
-                    addr: self.peer(),
-                    reason,
-                },
-                RegisterError::Full => TransportError::Busy {
-                    addr: self.peer(),
-                    in_flight_max: self.shared.outbound_in_flight_max,
-                },
-            })?;
-        let _forget = ForgetOnDrop {
-            shared: &self.shared,
-            opaque: registration.opaque,
-            ticket: registration.ticket,
-        };
+        let registration = self.shared.pending().register().map_err(|error| match error {
+            RegisterError::Closed(reason) => TransportError::ConnectionClosed { addr: self.peer(), reason },
+            RegisterError::Full => {
+                TransportError::Busy { addr: self.peer(), in_flight_max: self.shared.outbound_in_flight_max }
+            }
+        })?;
+        let _forget = ForgetOnDrop { shared: &self.shared, opaque: registration.opaque, ticket: registration.ticket };
         request.opaque = registration.opaque;
         let frame = self.encode(&request)?;
         self.shared.enqueue(frame).await?;
         *sent_opaque = Some(registration.opaque);
         match registration.reply.await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(reason)) => Err(TransportError::ConnectionClosed {
-                addr: self.peer(),
-                reason,
-            }),
+            Ok(Err(reason)) => Err(TransportError::ConnectionClosed { addr: self.peer(), reason }),
             // The table was dropped without closing: the connection is gone all the same.
             Err(_) => Err(self.shared.closed_error()),
         }
@@ -276,32 +235,20 @@ impl Channel {
 
     /// Sends `request` as a one-way request (the peer sends no response), waiting at most
     /// `timeout` for room in the write queue. Returns once the request is queued.
-    pub async fn invoke_oneway(
-        &self,
-        request: RemotingCommand,
-        timeout: Duration,
-    ) -> Result<(), TransportError> {
+    pub async fn invoke_oneway(&self, request: RemotingCommand, timeout: Duration) -> Result<(), TransportError> {
         let result = within(timeout, self.invoke_oneway_untimed(request)).await;
-        result.unwrap_or(Err(TransportError::Timeout {
-            addr: self.peer(),
-            opaque: None,
-            after: timeout,
-        }))
+        result.unwrap_or(Err(TransportError::Timeout { addr: self.peer(), opaque: None, after: timeout }))
     }
 
     /// `invoke_oneway` without its timeout.
-    pub(crate) async fn invoke_oneway_untimed(
-        &self,
-        mut request: RemotingCommand,
-    ) -> Result<(), TransportError> {
+    pub(crate) async fn invoke_oneway_untimed(&self, mut request: RemotingCommand) -> Result<(), TransportError> {
         check_request(&request)?;
         request.mark_oneway();
-        request.opaque = self.shared.pending().oneway_opaque().map_err(|reason| {
-            TransportError::ConnectionClosed {
-                addr: self.peer(),
-                reason,
-            }
-        })?;
+        request.opaque = self
+            .shared
+            .pending()
+            .oneway_opaque()
+            .map_err(|reason| TransportError::ConnectionClosed { addr: self.peer(), reason })?;
         let frame = self.encode(&request)?;
         self.shared.enqueue(frame).await
     }
@@ -316,10 +263,7 @@ impl Channel {
     }
 
     fn encode(&self, command: &RemotingCommand) -> Result<OutboundFrame, TransportError> {
-        OutboundFrame::encode(command).map_err(|source| TransportError::Encode {
-            addr: self.peer(),
-            source,
-        })
+        OutboundFrame::encode(command).map_err(|source| TransportError::Encode { addr: self.peer(), source })
     }
 }
 

@@ -51,10 +51,7 @@ struct ClientInner {
 
 impl std::fmt::Debug for ClientInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientInner")
-            .field("config", &self.config)
-            .field("addresses", &self.slots().len())
-            .finish()
+        f.debug_struct("ClientInner").field("config", &self.config).field("addresses", &self.slots().len()).finish()
     }
 }
 
@@ -110,11 +107,7 @@ impl RemotingClient {
             channel.invoke_untimed(request, &mut sent_opaque).await
         };
         let result = within(timeout, call).await;
-        result.unwrap_or(Err(TransportError::Timeout {
-            addr,
-            opaque: sent_opaque,
-            after: timeout,
-        }))
+        result.unwrap_or(Err(TransportError::Timeout { addr, opaque: sent_opaque, after: timeout }))
     }
 
     /// Sends `request` to `addr` as a one-way request. Returns once it is queued for writing,
@@ -130,11 +123,7 @@ impl RemotingClient {
             channel.invoke_oneway_untimed(request).await
         };
         let result = within(timeout, call).await;
-        result.unwrap_or(Err(TransportError::Timeout {
-            addr,
-            opaque: None,
-            after: timeout,
-        }))
+        result.unwrap_or(Err(TransportError::Timeout { addr, opaque: None, after: timeout }))
     }
 
     /// The open connection to `addr`, opened now if there is none or the last one broke.
@@ -172,9 +161,9 @@ impl RemotingClient {
             // `strong_count == 1`: no call holds the slot, and none can get it without this lock.
             slots.retain(|_, slot| {
                 Arc::strong_count(slot) > 1
-                    || slot.try_lock().map_or(true, |current| {
-                        current.as_ref().is_some_and(|channel| !channel.is_closed())
-                    })
+                    || slot
+                        .try_lock()
+                        .map_or(true, |current| current.as_ref().is_some_and(|channel| !channel.is_closed()))
             });
         }
         if slots.len() >= connections_max {
@@ -193,22 +182,12 @@ impl RemotingClient {
             Some(Err(source)) => return Err(TransportError::Connect { addr, source }),
             None => return Err(TransportError::ConnectTimeout { addr, after }),
         };
-        let id = ConnectionId(
-            self.inner
-                .connections_opened
-                .fetch_add(1, Ordering::Relaxed)
-                + 1,
-        );
+        let id = ConnectionId(self.inner.connections_opened.fetch_add(1, Ordering::Relaxed) + 1);
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%id, %addr, %error, "TCP_NODELAY not set");
         }
-        let (channel, driver) = connection::open(
-            stream,
-            id,
-            addr,
-            self.inner.handler.clone(),
-            &self.inner.config.connection,
-        );
+        let (channel, driver) =
+            connection::open(stream, id, addr, self.inner.handler.clone(), &self.inner.config.connection);
         tokio::spawn(driver);
         debug!(%id, %addr, "connected");
         Ok(channel)

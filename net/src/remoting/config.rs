@@ -30,18 +30,9 @@ impl ConnectionConfig {
     /// Asserts that every bound is usable. Called when a server or client is built; a zero bound
     /// is a programming error, not a runtime condition.
     pub fn assert_valid(&self) {
-        assert!(
-            self.outbound_in_flight_max > 0,
-            "outbound_in_flight_max must be > 0"
-        );
-        assert!(
-            self.inbound_in_flight_max > 0,
-            "inbound_in_flight_max must be > 0"
-        );
-        assert!(
-            self.write_queue_frames_max > 0,
-            "write_queue_frames_max must be > 0"
-        );
+        assert!(self.outbound_in_flight_max > 0, "outbound_in_flight_max must be > 0");
+        assert!(self.inbound_in_flight_max > 0, "inbound_in_flight_max must be > 0");
+        assert!(self.write_queue_frames_max > 0, "write_queue_frames_max must be > 0");
         assert!(
             (FRAME_PREFIX_BYTES..=FRAME_SIZE_MAX_BYTES).contains(&self.frame_size_max_bytes),
             "frame_size_max_bytes must be in {FRAME_PREFIX_BYTES}..={FRAME_SIZE_MAX_BYTES}"
@@ -83,10 +74,7 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            connection: ConnectionConfig::default(),
-            connections_max: 4096,
-        }
+        ServerConfig { connection: ConnectionConfig::default(), connections_max: 4096 }
     }
 }
 
@@ -107,10 +95,7 @@ impl ClientConfig {
     pub fn assert_valid(&self) {
         self.connection.assert_valid();
         assert!(self.connections_max > 0, "connections_max must be > 0");
-        assert!(
-            !self.connect_timeout.is_zero(),
-            "connect_timeout must be > 0"
-        );
+        assert!(!self.connect_timeout.is_zero(), "connect_timeout must be > 0");
     }
 }
 

@@ -60,11 +60,7 @@ where
     config.assert_valid();
     let (shared, ends) = Shared::new(id, peer, config);
     let channel = Channel::new(shared.clone());
-    let driver = Driver {
-        shared,
-        handler,
-        frame_size_max_bytes: config.frame_size_max_bytes,
-    };
+    let driver = Driver { shared, handler, frame_size_max_bytes: config.frame_size_max_bytes };
     (channel, driver.run(stream, ends))
 }
 
@@ -84,10 +80,7 @@ impl Driver {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let DriverEnds {
-            mut outbound,
-            mut closing,
-        } = ends;
+        let DriverEnds { mut outbound, mut closing } = ends;
         let (reader, writer) = tokio::io::split(stream);
         let reason = tokio::select! {
             biased;
@@ -149,12 +142,7 @@ impl Driver {
         match self.shared.inbound_permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let channel = Channel::new(self.shared.clone());
-                tokio::spawn(serve_request(
-                    channel,
-                    self.handler.clone(),
-                    command,
-                    permit,
-                ));
+                tokio::spawn(serve_request(channel, self.handler.clone(), command, permit));
             }
             Err(_) => self.reject_busy(&command),
         }
@@ -169,14 +157,11 @@ impl Driver {
             warn!(%id, code = request.code, "one-way request over the in-flight bound, dropped");
             return;
         }
-        let remark = format!(
-            "[OVERLOAD] {} requests already in flight on this connection",
-            self.shared.inbound_in_flight_max
-        );
+        let remark =
+            format!("[OVERLOAD] {} requests already in flight on this connection", self.shared.inbound_in_flight_max);
         let busy = RemotingCommand::response_to(request, ResponseCode::SystemBusy, Some(remark));
-        let queued = OutboundFrame::encode(&busy)
-            .ok()
-            .is_some_and(|frame| self.shared.outbound.try_send(frame).is_ok());
+        let queued =
+            OutboundFrame::encode(&busy).ok().is_some_and(|frame| self.shared.outbound.try_send(frame).is_ok());
         if !queued {
             warn!(%id, opaque = request.opaque, "write queue full, SYSTEM_BUSY answer dropped");
         }
@@ -213,11 +198,7 @@ async fn serve_request(
 ) {
     let (opaque, code, oneway) = (request.opaque, request.code, request.is_oneway());
     let serialize_type = request.serialize_type;
-    let ctx = RequestContext {
-        connection: channel.id(),
-        peer: channel.peer(),
-        channel: channel.clone(),
-    };
+    let ctx = RequestContext { connection: channel.id(), peer: channel.peer(), channel: channel.clone() };
     let Some(mut response) = handler.handle(ctx, request).await else {
         return;
     };
@@ -244,10 +225,7 @@ async fn serve_request(
 }
 
 /// Writes queued frames until a write fails (or the queue's senders are all gone).
-async fn write_loop<W: AsyncWrite + Unpin>(
-    writer: W,
-    queue: &mut mpsc::Receiver<OutboundFrame>,
-) -> CloseReason {
+async fn write_loop<W: AsyncWrite + Unpin>(writer: W, queue: &mut mpsc::Receiver<OutboundFrame>) -> CloseReason {
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, writer);
     loop {
         let Some(first) = queue.recv().await else {
@@ -276,10 +254,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     writer.flush().await
 }
 
-async fn write_frame<W: AsyncWrite + Unpin>(
-    writer: &mut BufWriter<W>,
-    frame: &OutboundFrame,
-) -> io::Result<()> {
+async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut BufWriter<W>, frame: &OutboundFrame) -> io::Result<()> {
     writer.write_all(&frame.prefix).await?;
     if let Some(body) = &frame.body {
         writer.write_all(body).await?;
@@ -297,16 +272,7 @@ mod tests {
     fn frame_size_check_counts_the_length_field() {
         assert_eq!(check_frame_size(&[0, 0, 1], 10), Ok(()));
         assert_eq!(check_frame_size(&6i32.to_be_bytes(), 10), Ok(()));
-        assert_eq!(
-            check_frame_size(&7i32.to_be_bytes(), 10),
-            Err(FrameError::FrameTooLarge {
-                frame_len_bytes: 11
-            })
-        );
-        assert_eq!(
-            check_frame_size(&(-5i32).to_be_bytes(), 10),
-            Ok(()),
-            "codec's job"
-        );
+        assert_eq!(check_frame_size(&7i32.to_be_bytes(), 10), Err(FrameError::FrameTooLarge { frame_len_bytes: 11 }));
+        assert_eq!(check_frame_size(&(-5i32).to_be_bytes(), 10), Ok(()), "codec's job");
     }
 }

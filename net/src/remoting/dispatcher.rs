@@ -24,9 +24,7 @@ pub struct Dispatcher {
 
 impl fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dispatcher")
-            .field("codes", &self.routes.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("Dispatcher").field("codes", &self.routes.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -46,10 +44,7 @@ impl Dispatcher {
 
     /// Routes requests with the raw `code` to `handler`; see `route`.
     pub fn route_raw(mut self, code: i32, handler: Arc<dyn RequestHandler>) -> Self {
-        let known = self
-            .handlers
-            .iter()
-            .any(|seen| std::ptr::addr_eq(Arc::as_ptr(seen), Arc::as_ptr(&handler)));
+        let known = self.handlers.iter().any(|seen| std::ptr::addr_eq(Arc::as_ptr(seen), Arc::as_ptr(&handler)));
         if !known {
             self.handlers.push(handler.clone());
         }

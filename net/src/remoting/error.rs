@@ -46,18 +46,12 @@ pub enum CloseReason {
 impl CloseReason {
     /// The reason for a failed read.
     pub fn read_failed(error: &io::Error) -> Self {
-        CloseReason::ReadFailed {
-            kind: error.kind(),
-            detail: error.to_string(),
-        }
+        CloseReason::ReadFailed { kind: error.kind(), detail: error.to_string() }
     }
 
     /// The reason for a failed write or flush.
     pub fn write_failed(error: &io::Error) -> Self {
-        CloseReason::WriteFailed {
-            kind: error.kind(),
-            detail: error.to_string(),
-        }
+        CloseReason::WriteFailed { kind: error.kind(), detail: error.to_string() }
     }
 }
 

@@ -69,13 +69,7 @@ impl PendingTable {
     /// An empty table that lets `in_flight_max` requests wait at once.
     pub fn new(in_flight_max: usize) -> Self {
         assert!(in_flight_max > 0);
-        PendingTable {
-            waiting: BTreeMap::new(),
-            next_opaque: 0,
-            next_ticket: 0,
-            in_flight_max,
-            closed: None,
-        }
+        PendingTable { waiting: BTreeMap::new(), next_opaque: 0, next_ticket: 0, in_flight_max, closed: None }
     }
 
     /// Registers a request that expects a response.
@@ -90,19 +84,9 @@ impl PendingTable {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let (reply_tx, reply_rx) = oneshot::channel();
-        let previous = self.waiting.insert(
-            opaque,
-            Waiter {
-                ticket,
-                reply: reply_tx,
-            },
-        );
+        let previous = self.waiting.insert(opaque, Waiter { ticket, reply: reply_tx });
         assert!(previous.is_none(), "opaque {opaque} allocated twice");
-        Ok(Registration {
-            opaque,
-            ticket,
-            reply: reply_rx,
-        })
+        Ok(Registration { opaque, ticket, reply: reply_rx })
     }
 
     /// An opaque for a one-way request, which waits for nothing and so takes no slot.
@@ -123,10 +107,7 @@ impl PendingTable {
                 return opaque;
             }
         }
-        unreachable!(
-            "{} waiting requests cannot use more opaques",
-            self.waiting.len()
-        )
+        unreachable!("{} waiting requests cannot use more opaques", self.waiting.len())
     }
 
     /// Hands `response` to the request with its opaque. Gives the response back when nobody
@@ -146,11 +127,7 @@ impl PendingTable {
     /// Removes the registration with this opaque and ticket, if it still waits: its caller gave
     /// up (timeout, send failure, dropped future).
     pub fn forget(&mut self, opaque: i32, ticket: u64) {
-        if self
-            .waiting
-            .get(&opaque)
-            .is_some_and(|w| w.ticket == ticket)
-        {
+        if self.waiting.get(&opaque).is_some_and(|w| w.ticket == ticket) {
             self.waiting.remove(&opaque);
         }
     }
@@ -200,20 +177,10 @@ mod tests {
         assert_eq!((first.opaque, second.opaque), (0, 1));
         assert_eq!(table.complete(response(1)), Ok(()));
         assert_eq!(table.complete(response(0)), Ok(()));
-        assert_eq!(
-            second.reply.try_recv().map(|r| r.map(|c| c.opaque)),
-            Ok(Ok(1))
-        );
-        assert_eq!(
-            first.reply.try_recv().map(|r| r.map(|c| c.opaque)),
-            Ok(Ok(0))
-        );
+        assert_eq!(second.reply.try_recv().map(|r| r.map(|c| c.opaque)), Ok(Ok(1)));
+        assert_eq!(first.reply.try_recv().map(|r| r.map(|c| c.opaque)), Ok(Ok(0)));
         assert_eq!(table.len(), 0);
-        assert_eq!(
-            table.complete(response(0)),
-            Err(response(0)),
-            "nobody waits any more"
-        );
+        assert_eq!(table.complete(response(0)), Err(response(0)), "nobody waits any more");
     }
 
     /// The table holds at most `in_flight_max` waiting requests; a freed slot is usable again.
@@ -236,11 +203,7 @@ mod tests {
         assert_eq!(at_max.opaque, i32::MAX);
         assert_eq!(table.oneway_opaque(), Ok(i32::MIN));
         table.next_opaque = i32::MAX;
-        assert_eq!(
-            table.register().map(|r| r.opaque),
-            Ok(i32::MIN),
-            "skips MAX, in use"
-        );
+        assert_eq!(table.register().map(|r| r.opaque), Ok(i32::MIN), "skips MAX, in use");
     }
 
     /// `forget` with a stale ticket leaves a newer registration with the same opaque alone.
@@ -264,10 +227,7 @@ mod tests {
         table.close(CloseReason::PeerClosed);
         table.close(CloseReason::ClosedLocally);
         assert_eq!(waiting.reply.try_recv(), Ok(Err(CloseReason::PeerClosed)));
-        assert_eq!(
-            table.register().map(|r| r.opaque),
-            Err(RegisterError::Closed(CloseReason::PeerClosed))
-        );
+        assert_eq!(table.register().map(|r| r.opaque), Err(RegisterError::Closed(CloseReason::PeerClosed)));
         assert_eq!(table.oneway_opaque(), Err(CloseReason::PeerClosed));
         assert_eq!(table.close_reason(), Some(&CloseReason::PeerClosed));
     }

@@ -61,9 +61,7 @@ struct ServedConnection {
 
 impl Registry {
     fn connections(&self) -> MutexGuard<'_, BTreeMap<ConnectionId, ServedConnection>> {
-        self.connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.connections.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Closes every connection and waits until each one's task has ended.
@@ -94,25 +92,13 @@ impl RemotingServer {
         let bind_error = |source| TransportError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let registry = Arc::new(Registry {
-            connections: Mutex::new(BTreeMap::new()),
-            connections_max: config.connections_max,
-        });
+        let registry =
+            Arc::new(Registry { connections: Mutex::new(BTreeMap::new()), connections_max: config.connections_max });
         let (stop, stop_rx) = watch::channel(false);
-        let acceptor = Acceptor {
-            handler,
-            config,
-            registry: registry.clone(),
-            connections_accepted: 0,
-        };
+        let acceptor = Acceptor { handler, config, registry: registry.clone(), connections_accepted: 0 };
         let accept_task = tokio::spawn(acceptor.run(listener, stop_rx));
         debug!(%local_addr, "remoting server listening");
-        Ok(RemotingServer {
-            local_addr,
-            stop,
-            accept_task: Some(accept_task),
-            registry,
-        })
+        Ok(RemotingServer { local_addr, stop, accept_task: Some(accept_task), registry })
     }
 
     /// The address the server listens on.
@@ -194,13 +180,7 @@ impl Acceptor {
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%id, %peer, %error, "TCP_NODELAY not set");
         }
-        let (channel, driver) = connection::open(
-            stream,
-            id,
-            peer,
-            self.handler.clone(),
-            &self.config.connection,
-        );
+        let (channel, driver) = connection::open(stream, id, peer, self.handler.clone(), &self.config.connection);
         let registry = self.registry.clone();
         let task = tokio::spawn(async move {
             driver.await;

@@ -14,10 +14,10 @@ use petrel_core::message::MessageExt;
 use petrel_core::protocol::heartbeat::{ConsumerData, HeartbeatData};
 use petrel_core::protocol::{JsonBody, AUTO_CREATE_TOPIC_KEY_TOPIC};
 use petrel_core::remoting::{
-    GetRouteInfoRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, RemotingCommand,
-    RequestCode, ResponseCode, SendMessageRequestHeader, SendMessageRequestHeaderV2,
-    SendMessageResponseHeader, UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
+    GetRouteInfoRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader, QueryConsumerOffsetRequestHeader,
+    QueryConsumerOffsetResponseHeader, RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeader,
+    SendMessageRequestHeaderV2, SendMessageResponseHeader, UnregisterClientRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use petrel_net::remoting::RemotingClient;
 
@@ -39,11 +39,8 @@ pub fn send_request(topic: &str, queue_id: i32, body: &[u8]) -> RemotingCommand 
         born_timestamp: 1,
         ..SendMessageRequestHeader::default()
     };
-    RemotingCommand::request(
-        RequestCode::SendMessageV2,
-        &SendMessageRequestHeaderV2::from(header),
-    )
-    .with_body(Bytes::copy_from_slice(body))
+    RemotingCommand::request(RequestCode::SendMessageV2, &SendMessageRequestHeaderV2::from(header))
+        .with_body(Bytes::copy_from_slice(body))
 }
 
 /// Sends `body` and returns the response code and, on SUCCESS, the queue offset.
@@ -66,12 +63,7 @@ pub async fn send(
 }
 
 /// PULL_MESSAGE from `offset` with subscription `*`, held up to `suspend_ms` when `suspend`.
-pub fn pull_request(
-    topic: &str,
-    queue_id: i32,
-    offset: i64,
-    suspend_ms: Option<i64>,
-) -> RemotingCommand {
+pub fn pull_request(topic: &str, queue_id: i32, offset: i64, suspend_ms: Option<i64>) -> RemotingCommand {
     let mut sys_flag = PULL_SYS_FLAG_SUBSCRIPTION;
     if suspend_ms.is_some() {
         sys_flag |= PULL_SYS_FLAG_SUSPEND;
@@ -110,39 +102,20 @@ pub fn pulled(response: &RemotingCommand) -> Pulled {
         Some(body) => decode_records(body.clone()).expect("the pull body decodes"),
         None => Vec::new(),
     };
-    Pulled {
-        code: response.code,
-        next_begin_offset: header.next_begin_offset,
-        messages,
-    }
+    Pulled { code: response.code, next_begin_offset: header.next_begin_offset, messages }
 }
 
 /// Pulls from `offset` without holding.
-pub async fn pull(
-    client: &RemotingClient,
-    addr: SocketAddr,
-    topic: &str,
-    queue_id: i32,
-    offset: i64,
-) -> Pulled {
+pub async fn pull(client: &RemotingClient, addr: SocketAddr, topic: &str, queue_id: i32, offset: i64) -> Pulled {
     let response = client
-        .invoke(
-            addr,
-            pull_request(topic, queue_id, offset, None),
-            CALL_TIMEOUT,
-        )
+        .invoke(addr, pull_request(topic, queue_id, offset, None), CALL_TIMEOUT)
         .await
         .expect("the broker answers a pull");
     pulled(&response)
 }
 
 /// Every message of a queue from offset 0 on, in order.
-pub async fn pull_all(
-    client: &RemotingClient,
-    addr: SocketAddr,
-    topic: &str,
-    queue_id: i32,
-) -> Vec<MessageExt> {
+pub async fn pull_all(client: &RemotingClient, addr: SocketAddr, topic: &str, queue_id: i32) -> Vec<MessageExt> {
     let mut messages = Vec::new();
     let mut offset = 0;
     loop {
@@ -160,10 +133,7 @@ pub fn heartbeat_request(client_id: &str, group: &str) -> RemotingCommand {
     let heartbeat = HeartbeatData {
         client_id: client_id.into(),
         producer_data_set: Vec::new(),
-        consumer_data_set: vec![ConsumerData {
-            group_name: group.into(),
-            ..ConsumerData::default()
-        }],
+        consumer_data_set: vec![ConsumerData { group_name: group.into(), ..ConsumerData::default() }],
     };
     RemotingCommand::request(RequestCode::HeartBeat, &petrel_core::remoting::EmptyHeader)
         .with_body(heartbeat.encode_json())
@@ -180,12 +150,7 @@ pub fn unregister_client_request(client_id: &str, group: &str) -> RemotingComman
 }
 
 /// UPDATE_CONSUMER_OFFSET.
-pub fn update_offset_request(
-    group: &str,
-    topic: &str,
-    queue_id: i32,
-    offset: i64,
-) -> RemotingCommand {
+pub fn update_offset_request(group: &str, topic: &str, queue_id: i32, offset: i64) -> RemotingCommand {
     let header = UpdateConsumerOffsetRequestHeader {
         consumer_group: group.into(),
         topic: topic.into(),
@@ -203,16 +168,9 @@ pub async fn query_offset(
     topic: &str,
     queue_id: i32,
 ) -> Option<i64> {
-    let header = QueryConsumerOffsetRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id,
-    };
+    let header = QueryConsumerOffsetRequestHeader { consumer_group: group.into(), topic: topic.into(), queue_id };
     let request = RemotingCommand::request(RequestCode::QueryConsumerOffset, &header);
-    let response = client
-        .invoke(addr, request, CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    let response = client.invoke(addr, request, CALL_TIMEOUT).await.expect("answered");
     if response.code != ResponseCode::Success.as_i32() {
         return None;
     }
@@ -222,14 +180,8 @@ pub async fn query_offset(
 
 /// GET_ROUTEINFO_BY_TOPIC to a name server: true when the topic has a route.
 pub async fn routed(client: &RemotingClient, namesrv: SocketAddr, topic: &str) -> bool {
-    let header = GetRouteInfoRequestHeader {
-        topic: topic.into(),
-        accept_standard_json_only: None,
-    };
+    let header = GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None };
     let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header);
-    let response = client
-        .invoke(namesrv, request, CALL_TIMEOUT)
-        .await
-        .expect("answered");
+    let response = client.invoke(namesrv, request, CALL_TIMEOUT).await.expect("answered");
     response.code == ResponseCode::Success.as_i32()
 }

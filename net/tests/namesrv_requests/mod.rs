@@ -9,12 +9,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use petrel_core::protocol::{
-    perm, BrokerData, ClusterInfo, DataVersion, JsonBody, QueueData, RegisterBrokerBody,
-    TopicConfig, TopicConfigSerializeWrapper, TopicRouteData, MASTER_ID,
+    perm, BrokerData, ClusterInfo, DataVersion, JsonBody, QueueData, RegisterBrokerBody, TopicConfig,
+    TopicConfigSerializeWrapper, TopicRouteData, MASTER_ID,
 };
 use petrel_core::remoting::{
-    EmptyHeader, GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, RemotingCommand,
-    RequestCode, ResponseCode,
+    EmptyHeader, GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, RemotingCommand, RequestCode, ResponseCode,
 };
 use petrel_net::remoting::RemotingClient;
 
@@ -35,14 +34,8 @@ pub const TOPIC_QUEUES: i32 = 4;
 pub fn register_request() -> RemotingCommand {
     let body = RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
-            topic_config_table: BTreeMap::from([(
-                TOPIC.to_owned(),
-                TopicConfig::new(TOPIC, TOPIC_QUEUES),
-            )]),
-            data_version: DataVersion {
-                timestamp: 1,
-                counter: 1,
-            },
+            topic_config_table: BTreeMap::from([(TOPIC.to_owned(), TopicConfig::new(TOPIC, TOPIC_QUEUES))]),
+            data_version: DataVersion { timestamp: 1, counter: 1 },
         },
         filter_server_list: Vec::new(),
     };
@@ -60,10 +53,7 @@ pub fn register_request() -> RemotingCommand {
 
 /// GET_ROUTEINFO_BY_TOPIC for `topic`.
 pub fn route_request(topic: &str) -> RemotingCommand {
-    let header = GetRouteInfoRequestHeader {
-        topic: topic.into(),
-        accept_standard_json_only: None,
-    };
+    let header = GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None };
     RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header)
 }
 
@@ -105,33 +95,18 @@ fn broker_data() -> BrokerData {
 }
 
 /// Sends `request` to the name server at `addr` and returns its answer.
-pub async fn call(
-    client: &RemotingClient,
-    addr: SocketAddr,
-    request: RemotingCommand,
-) -> RemotingCommand {
-    client
-        .invoke(addr, request, CALL_TIMEOUT)
-        .await
-        .expect("the name server answers")
+pub async fn call(client: &RemotingClient, addr: SocketAddr, request: RemotingCommand) -> RemotingCommand {
+    client.invoke(addr, request, CALL_TIMEOUT).await.expect("the name server answers")
 }
 
 /// Registers the fake broker over `client`'s connection to `addr`, asserting SUCCESS.
 pub async fn register(client: &RemotingClient, addr: SocketAddr) {
     let response = call(client, addr, register_request()).await;
-    assert_eq!(
-        response.response_code(),
-        Some(ResponseCode::Success),
-        "{response:?}"
-    );
+    assert_eq!(response.response_code(), Some(ResponseCode::Success), "{response:?}");
 }
 
 /// The route of `topic` at `addr`: `Some` on SUCCESS, `None` on TOPIC_NOT_EXIST.
-pub async fn route(
-    client: &RemotingClient,
-    addr: SocketAddr,
-    topic: &str,
-) -> Option<TopicRouteData> {
+pub async fn route(client: &RemotingClient, addr: SocketAddr, topic: &str) -> Option<TopicRouteData> {
     let response = call(client, addr, route_request(topic)).await;
     match response.response_code() {
         Some(ResponseCode::Success) => Some(decode(&response)),
@@ -143,19 +118,12 @@ pub async fn route(
 /// The cluster info at `addr`.
 pub async fn cluster_info(client: &RemotingClient, addr: SocketAddr) -> ClusterInfo {
     let response = call(client, addr, cluster_info_request()).await;
-    assert_eq!(
-        response.response_code(),
-        Some(ResponseCode::Success),
-        "{response:?}"
-    );
+    assert_eq!(response.response_code(), Some(ResponseCode::Success), "{response:?}");
     decode(&response)
 }
 
 /// The JSON body of a SUCCESS response.
 pub fn decode<T: JsonBody>(response: &RemotingCommand) -> T {
-    let body = response
-        .body
-        .as_deref()
-        .expect("a SUCCESS answer has a body");
+    let body = response.body.as_deref().expect("a SUCCESS answer has a body");
     T::decode_json(body).expect("the body decodes")
 }

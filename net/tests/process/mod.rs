@@ -19,25 +19,14 @@ pub const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// `petrel --log-level warn ARGS` with nothing on stdin.
 pub fn petrel(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_petrel"));
-    command
-        .args(["--log-level", "warn"])
-        .args(args)
-        .stdin(Stdio::null());
+    command.args(["--log-level", "warn"]).args(args).stdin(Stdio::null());
     command
 }
 
 /// Runs `petrel ARGS` to its end; its exit code, stdout and stderr.
 pub fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = petrel(args).output().expect("petrel runs");
-    (
-        status.code(),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    let Output { status, stdout, stderr } = petrel(args).output().expect("petrel runs");
+    (status.code(), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
 }
 
 /// A running `petrel` role; killed when dropped, so a failed test leaves no process behind.
@@ -53,12 +42,8 @@ pub struct Petrel {
 impl Petrel {
     /// Starts `petrel ROLE ARGS` and waits for its announcement.
     pub fn start(role: &str, args: &[&str]) -> Petrel {
-        let mut child = petrel(&[role])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("petrel starts");
+        let mut child =
+            petrel(&[role]).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("petrel starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("stdout is readable");
@@ -68,20 +53,12 @@ impl Petrel {
             panic!("petrel announced {line:?} instead of its address; exit: {status:?}");
         };
         let addr = addr.parse().expect("the announced address parses");
-        Petrel {
-            child,
-            _stdout: stdout,
-            addr,
-        }
+        Petrel { child, _stdout: stdout, addr }
     }
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill runs");
         assert!(status.success(), "kill -TERM failed: {status}");
     }
 

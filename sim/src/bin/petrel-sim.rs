@@ -83,7 +83,11 @@ fn main() -> ExitCode {
         }
     }
     println!("{} passed, {} failed", seeds.max(1) - failed, failed);
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn print_run(run: &ChaosRun, flush: &str) {
@@ -105,6 +109,9 @@ fn print_run(run: &ChaosRun, flush: &str) {
     );
     if let Some((step, violation)) = &run.violation {
         println!("  step {step}: {violation}");
-        println!("  reproduce: cargo run --release -p petrel-sim -- run store-crash --seed {} --steps {} --flush {flush}", run.seed, run.steps);
+        println!(
+            "  reproduce: cargo run --release -p petrel-sim -- run store-crash --seed {} --steps {} --flush {flush}",
+            run.seed, run.steps
+        );
     }
 }

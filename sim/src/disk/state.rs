@@ -79,9 +79,16 @@ impl DiskState {
     }
 
     /// The node a handle refers to, if the handle is of the current epoch.
-    pub(super) fn live_node(&mut self, path: &str, op: DiskOp, node: NodeId, epoch: u64) -> Result<&mut Node, DiskError> {
+    pub(super) fn live_node(
+        &mut self,
+        path: &str,
+        op: DiskOp,
+        node: NodeId,
+        epoch: u64,
+    ) -> Result<&mut Node, DiskError> {
         if epoch != self.epoch {
-            let detail = format!("stale handle: opened in epoch {epoch}, the disk crashed since (now epoch {})", self.epoch);
+            let detail =
+                format!("stale handle: opened in epoch {epoch}, the disk crashed since (now epoch {})", self.epoch);
             return Err(DiskError::Io { path: path.to_string(), op, detail });
         }
         let detail = "stale handle: its file no longer exists".to_string();

@@ -3,42 +3,29 @@
 use super::super::model::MessageToStore;
 use super::super::wire::{body_crc, put_host};
 use super::{
-    calc_record_len, check_record, RecordCheck, RecordError, BLANK_MAGIC_CODE,
-    BLANK_RECORD_MIN_BYTES, MESSAGE_MAGIC_CODE, PROPERTIES_LEN_MAX_BYTES, RECORD_SIZE_MAX_BYTES,
-    TOPIC_LEN_MAX_BYTES,
+    calc_record_len, check_record, RecordCheck, RecordError, BLANK_MAGIC_CODE, BLANK_RECORD_MIN_BYTES,
+    MESSAGE_MAGIC_CODE, PROPERTIES_LEN_MAX_BYTES, RECORD_SIZE_MAX_BYTES, TOPIC_LEN_MAX_BYTES,
 };
 
 /// The exact size `encode_record` writes for `msg` (RocketMQ's `calMsgLength`), using the
 /// host-family bits derived from the addresses.
 pub fn record_len(msg: &MessageToStore) -> usize {
-    calc_record_len(
-        msg.encoded_sys_flag(),
-        msg.body.len(),
-        msg.topic.len(),
-        msg.properties.encoded_len(),
-    )
+    calc_record_len(msg.encoded_sys_flag(), msg.body.len(), msg.topic.len(), msg.properties.encoded_len())
 }
 
 /// Refuses what the record format cannot hold.
 fn validate(msg: &MessageToStore) -> Result<usize, RecordError> {
     if msg.topic.len() > TOPIC_LEN_MAX_BYTES {
-        return Err(RecordError::TopicTooLong {
-            len: msg.topic.len(),
-        });
+        return Err(RecordError::TopicTooLong { len: msg.topic.len() });
     }
     msg.properties.validate()?;
     let properties_len = msg.properties.encoded_len();
     if properties_len > PROPERTIES_LEN_MAX_BYTES {
-        return Err(RecordError::PropertiesTooLong {
-            len: properties_len,
-        });
+        return Err(RecordError::PropertiesTooLong { len: properties_len });
     }
     let total = record_len(msg);
     if total > RECORD_SIZE_MAX_BYTES {
-        return Err(RecordError::TooLarge {
-            size: total,
-            max: RECORD_SIZE_MAX_BYTES,
-        });
+        return Err(RecordError::TooLarge { size: total, max: RECORD_SIZE_MAX_BYTES });
     }
     Ok(total)
 }
@@ -77,22 +64,13 @@ pub fn encode_record(
     out.extend_from_slice(&(msg.properties.encoded_len() as i16).to_be_bytes());
     msg.properties.encode_into(out);
 
-    assert_eq!(
-        out.len() - start,
-        total,
-        "record length disagrees with calMsgLength"
-    );
+    assert_eq!(out.len() - start, total, "record length disagrees with calMsgLength");
     debug_assert_checks_back(msg, queue_offset, physical_offset, &out[start..]);
     Ok(total)
 }
 
 /// Pair assertion: what was just written checks as a record that says what was meant.
-fn debug_assert_checks_back(
-    msg: &MessageToStore,
-    queue_offset: i64,
-    physical_offset: i64,
-    written: &[u8],
-) {
+fn debug_assert_checks_back(msg: &MessageToStore, queue_offset: i64, physical_offset: i64, written: &[u8]) {
     if !cfg!(debug_assertions) {
         return;
     }
@@ -116,10 +94,7 @@ fn debug_assert_checks_back(
 /// `len` is the space left in the file, which the store computes; it must be at least
 /// [`BLANK_RECORD_MIN_BYTES`] and fit an i32.
 pub fn encode_blank(len: usize, out: &mut Vec<u8>) {
-    assert!(
-        len >= BLANK_RECORD_MIN_BYTES,
-        "blank record of {len} bytes is too short"
-    );
+    assert!(len >= BLANK_RECORD_MIN_BYTES, "blank record of {len} bytes is too short");
     let total = i32::try_from(len).unwrap_or_else(|_| panic!("blank record of {len} bytes"));
     let start = out.len();
     out.reserve(len);

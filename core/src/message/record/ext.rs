@@ -123,9 +123,7 @@ impl MessageExt {
 pub fn decode_record(record: Bytes) -> Result<MessageExt, RecordError> {
     let raw = expect_message(&record)?;
     if raw.total_size != record.len() {
-        return Err(RecordError::TrailingBytes {
-            extra: record.len() - raw.total_size,
-        });
+        return Err(RecordError::TrailingBytes { extra: record.len() - raw.total_size });
     }
     Ok(MessageExt::from_raw(raw, &record))
 }

@@ -105,12 +105,7 @@ pub const fn store_timestamp_position(sys_flag: i32) -> usize {
 }
 
 /// RocketMQ's `calMsgLength`: the exact size of a record with these variable parts.
-pub const fn calc_record_len(
-    sys_flag: i32,
-    body_len: usize,
-    topic_len: usize,
-    properties_len: usize,
-) -> usize {
+pub const fn calc_record_len(sys_flag: i32, body_len: usize, topic_len: usize, properties_len: usize) -> usize {
     fixed_len(sys_flag) + 4 + body_len + 1 + topic_len + 2 + properties_len
 }
 

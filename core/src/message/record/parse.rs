@@ -9,8 +9,8 @@ use super::super::sysflag;
 use super::super::tags;
 use super::super::wire::{body_crc, Reader, Short};
 use super::{
-    RecordCheck, RecordError, RecordField, RecordMeta, BLANK_MAGIC_CODE, BLANK_RECORD_MIN_BYTES,
-    MESSAGE_MAGIC_CODE, RECORD_MIN_BYTES, RECORD_SIZE_MAX_BYTES, TOPIC_LEN_MAX_BYTES,
+    RecordCheck, RecordError, RecordField, RecordMeta, BLANK_MAGIC_CODE, BLANK_RECORD_MIN_BYTES, MESSAGE_MAGIC_CODE,
+    RECORD_MIN_BYTES, RECORD_SIZE_MAX_BYTES, TOPIC_LEN_MAX_BYTES,
 };
 
 /// A checked message record, borrowing its text from the buffer.
@@ -76,18 +76,13 @@ pub fn check_record(buf: &[u8]) -> Result<RecordCheck, RecordError> {
 
 pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, RecordError> {
     let mut header = Reader::new(buf);
-    let truncated = |short: Short| RecordError::Truncated {
-        needed: short.needed,
-        available: buf.len(),
-    };
+    let truncated = |short: Short| RecordError::Truncated { needed: short.needed, available: buf.len() };
     let total_size = header.i32().map_err(truncated)?;
     if total_size == 0 {
         return Ok(Parsed::End);
     }
     let magic = header.i32().map_err(truncated)?;
-    let bad_size = RecordError::BadTotalSize {
-        size: i64::from(total_size),
-    };
+    let bad_size = RecordError::BadTotalSize { size: i64::from(total_size) };
     let (min, is_blank) = match magic {
         MESSAGE_MAGIC_CODE => (RECORD_MIN_BYTES, false),
         BLANK_MAGIC_CODE => (BLANK_RECORD_MIN_BYTES, true),
@@ -98,15 +93,9 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, RecordError> {
         return Err(bad_size);
     }
     if !is_blank && total > RECORD_SIZE_MAX_BYTES {
-        return Err(RecordError::TooLarge {
-            size: total,
-            max: RECORD_SIZE_MAX_BYTES,
-        });
+        return Err(RecordError::TooLarge { size: total, max: RECORD_SIZE_MAX_BYTES });
     }
-    let record = buf.get(..total).ok_or(RecordError::Truncated {
-        needed: total,
-        available: buf.len(),
-    })?;
+    let record = buf.get(..total).ok_or(RecordError::Truncated { needed: total, available: buf.len() })?;
     if is_blank {
         return Ok(Parsed::Blank { len: total });
     }
@@ -116,10 +105,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, RecordError> {
 /// Parses a message record that is exactly `record` (TOTALSIZE = `record.len()`, magic checked).
 fn parse_message(record: &[u8]) -> Result<RawRecord<'_>, RecordError> {
     let total_size = record.len();
-    let mismatch = |short: Short| RecordError::LengthMismatch {
-        total_size,
-        fields_len: short.needed,
-    };
+    let mismatch = |short: Short| RecordError::LengthMismatch { total_size, fields_len: short.needed };
     let mut r = Reader::new(record);
     r.bytes(8).map_err(mismatch)?; // TOTALSIZE and MAGICCODE, already read by `parse`
     let stored_crc = r.i32().map_err(mismatch)?;
@@ -129,31 +115,18 @@ fn parse_message(record: &[u8]) -> Result<RawRecord<'_>, RecordError> {
     let physical_offset = r.i64().map_err(mismatch)?;
     let sys_flag = r.i32().map_err(mismatch)?;
     let born_timestamp = r.i64().map_err(mismatch)?;
-    let born_host = r
-        .host(sys_flag & sysflag::BORNHOST_V6 != 0)
-        .map_err(mismatch)??;
+    let born_host = r.host(sys_flag & sysflag::BORNHOST_V6 != 0).map_err(mismatch)??;
     let store_timestamp = r.i64().map_err(mismatch)?;
-    let store_host = r
-        .host(sys_flag & sysflag::STOREHOST_V6 != 0)
-        .map_err(mismatch)??;
+    let store_host = r.host(sys_flag & sysflag::STOREHOST_V6 != 0).map_err(mismatch)??;
     let reconsume_times = r.i32().map_err(mismatch)?;
     let prepared_transaction_offset = r.i64().map_err(mismatch)?;
-    let VariableFields {
-        body,
-        topic,
-        properties,
-    } = parse_variable_fields(&mut r, total_size)?;
+    let VariableFields { body, topic, properties } = parse_variable_fields(&mut r, total_size)?;
 
     let computed = body_crc(record.get(body.clone()).unwrap_or_default());
     if computed != stored_crc {
-        return Err(RecordError::CrcMismatch {
-            stored: stored_crc,
-            computed,
-        });
+        return Err(RecordError::CrcMismatch { stored: stored_crc, computed });
     }
-    let topic = std::str::from_utf8(topic).map_err(|_| RecordError::InvalidUtf8 {
-        field: RecordField::Topic,
-    })?;
+    let topic = std::str::from_utf8(topic).map_err(|_| RecordError::InvalidUtf8 { field: RecordField::Topic })?;
     Ok(RawRecord {
         total_size,
         body_crc: stored_crc,
@@ -185,19 +158,11 @@ struct VariableFields<'a> {
 }
 
 /// Reads BODY, TOPIC and PROPERTIES and checks they end exactly at TOTALSIZE.
-fn parse_variable_fields<'a>(
-    r: &mut Reader<'a>,
-    total_size: usize,
-) -> Result<VariableFields<'a>, RecordError> {
-    let mismatch = |short: Short| RecordError::LengthMismatch {
-        total_size,
-        fields_len: short.needed,
-    };
+fn parse_variable_fields<'a>(r: &mut Reader<'a>, total_size: usize) -> Result<VariableFields<'a>, RecordError> {
+    let mismatch = |short: Short| RecordError::LengthMismatch { total_size, fields_len: short.needed };
     let body_len = r.i32().map_err(mismatch)?;
-    let body_len = usize::try_from(body_len).map_err(|_| RecordError::NegativeLength {
-        field: RecordField::Body,
-        len: i64::from(body_len),
-    })?;
+    let body_len = usize::try_from(body_len)
+        .map_err(|_| RecordError::NegativeLength { field: RecordField::Body, len: i64::from(body_len) })?;
     let body_start = r.pos();
     r.bytes(body_len).map_err(mismatch)?;
     let body = body_start..r.pos();
@@ -209,24 +174,14 @@ fn parse_variable_fields<'a>(
     let topic = r.bytes(topic_len).map_err(mismatch)?;
 
     let properties_len = r.i16().map_err(mismatch)?;
-    let properties_len =
-        usize::try_from(properties_len).map_err(|_| RecordError::NegativeLength {
-            field: RecordField::Properties,
-            len: i64::from(properties_len),
-        })?;
+    let properties_len = usize::try_from(properties_len)
+        .map_err(|_| RecordError::NegativeLength { field: RecordField::Properties, len: i64::from(properties_len) })?;
     let properties = r.bytes(properties_len).map_err(mismatch)?;
 
     if r.remaining() != 0 {
-        return Err(RecordError::LengthMismatch {
-            total_size,
-            fields_len: r.pos(),
-        });
+        return Err(RecordError::LengthMismatch { total_size, fields_len: r.pos() });
     }
-    Ok(VariableFields {
-        body,
-        topic,
-        properties,
-    })
+    Ok(VariableFields { body, topic, properties })
 }
 
 impl RawRecord<'_> {

@@ -40,8 +40,7 @@ fn sample_v4() -> MessageToStore {
 
 fn encode(msg: &MessageToStore, queue_offset: i64, physical_offset: i64, store_ts: i64) -> Vec<u8> {
     let mut out = Vec::new();
-    let len =
-        encode_record(msg, queue_offset, physical_offset, store_ts, &mut out).expect("encodable");
+    let len = encode_record(msg, queue_offset, physical_offset, store_ts, &mut out).expect("encodable");
     assert_eq!(len, out.len());
     out
 }
@@ -127,10 +126,7 @@ fn golden_ipv6_record_is_byte_exact() {
     let ext = decode_record(Bytes::from(record)).expect("valid record");
     assert_eq!(ext.sys_flag, 0x24);
     assert_eq!(ext.store_host, msg.store_host);
-    assert_eq!(
-        ext.msg_id,
-        "20010DB800000000000000000000000100002A9F0000000000000008"
-    );
+    assert_eq!(ext.msg_id, "20010DB800000000000000000000000100002A9F0000000000000008");
 }
 
 /// check_record reports every field the dispatcher needs, reading only the record even when the
@@ -143,27 +139,13 @@ fn check_record_reports_the_dispatch_fields() {
     buf.extend_from_slice(&[0xEE; 100]);
     let meta = expect_meta(&buf);
     assert_eq!(meta.total_size, total);
-    assert_eq!(
-        (
-            meta.queue_id,
-            meta.flag,
-            meta.queue_offset,
-            meta.physical_offset
-        ),
-        (3, 0x11, 42, 4096)
-    );
-    assert_eq!(
-        (meta.store_timestamp, meta.store_host, meta.born_host),
-        (7, msg.store_host, msg.born_host)
-    );
+    assert_eq!((meta.queue_id, meta.flag, meta.queue_offset, meta.physical_offset), (3, 0x11, 42, 4096));
+    assert_eq!((meta.store_timestamp, meta.store_host, meta.born_host), (7, msg.store_host, msg.born_host));
     assert_eq!(meta.body_crc, 0x69C8_65ED);
     assert_eq!(&buf[meta.body.clone()], b"Hello RocketMQ");
     assert_eq!(meta.topic, "TopicTest");
     assert_eq!(meta.tags_code, 2_598_919);
-    assert_eq!(
-        meta.keys,
-        vec!["order-1".to_string(), "order-2".to_string()]
-    );
+    assert_eq!(meta.keys, vec!["order-1".to_string(), "order-2".to_string()]);
     assert_eq!(meta.uniq_key.as_deref(), Some(UNIQ));
     assert_eq!(meta.properties, msg.properties);
 }
@@ -175,21 +157,14 @@ fn decode_record_round_trips_and_shares_the_body() {
     let record = Bytes::from(encode(&msg, 42, 4096, 7));
     let ext = decode_record(record.clone()).expect("valid record");
     assert_eq!(ext.to_message_to_store(), msg);
-    assert_eq!(
-        (ext.store_size, ext.queue_offset, ext.commit_log_offset),
-        (record.len(), 42, 4096)
-    );
+    assert_eq!((ext.store_size, ext.queue_offset, ext.commit_log_offset), (record.len(), 42, 4096));
     assert_eq!(ext.store_timestamp, 7);
     assert_eq!(ext.msg_id, "0A00000100002A9F0000000000001000");
     assert_eq!(ext.uniq_key(), Some(UNIQ));
     assert_eq!(ext.tags_code(), 2_598_919);
     assert!(!ext.is_compressed());
     let body_start = record.len() - ext.body.len() - (1 + 9 + 2 + msg.properties.encoded_len());
-    assert_eq!(
-        ext.body.as_ptr(),
-        record[body_start..].as_ptr(),
-        "body must not be copied"
-    );
+    assert_eq!(ext.body.as_ptr(), record[body_start..].as_ptr(), "body must not be copied");
 }
 
 /// A pull response body of several records decodes in order; trailing bytes after a single
@@ -202,29 +177,20 @@ fn decode_records_reads_concatenated_records() {
     for offset in 0..3 {
         msg.body = Bytes::from(vec![b'x'; offset as usize]);
         physical +=
-            i64::try_from(encode_record(&msg, offset, physical, 1, &mut buf).expect("encodable"))
-                .expect("small");
+            i64::try_from(encode_record(&msg, offset, physical, 1, &mut buf).expect("encodable")).expect("small");
     }
     let messages = decode_records(Bytes::from(buf.clone())).expect("valid response");
-    assert_eq!(
-        messages.iter().map(|m| m.queue_offset).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
+    assert_eq!(messages.iter().map(|m| m.queue_offset).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(messages[2].body, Bytes::from_static(b"xx"));
     assert_eq!(decode_records(Bytes::new()), Ok(vec![]));
 
     let first_len = messages[0].store_size;
     assert_eq!(
         decode_record(Bytes::from(buf.clone())),
-        Err(RecordError::TrailingBytes {
-            extra: buf.len() - first_len
-        })
+        Err(RecordError::TrailingBytes { extra: buf.len() - first_len })
     );
     encode_blank(16, &mut buf);
-    assert_eq!(
-        decode_records(Bytes::from(buf)),
-        Err(RecordError::UnexpectedBlank { len: 16 })
-    );
+    assert_eq!(decode_records(Bytes::from(buf)), Err(RecordError::UnexpectedBlank { len: 16 }));
 }
 
 /// The end-of-file filler: TOTALSIZE, blank magic, zeros; too short or cut off is an error.
@@ -236,20 +202,11 @@ fn blank_records() {
     expected.extend_from_slice(&[0; 12]);
     assert_eq!(out, expected);
     assert_eq!(check_record(&out[1..]), Ok(RecordCheck::Blank { len: 20 }));
-    assert_eq!(
-        check_record(&out[1..11]),
-        Err(RecordError::Truncated {
-            needed: 20,
-            available: 10
-        })
-    );
+    assert_eq!(check_record(&out[1..11]), Err(RecordError::Truncated { needed: 20, available: 10 }));
     let mut short = Vec::new();
     short.extend_from_slice(&7i32.to_be_bytes());
     short.extend_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
-    assert_eq!(
-        check_record(&short),
-        Err(RecordError::BadTotalSize { size: 7 })
-    );
+    assert_eq!(check_record(&short), Err(RecordError::BadTotalSize { size: 7 }));
 }
 
 /// Zeros mean nothing was written yet; fewer than 4 (or 8) bytes is a truncation.
@@ -257,20 +214,8 @@ fn blank_records() {
 fn end_and_short_buffers() {
     assert_eq!(check_record(&[0; 64]), Ok(RecordCheck::End));
     assert_eq!(check_record(&[0; 4]), Ok(RecordCheck::End));
-    assert_eq!(
-        check_record(&[0; 3]),
-        Err(RecordError::Truncated {
-            needed: 4,
-            available: 3
-        })
-    );
-    assert_eq!(
-        check_record(&[0, 0, 0, 91, 0xDA]),
-        Err(RecordError::Truncated {
-            needed: 8,
-            available: 5
-        })
-    );
+    assert_eq!(check_record(&[0; 3]), Err(RecordError::Truncated { needed: 4, available: 3 }));
+    assert_eq!(check_record(&[0, 0, 0, 91, 0xDA]), Err(RecordError::Truncated { needed: 8, available: 5 }));
 }
 
 /// Each kind of damage to a valid record is reported as its own error.
@@ -286,86 +231,37 @@ fn each_corruption_has_its_own_error() {
         r[pos..pos + bytes.len()].copy_from_slice(bytes);
         check_record(&r)
     };
-    assert_eq!(
-        with(4, &[0, 0, 0, 1]),
-        Err(RecordError::BadMagic { found: 1 })
-    );
-    assert_eq!(
-        with(0, &(-5i32).to_be_bytes()),
-        Err(RecordError::BadTotalSize { size: -5 })
-    );
-    assert_eq!(
-        with(0, &90i32.to_be_bytes()),
-        Err(RecordError::BadTotalSize { size: 90 })
-    );
+    assert_eq!(with(4, &[0, 0, 0, 1]), Err(RecordError::BadMagic { found: 1 }));
+    assert_eq!(with(0, &(-5i32).to_be_bytes()), Err(RecordError::BadTotalSize { size: -5 }));
+    assert_eq!(with(0, &90i32.to_be_bytes()), Err(RecordError::BadTotalSize { size: 90 }));
     let huge = (RECORD_SIZE_MAX_BYTES + 1) as i32;
-    assert!(matches!(
-        with(0, &huge.to_be_bytes()),
-        Err(RecordError::TooLarge { .. })
-    ));
-    assert!(matches!(
-        with(body_len_pos + 4, b"J"),
-        Err(RecordError::CrcMismatch {
-            stored: 0x69C8_65ED,
-            ..
-        })
-    ));
-    assert!(matches!(
-        with(8, &[0x70]),
-        Err(RecordError::CrcMismatch { .. })
-    ));
+    assert!(matches!(with(0, &huge.to_be_bytes()), Err(RecordError::TooLarge { .. })));
+    assert!(matches!(with(body_len_pos + 4, b"J"), Err(RecordError::CrcMismatch { stored: 0x69C8_65ED, .. })));
+    assert!(matches!(with(8, &[0x70]), Err(RecordError::CrcMismatch { .. })));
     assert!(matches!(
         with(topic_len_pos, &[8]),
         Err(RecordError::LengthMismatch { total_size, .. }) if total_size == total
     ));
-    assert!(matches!(
-        with(topic_len_pos, &[10]),
-        Err(RecordError::LengthMismatch { .. })
-    ));
+    assert!(matches!(with(topic_len_pos, &[10]), Err(RecordError::LengthMismatch { .. })));
     let mut longer = record.clone();
     longer[3] += 1;
     longer.push(0);
-    assert_eq!(
-        check_record(&longer),
-        Err(RecordError::LengthMismatch {
-            total_size: total + 1,
-            fields_len: total
-        })
-    );
+    assert_eq!(check_record(&longer), Err(RecordError::LengthMismatch { total_size: total + 1, fields_len: total }));
     assert!(matches!(
         with(body_len_pos, &(-1i32).to_be_bytes()),
-        Err(RecordError::NegativeLength {
-            field: RecordField::Body,
-            ..
-        })
+        Err(RecordError::NegativeLength { field: RecordField::Body, .. })
     ));
     assert!(matches!(
         with(props_len_pos, &[0x80, 0]),
-        Err(RecordError::NegativeLength {
-            field: RecordField::Properties,
-            ..
-        })
+        Err(RecordError::NegativeLength { field: RecordField::Properties, .. })
     ));
-    assert_eq!(
-        with(topic_len_pos, &[200]),
-        Err(RecordError::TopicTooLong { len: 200 })
-    );
-    assert_eq!(
-        with(topic_len_pos + 1, &[0xFF]),
-        Err(RecordError::InvalidUtf8 {
-            field: RecordField::Topic
-        })
-    );
+    assert_eq!(with(topic_len_pos, &[200]), Err(RecordError::TopicTooLong { len: 200 }));
+    assert_eq!(with(topic_len_pos + 1, &[0xFF]), Err(RecordError::InvalidUtf8 { field: RecordField::Topic }));
     assert_eq!(
         with(props_len_pos + 2 + 4, b"\x02"),
-        Err(RecordError::BadProperties {
-            reason: "pair without a name/value separator"
-        })
+        Err(RecordError::BadProperties { reason: "pair without a name/value separator" })
     );
-    assert_eq!(
-        with(BORN_HOST_POSITION + 4, &[0, 1]),
-        Err(RecordError::BadPort { port: 0x0001_CB21 })
-    );
+    assert_eq!(with(BORN_HOST_POSITION + 4, &[0, 1]), Err(RecordError::BadPort { port: 0x0001_CB21 }));
     // Setting a V6 bit shifts every later field; here the shifted port is out of range.
     assert!(with(SYS_FLAG_POSITION + 3, &[0x10]).is_err());
 }
@@ -383,25 +279,18 @@ fn encode_refuses_what_the_format_cannot_hold() {
     msg.topic = "t".repeat(128);
     assert_eq!(refuse(msg), RecordError::TopicTooLong { len: 128 });
     let mut msg = sample_v4();
-    msg.properties
-        .set("big", "v".repeat(PROPERTIES_LEN_MAX_BYTES));
+    msg.properties.set("big", "v".repeat(PROPERTIES_LEN_MAX_BYTES));
     assert!(matches!(refuse(msg), RecordError::PropertiesTooLong { .. }));
     let mut msg = sample_v4();
     msg.properties.set("bad", "a\x01b");
-    assert_eq!(
-        refuse(msg),
-        RecordError::PropertySeparator { key: "bad".into() }
-    );
+    assert_eq!(refuse(msg), RecordError::PropertySeparator { key: "bad".into() });
     let mut msg = sample_v4();
     msg.body = Bytes::from(vec![0; RECORD_SIZE_MAX_BYTES]);
     assert!(matches!(refuse(msg), RecordError::TooLarge { .. }));
 
     let mut msg = sample_v4();
     msg.topic = "t".repeat(127);
-    assert!(
-        encode_record(&msg, 0, 0, 0, &mut Vec::new()).is_ok(),
-        "127 bytes is the limit"
-    );
+    assert!(encode_record(&msg, 0, 0, 0, &mut Vec::new()).is_ok(), "127 bytes is the limit");
 }
 
 /// Host-family bits claimed by the caller but contradicted by the addresses are cleared.
@@ -418,10 +307,8 @@ fn stale_v6_bits_are_cleared_from_v4_hosts() {
 
 fn arb_host() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>())
-            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
-        (any::<[u8; 16]>(), any::<u16>())
-            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
+        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
     ]
 }
 

@@ -35,8 +35,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ConnectionId;
 use crate::protocol::{
-    BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, RegisterBrokerResult,
-    TopicConfig, TopicList, TopicRouteData, MASTER_ID,
+    BrokerData, ClusterInfo, DataVersion, QueueData, RegisterBrokerBody, RegisterBrokerResult, TopicConfig, TopicList,
+    TopicRouteData, MASTER_ID,
 };
 use crate::remoting::RegisterBrokerRequestHeader;
 
@@ -93,10 +93,7 @@ impl RouteInfoManager {
     ) -> RegisterBrokerResult {
         let broker_name = &header.broker_name;
         let broker_addr = &header.broker_addr;
-        self.cluster_addr_table
-            .entry(header.cluster_name.clone())
-            .or_default()
-            .insert(broker_name.clone());
+        self.cluster_addr_table.entry(header.cluster_name.clone()).or_default().insert(broker_name.clone());
         let register_first = self.put_broker_addr(header);
         let wrapper = body.topic_config_serialize_wrapper;
         if header.broker_id == MASTER_ID
@@ -112,18 +109,13 @@ impl RouteInfoManager {
             conn,
             ha_server_addr: header.ha_server_addr.clone(),
         };
-        if self
-            .broker_live_table
-            .insert(broker_addr.clone(), live)
-            .is_none()
-        {
+        if self.broker_live_table.insert(broker_addr.clone(), live).is_none() {
             tracing::info!(%broker_addr, %broker_name, "new broker registered");
         }
         if body.filter_server_list.is_empty() {
             self.filter_server_table.remove(broker_addr);
         } else {
-            self.filter_server_table
-                .insert(broker_addr.clone(), body.filter_server_list);
+            self.filter_server_table.insert(broker_addr.clone(), body.filter_server_list);
         }
         let result = self.master_of(broker_name, header.broker_id);
         self.debug_check_invariants();
@@ -135,41 +127,29 @@ impl RouteInfoManager {
     /// address).
     fn put_broker_addr(&mut self, header: &RegisterBrokerRequestHeader) -> bool {
         let mut new_group = false;
-        let data = self
-            .broker_addr_table
-            .entry(header.broker_name.clone())
-            .or_insert_with(|| {
-                new_group = true;
-                BrokerData {
-                    cluster: header.cluster_name.clone(),
-                    broker_name: header.broker_name.clone(),
-                    broker_addrs: BTreeMap::new(),
-                }
-            });
+        let data = self.broker_addr_table.entry(header.broker_name.clone()).or_insert_with(|| {
+            new_group = true;
+            BrokerData {
+                cluster: header.cluster_name.clone(),
+                broker_name: header.broker_name.clone(),
+                broker_addrs: BTreeMap::new(),
+            }
+        });
         // One address holds one id in a group: a slave switching to master leaves its old id.
-        data.broker_addrs
-            .retain(|id, addr| *id == header.broker_id || *addr != header.broker_addr);
-        let old_addr = data
-            .broker_addrs
-            .insert(header.broker_id, header.broker_addr.clone());
+        data.broker_addrs.retain(|id, addr| *id == header.broker_id || *addr != header.broker_addr);
+        let old_addr = data.broker_addrs.insert(header.broker_id, header.broker_addr.clone());
         new_group || old_addr.is_none()
     }
 
     /// True if `broker_addr` has no live entry or registered last with another data version.
     fn topic_config_changed(&self, broker_addr: &str, data_version: &DataVersion) -> bool {
-        self.broker_live_table
-            .get(broker_addr)
-            .is_none_or(|live| live.data_version != *data_version)
+        self.broker_live_table.get(broker_addr).is_none_or(|live| live.data_version != *data_version)
     }
 
     /// Files `config`'s queues under its topic for `broker_name`, replacing what was there.
     /// The topic is the config's `topicName` (as in Java), or the table key if that is empty.
     fn create_and_update_queue_data(&mut self, broker_name: &str, key: &str, config: &TopicConfig) {
-        let topic = if config.topic_name.is_empty() {
-            key
-        } else {
-            &config.topic_name
-        };
+        let topic = if config.topic_name.is_empty() { key } else { &config.topic_name };
         let queue_data = QueueData {
             broker_name: broker_name.to_owned(),
             read_queue_nums: config.read_queue_nums,
@@ -177,10 +157,7 @@ impl RouteInfoManager {
             perm: config.perm,
             topic_sys_flag: config.topic_sys_flag,
         };
-        self.topic_queue_table
-            .entry(topic.to_owned())
-            .or_default()
-            .insert(broker_name.to_owned(), queue_data);
+        self.topic_queue_table.entry(topic.to_owned()).or_default().insert(broker_name.to_owned(), queue_data);
     }
 
     /// For a slave (`broker_id` != 0) whose group's master is registered and live: the
@@ -190,10 +167,7 @@ impl RouteInfoManager {
         if broker_id == MASTER_ID {
             return result;
         }
-        let master_addr = self
-            .broker_addr_table
-            .get(broker_name)
-            .and_then(BrokerData::master_addr);
+        let master_addr = self.broker_addr_table.get(broker_name).and_then(BrokerData::master_addr);
         if let Some(master_addr) = master_addr {
             if let Some(live) = self.broker_live_table.get(master_addr) {
                 result.ha_server_addr = Some(live.ha_server_addr.clone());
@@ -208,19 +182,14 @@ impl RouteInfoManager {
     /// name; `orderTopicConf` is never set (Petrel's name server keeps no KV configuration).
     pub fn route(&self, topic: &str) -> Option<TopicRouteData> {
         let queues = self.topic_queue_table.get(topic)?;
-        let mut route = TopicRouteData {
-            queue_datas: queues.values().cloned().collect(),
-            ..TopicRouteData::default()
-        };
+        let mut route = TopicRouteData { queue_datas: queues.values().cloned().collect(), ..TopicRouteData::default() };
         for broker_name in queues.keys() {
             let Some(broker_data) = self.broker_addr_table.get(broker_name) else {
                 continue;
             };
             for broker_addr in broker_data.broker_addrs.values() {
                 if let Some(filter_servers) = self.filter_server_table.get(broker_addr) {
-                    route
-                        .filter_server_table
-                        .insert(broker_addr.clone(), filter_servers.clone());
+                    route.filter_server_table.insert(broker_addr.clone(), filter_servers.clone());
                 }
             }
             route.broker_datas.push(broker_data.clone());
@@ -238,10 +207,7 @@ impl RouteInfoManager {
 
     /// Every topic with a route (Java's `getAllTopicList`).
     pub fn topics(&self) -> TopicList {
-        TopicList {
-            topic_list: self.topic_queue_table.keys().cloned().collect(),
-            broker_addr: None,
-        }
+        TopicList { topic_list: self.topic_queue_table.keys().cloned().collect(), broker_addr: None }
     }
 
     /// The topics served by any broker group of `cluster`; empty for an unknown cluster.
@@ -255,10 +221,7 @@ impl RouteInfoManager {
             .filter(|(_, queues)| queues.keys().any(|name| broker_names.contains(name)))
             .map(|(topic, _)| topic.clone())
             .collect();
-        TopicList {
-            topic_list,
-            broker_addr: None,
-        }
+        TopicList { topic_list, broker_addr: None }
     }
 
     /// Forgets `topic`'s route everywhere. Returns whether the topic was known. (Brokers that
@@ -272,10 +235,9 @@ impl RouteInfoManager {
     /// Forgets `topic`'s queues on the broker groups of `cluster` only; the topic goes when no
     /// group is left. Returns whether any queue data was removed.
     pub fn delete_topic_in_cluster(&mut self, topic: &str, cluster: &str) -> bool {
-        let (Some(broker_names), Some(queues)) = (
-            self.cluster_addr_table.get(cluster),
-            self.topic_queue_table.get_mut(topic),
-        ) else {
+        let (Some(broker_names), Some(queues)) =
+            (self.cluster_addr_table.get(cluster), self.topic_queue_table.get_mut(topic))
+        else {
             return false;
         };
         let before = queues.len();
@@ -295,8 +257,6 @@ impl RouteInfoManager {
 
     /// Every registered broker address with its liveness, ordered by address.
     pub fn live_brokers(&self) -> impl Iterator<Item = (&str, &BrokerLiveInfo)> {
-        self.broker_live_table
-            .iter()
-            .map(|(addr, live)| (addr.as_str(), live))
+        self.broker_live_table.iter().map(|(addr, live)| (addr.as_str(), live))
     }
 }

@@ -41,12 +41,8 @@ impl RouteInfoManager {
     /// Removes every broker whose last registration came over `conn`, which has closed.
     /// Returns their addresses, in order.
     pub fn on_connection_closed(&mut self, conn: ConnectionId) -> Vec<String> {
-        let closed: Vec<String> = self
-            .broker_live_table
-            .iter()
-            .filter(|(_, live)| live.conn == conn)
-            .map(|(addr, _)| addr.clone())
-            .collect();
+        let closed: Vec<String> =
+            self.broker_live_table.iter().filter(|(_, live)| live.conn == conn).map(|(addr, _)| addr.clone()).collect();
         for broker_addr in &closed {
             self.remove_broker_addr(broker_addr);
             tracing::info!(%broker_addr, ?conn, "broker connection closed, broker removed");
@@ -63,10 +59,7 @@ impl RouteInfoManager {
             .broker_live_table
             .iter()
             .filter(|(_, live)| live.last_update_ms.saturating_add(BROKER_EXPIRE_MS) < now_ms)
-            .map(|(addr, live)| ExpiredBroker {
-                broker_addr: addr.clone(),
-                conn: live.conn,
-            })
+            .map(|(addr, live)| ExpiredBroker { broker_addr: addr.clone(), conn: live.conn })
             .collect();
         for broker in &expired {
             self.remove_broker_addr(&broker.broker_addr);
@@ -120,9 +113,7 @@ impl RouteInfoManager {
         self.check_clusters()?;
         for broker_addr in self.filter_server_table.keys() {
             if !self.broker_live_table.contains_key(broker_addr) {
-                return Err(format!(
-                    "filter servers of {broker_addr}, which is not live"
-                ));
+                return Err(format!("filter servers of {broker_addr}, which is not live"));
             }
         }
         Ok(())
@@ -135,9 +126,7 @@ impl RouteInfoManager {
             }
             for (broker_name, queue_data) in queues {
                 if queue_data.broker_name != *broker_name {
-                    return Err(format!(
-                        "topic {topic}: queue data of {broker_name} misnamed"
-                    ));
+                    return Err(format!("topic {topic}: queue data of {broker_name} misnamed"));
                 }
                 if !self.broker_addr_table.contains_key(broker_name) {
                     return Err(format!("topic {topic} names unknown broker {broker_name}"));
@@ -150,22 +139,14 @@ impl RouteInfoManager {
     fn check_broker_groups(&self) -> Result<(), String> {
         for (broker_name, data) in &self.broker_addr_table {
             if data.broker_name != *broker_name || data.broker_addrs.is_empty() {
-                return Err(format!(
-                    "broker group {broker_name} misnamed or without address"
-                ));
+                return Err(format!("broker group {broker_name} misnamed or without address"));
             }
             for broker_addr in data.broker_addrs.values() {
                 if !self.broker_live_table.contains_key(broker_addr) {
-                    return Err(format!(
-                        "broker {broker_name} lists {broker_addr}, not live"
-                    ));
+                    return Err(format!("broker {broker_name} lists {broker_addr}, not live"));
                 }
             }
-            if !self
-                .cluster_addr_table
-                .values()
-                .any(|names| names.contains(broker_name))
-            {
+            if !self.cluster_addr_table.values().any(|names| names.contains(broker_name)) {
                 return Err(format!("broker group {broker_name} is in no cluster"));
             }
         }
@@ -177,13 +158,8 @@ impl RouteInfoManager {
             if names.is_empty() {
                 return Err(format!("cluster {cluster} is empty"));
             }
-            if let Some(name) = names
-                .iter()
-                .find(|n| !self.broker_addr_table.contains_key(*n))
-            {
-                return Err(format!(
-                    "cluster {cluster} lists unknown broker group {name}"
-                ));
+            if let Some(name) = names.iter().find(|n| !self.broker_addr_table.contains_key(*n)) {
+                return Err(format!("cluster {cluster} lists unknown broker group {name}"));
             }
         }
         Ok(())

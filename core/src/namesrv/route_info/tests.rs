@@ -31,17 +31,12 @@ fn ha(broker_addr: &str) -> String {
 
 /// A body with data version `counter` (timestamp 1) and the given topics and queue counts.
 fn body(counter: i64, topics: &[(&str, i32)]) -> RegisterBrokerBody {
-    let topic_config_table = topics
-        .iter()
-        .map(|(topic, queues)| ((*topic).to_owned(), TopicConfig::new(*topic, *queues)))
-        .collect();
+    let topic_config_table =
+        topics.iter().map(|(topic, queues)| ((*topic).to_owned(), TopicConfig::new(*topic, *queues))).collect();
     RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
             topic_config_table,
-            data_version: DataVersion {
-                timestamp: 1,
-                counter,
-            },
+            data_version: DataVersion { timestamp: 1, counter },
         },
         filter_server_list: Vec::new(),
     }
@@ -66,12 +61,7 @@ fn group(broker_name: &str, addrs: &[(i64, &str)]) -> BrokerData {
 }
 
 fn route(queue_datas: Vec<QueueData>, broker_datas: Vec<BrokerData>) -> TopicRouteData {
-    TopicRouteData {
-        order_topic_conf: None,
-        queue_datas,
-        broker_datas,
-        filter_server_table: BTreeMap::new(),
-    }
+    TopicRouteData { order_topic_conf: None, queue_datas, broker_datas, filter_server_table: BTreeMap::new() }
 }
 
 fn names(items: &[&str]) -> BTreeSet<String> {
@@ -82,21 +72,11 @@ fn names(items: &[&str]) -> BTreeSet<String> {
 /// broker-b master (T: 8 queues, U: 2) on connection 2 at t=2000.
 fn registered(with_b: bool) -> RouteInfoManager {
     let mut routes = RouteInfoManager::new();
-    let result = routes.register_broker(
-        1000,
-        ConnectionId(1),
-        &header("broker-a", A_MASTER, 0),
-        body(1, &[("T", 4)]),
-    );
+    let result = routes.register_broker(1000, ConnectionId(1), &header("broker-a", A_MASTER, 0), body(1, &[("T", 4)]));
     assert_eq!(result, RegisterBrokerResult::default());
     if with_b {
         let b_body = body(1, &[("T", 8), ("U", 2)]);
-        routes.register_broker(
-            2000,
-            ConnectionId(2),
-            &header("broker-b", B_MASTER, 0),
-            b_body,
-        );
+        routes.register_broker(2000, ConnectionId(2), &header("broker-b", B_MASTER, 0), b_body);
     }
     routes
 }
@@ -106,29 +86,17 @@ fn registered(with_b: bool) -> RouteInfoManager {
 #[test]
 fn route_after_registration() {
     let routes = registered(false);
-    let expected = route(
-        vec![queue("broker-a", 4)],
-        vec![group("broker-a", &[(0, A_MASTER)])],
-    );
+    let expected = route(vec![queue("broker-a", 4)], vec![group("broker-a", &[(0, A_MASTER)])]);
     assert_eq!(routes.route("T"), Some(expected));
     assert_eq!(routes.route("unknown"), None);
     assert_eq!(routes.topics().topic_list, names(&["T"]));
     let info = routes.cluster_info();
-    assert_eq!(
-        info.broker_addr_table,
-        BTreeMap::from([("broker-a".to_owned(), group("broker-a", &[(0, A_MASTER)]))])
-    );
-    assert_eq!(
-        info.cluster_addr_table,
-        BTreeMap::from([(CLUSTER.to_owned(), names(&["broker-a"]))])
-    );
+    assert_eq!(info.broker_addr_table, BTreeMap::from([("broker-a".to_owned(), group("broker-a", &[(0, A_MASTER)]))]));
+    assert_eq!(info.cluster_addr_table, BTreeMap::from([(CLUSTER.to_owned(), names(&["broker-a"]))]));
     let live = routes.broker_live_info(A_MASTER).cloned();
     let expected_live = BrokerLiveInfo {
         last_update_ms: 1000,
-        data_version: DataVersion {
-            timestamp: 1,
-            counter: 1,
-        },
+        data_version: DataVersion { timestamp: 1, counter: 1 },
         conn: ConnectionId(1),
         ha_server_addr: ha(A_MASTER),
     };
@@ -142,22 +110,13 @@ fn two_brokers_one_cluster() {
     let routes = registered(true);
     let both = route(
         vec![queue("broker-a", 4), queue("broker-b", 8)],
-        vec![
-            group("broker-a", &[(0, A_MASTER)]),
-            group("broker-b", &[(0, B_MASTER)]),
-        ],
+        vec![group("broker-a", &[(0, A_MASTER)]), group("broker-b", &[(0, B_MASTER)])],
     );
     assert_eq!(routes.route("T"), Some(both));
-    let only_b = route(
-        vec![queue("broker-b", 2)],
-        vec![group("broker-b", &[(0, B_MASTER)])],
-    );
+    let only_b = route(vec![queue("broker-b", 2)], vec![group("broker-b", &[(0, B_MASTER)])]);
     assert_eq!(routes.route("U"), Some(only_b));
     assert_eq!(routes.topics().topic_list, names(&["T", "U"]));
-    assert_eq!(
-        routes.topics_by_cluster(CLUSTER).topic_list,
-        names(&["T", "U"])
-    );
+    assert_eq!(routes.topics_by_cluster(CLUSTER).topic_list, names(&["T", "U"]));
     assert_eq!(routes.topics_by_cluster("other").topic_list, names(&[]));
     assert_eq!(
         routes.cluster_info().cluster_addr_table,
@@ -171,12 +130,7 @@ fn two_brokers_one_cluster() {
 fn master_and_slave() {
     let mut routes = registered(false);
     let slave_body = body(9, &[("T", 1), ("SLAVE_ONLY", 1)]);
-    let result = routes.register_broker(
-        1500,
-        ConnectionId(3),
-        &header("broker-a", A_SLAVE, 1),
-        slave_body,
-    );
+    let result = routes.register_broker(1500, ConnectionId(3), &header("broker-a", A_SLAVE, 1), slave_body);
     let expected = RegisterBrokerResult {
         ha_server_addr: Some(ha(A_MASTER)),
         master_addr: Some(A_MASTER.to_owned()),
@@ -184,10 +138,7 @@ fn master_and_slave() {
     };
     assert_eq!(result, expected);
     let both_addrs = group("broker-a", &[(0, A_MASTER), (1, A_SLAVE)]);
-    assert_eq!(
-        routes.route("T"),
-        Some(route(vec![queue("broker-a", 4)], vec![both_addrs]))
-    );
+    assert_eq!(routes.route("T"), Some(route(vec![queue("broker-a", 4)], vec![both_addrs])));
     assert_eq!(routes.route("SLAVE_ONLY"), None);
 }
 
@@ -196,26 +147,13 @@ fn master_and_slave() {
 #[test]
 fn slave_before_master_gets_no_master() {
     let mut routes = RouteInfoManager::new();
-    let result = routes.register_broker(
-        0,
-        ConnectionId(3),
-        &header("broker-a", A_SLAVE, 1),
-        body(1, &[("T", 4)]),
-    );
+    let result = routes.register_broker(0, ConnectionId(3), &header("broker-a", A_SLAVE, 1), body(1, &[("T", 4)]));
     assert_eq!(result, RegisterBrokerResult::default());
     assert_eq!(routes.route("T"), None);
     assert_eq!(routes.cluster_info().broker_addr_table.len(), 1);
-    routes.register_broker(
-        0,
-        ConnectionId(1),
-        &header("broker-a", A_MASTER, 0),
-        body(1, &[("T", 4)]),
-    );
+    routes.register_broker(0, ConnectionId(1), &header("broker-a", A_MASTER, 0), body(1, &[("T", 4)]));
     let both_addrs = group("broker-a", &[(0, A_MASTER), (1, A_SLAVE)]);
-    assert_eq!(
-        routes.route("T"),
-        Some(route(vec![queue("broker-a", 4)], vec![both_addrs]))
-    );
+    assert_eq!(routes.route("T"), Some(route(vec![queue("broker-a", 4)], vec![both_addrs])));
 }
 
 /// A heartbeat with an unchanged data version refreshes liveness but not the queues; a new
@@ -225,23 +163,11 @@ fn unchanged_data_version_skips_queue_update() {
     let mut routes = registered(false);
     let a = header("broker-a", A_MASTER, 0);
     routes.register_broker(31_000, ConnectionId(1), &a, body(1, &[("T", 16)]));
-    assert_eq!(
-        routes.route("T").map(|r| r.queue_datas),
-        Some(vec![queue("broker-a", 4)])
-    );
-    assert_eq!(
-        routes.broker_live_info(A_MASTER).map(|l| l.last_update_ms),
-        Some(31_000)
-    );
+    assert_eq!(routes.route("T").map(|r| r.queue_datas), Some(vec![queue("broker-a", 4)]));
+    assert_eq!(routes.broker_live_info(A_MASTER).map(|l| l.last_update_ms), Some(31_000));
     routes.register_broker(61_000, ConnectionId(1), &a, body(2, &[("V", 16)]));
-    assert_eq!(
-        routes.route("V").map(|r| r.queue_datas),
-        Some(vec![queue("broker-a", 16)])
-    );
-    assert_eq!(
-        routes.route("T").map(|r| r.queue_datas),
-        Some(vec![queue("broker-a", 4)])
-    );
+    assert_eq!(routes.route("V").map(|r| r.queue_datas), Some(vec![queue("broker-a", 16)]));
+    assert_eq!(routes.route("T").map(|r| r.queue_datas), Some(vec![queue("broker-a", 4)]));
 }
 
 /// A broker is kept while at most `BROKER_EXPIRE_MS` have passed since its last registration
@@ -254,10 +180,7 @@ fn expiry_boundary() {
     assert_eq!(routes.scan_expired(1000 + BROKER_EXPIRE_MS), vec![]);
     assert!(routes.route("T").is_some());
     let expired = routes.scan_expired(1000 + BROKER_EXPIRE_MS + 1);
-    let expected = ExpiredBroker {
-        broker_addr: A_MASTER.to_owned(),
-        conn: ConnectionId(1),
-    };
+    let expected = ExpiredBroker { broker_addr: A_MASTER.to_owned(), conn: ConnectionId(1) };
     assert_eq!(expired, vec![expected]);
     assert_eq!(routes, RouteInfoManager::new());
 }
@@ -267,17 +190,8 @@ fn expiry_boundary() {
 fn expiry_removes_only_late_brokers() {
     let mut routes = registered(true);
     let expired = routes.scan_expired(1001 + BROKER_EXPIRE_MS);
-    assert_eq!(
-        expired
-            .iter()
-            .map(|e| e.broker_addr.as_str())
-            .collect::<Vec<_>>(),
-        [A_MASTER]
-    );
-    let only_b = route(
-        vec![queue("broker-b", 8)],
-        vec![group("broker-b", &[(0, B_MASTER)])],
-    );
+    assert_eq!(expired.iter().map(|e| e.broker_addr.as_str()).collect::<Vec<_>>(), [A_MASTER]);
+    let only_b = route(vec![queue("broker-b", 8)], vec![group("broker-b", &[(0, B_MASTER)])]);
     assert_eq!(routes.route("T"), Some(only_b));
 }
 
@@ -285,27 +199,12 @@ fn expiry_removes_only_late_brokers() {
 #[test]
 fn connection_close_removes_only_its_brokers() {
     let mut routes = registered(true);
-    assert_eq!(
-        routes.on_connection_closed(ConnectionId(99)),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        routes.on_connection_closed(ConnectionId(1)),
-        vec![A_MASTER.to_owned()]
-    );
-    let only_b = route(
-        vec![queue("broker-b", 8)],
-        vec![group("broker-b", &[(0, B_MASTER)])],
-    );
+    assert_eq!(routes.on_connection_closed(ConnectionId(99)), Vec::<String>::new());
+    assert_eq!(routes.on_connection_closed(ConnectionId(1)), vec![A_MASTER.to_owned()]);
+    let only_b = route(vec![queue("broker-b", 8)], vec![group("broker-b", &[(0, B_MASTER)])]);
     assert_eq!(routes.route("T"), Some(only_b));
-    assert_eq!(
-        routes.cluster_info().cluster_addr_table,
-        BTreeMap::from([(CLUSTER.to_owned(), names(&["broker-b"]))])
-    );
-    assert_eq!(
-        routes.on_connection_closed(ConnectionId(2)),
-        vec![B_MASTER.to_owned()]
-    );
+    assert_eq!(routes.cluster_info().cluster_addr_table, BTreeMap::from([(CLUSTER.to_owned(), names(&["broker-b"]))]));
+    assert_eq!(routes.on_connection_closed(ConnectionId(2)), vec![B_MASTER.to_owned()]);
     assert_eq!(routes, RouteInfoManager::new());
 }
 
@@ -313,16 +212,8 @@ fn connection_close_removes_only_its_brokers() {
 #[test]
 fn reconnected_broker_survives_old_connection_close() {
     let mut routes = registered(false);
-    routes.register_broker(
-        5000,
-        ConnectionId(7),
-        &header("broker-a", A_MASTER, 0),
-        body(1, &[("T", 4)]),
-    );
-    assert_eq!(
-        routes.on_connection_closed(ConnectionId(1)),
-        Vec::<String>::new()
-    );
+    routes.register_broker(5000, ConnectionId(7), &header("broker-a", A_MASTER, 0), body(1, &[("T", 4)]));
+    assert_eq!(routes.on_connection_closed(ConnectionId(1)), Vec::<String>::new());
     assert!(routes.route("T").is_some());
 }
 
@@ -331,24 +222,11 @@ fn reconnected_broker_survives_old_connection_close() {
 #[test]
 fn slave_keeps_routes_when_master_goes() {
     let mut routes = registered(false);
-    routes.register_broker(
-        1000,
-        ConnectionId(3),
-        &header("broker-a", A_SLAVE, 1),
-        body(1, &[]),
-    );
+    routes.register_broker(1000, ConnectionId(3), &header("broker-a", A_SLAVE, 1), body(1, &[]));
     routes.on_connection_closed(ConnectionId(1));
-    let slave_only = route(
-        vec![queue("broker-a", 4)],
-        vec![group("broker-a", &[(1, A_SLAVE)])],
-    );
+    let slave_only = route(vec![queue("broker-a", 4)], vec![group("broker-a", &[(1, A_SLAVE)])]);
     assert_eq!(routes.route("T"), Some(slave_only));
-    let result = routes.register_broker(
-        2000,
-        ConnectionId(3),
-        &header("broker-a", A_SLAVE, 1),
-        body(1, &[]),
-    );
+    let result = routes.register_broker(2000, ConnectionId(3), &header("broker-a", A_SLAVE, 1), body(1, &[]));
     assert_eq!(result, RegisterBrokerResult::default());
 }
 
@@ -357,35 +235,13 @@ fn slave_keeps_routes_when_master_goes() {
 #[test]
 fn slave_switching_to_master_holds_one_id() {
     let mut routes = registered(false);
-    routes.register_broker(
-        1000,
-        ConnectionId(3),
-        &header("broker-a", A_SLAVE, 1),
-        body(1, &[]),
-    );
-    routes.register_broker(
-        2000,
-        ConnectionId(3),
-        &header("broker-a", A_SLAVE, 0),
-        body(5, &[("T", 4)]),
-    );
+    routes.register_broker(1000, ConnectionId(3), &header("broker-a", A_SLAVE, 1), body(1, &[]));
+    routes.register_broker(2000, ConnectionId(3), &header("broker-a", A_SLAVE, 0), body(5, &[("T", 4)]));
     let promoted = group("broker-a", &[(0, A_SLAVE)]);
-    assert_eq!(
-        routes.route("T").map(|r| r.broker_datas),
-        Some(vec![promoted.clone()])
-    );
+    assert_eq!(routes.route("T").map(|r| r.broker_datas), Some(vec![promoted.clone()]));
     let expired = routes.scan_expired(1500 + BROKER_EXPIRE_MS);
-    assert_eq!(
-        expired
-            .iter()
-            .map(|e| e.broker_addr.as_str())
-            .collect::<Vec<_>>(),
-        [A_MASTER]
-    );
-    assert_eq!(
-        routes.route("T").map(|r| r.broker_datas),
-        Some(vec![promoted])
-    );
+    assert_eq!(expired.iter().map(|e| e.broker_addr.as_str()).collect::<Vec<_>>(), [A_MASTER]);
+    assert_eq!(routes.route("T").map(|r| r.broker_datas), Some(vec![promoted]));
 }
 
 /// Unregistration removes the named broker; a late one from a replaced master leaves the new
@@ -401,17 +257,9 @@ fn unregister_broker() {
     };
     assert!(routes.unregister_broker(&unregister(B_MASTER, "broker-b")));
     assert_eq!(routes.route("U"), None);
-    routes.register_broker(
-        3000,
-        ConnectionId(4),
-        &header("broker-a", A_SLAVE, 0),
-        body(1, &[("T", 4)]),
-    );
+    routes.register_broker(3000, ConnectionId(4), &header("broker-a", A_SLAVE, 0), body(1, &[("T", 4)]));
     assert!(routes.unregister_broker(&unregister(A_MASTER, "broker-a")));
-    let new_master = route(
-        vec![queue("broker-a", 4)],
-        vec![group("broker-a", &[(0, A_SLAVE)])],
-    );
+    let new_master = route(vec![queue("broker-a", 4)], vec![group("broker-a", &[(0, A_SLAVE)])]);
     assert_eq!(routes.route("T"), Some(new_master));
     assert!(!routes.unregister_broker(&unregister(A_MASTER, "broker-a")));
 }
@@ -445,15 +293,9 @@ fn filter_servers_in_route() {
     with_filters.filter_server_list = vec!["10.0.0.1:30000".into()];
     routes.register_broker(2000, ConnectionId(1), &a, with_filters);
     let table = BTreeMap::from([(A_MASTER.to_owned(), vec!["10.0.0.1:30000".to_owned()])]);
-    assert_eq!(
-        routes.route("T").map(|r| r.filter_server_table),
-        Some(table)
-    );
+    assert_eq!(routes.route("T").map(|r| r.filter_server_table), Some(table));
     routes.register_broker(3000, ConnectionId(1), &a, body(1, &[]));
-    assert_eq!(
-        routes.route("T").map(|r| r.filter_server_table),
-        Some(BTreeMap::new())
-    );
+    assert_eq!(routes.route("T").map(|r| r.filter_server_table), Some(BTreeMap::new()));
 }
 
 /// A topic config whose `topicName` is empty is filed under its table key.
@@ -462,15 +304,7 @@ fn empty_topic_name_uses_table_key() {
     let mut routes = RouteInfoManager::new();
     let mut nameless = body(1, &[]);
     let config = TopicConfig::new("", 2);
-    nameless
-        .topic_config_serialize_wrapper
-        .topic_config_table
-        .insert("K".into(), config);
-    routes.register_broker(
-        0,
-        ConnectionId(1),
-        &header("broker-a", A_MASTER, 0),
-        nameless,
-    );
+    nameless.topic_config_serialize_wrapper.topic_config_table.insert("K".into(), config);
+    routes.register_broker(0, ConnectionId(1), &header("broker-a", A_MASTER, 0), nameless);
     assert_eq!(routes.topics().topic_list, names(&["K"]));
 }

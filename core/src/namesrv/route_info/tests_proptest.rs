@@ -10,12 +10,7 @@ use crate::remoting::UnregisterBrokerRequestHeader;
 
 /// Small pools, so that operations collide on names, addresses and connections often.
 const BROKER_NAMES: [&str; 3] = ["broker-a", "broker-b", "broker-c"];
-const BROKER_ADDRS: [&str; 4] = [
-    "10.0.0.1:10911",
-    "10.0.0.2:10911",
-    "10.0.0.3:10911",
-    "10.0.0.4:10911",
-];
+const BROKER_ADDRS: [&str; 4] = ["10.0.0.1:10911", "10.0.0.2:10911", "10.0.0.3:10911", "10.0.0.4:10911"];
 const CLUSTERS: [&str; 2] = ["DefaultCluster", "OtherCluster"];
 const TOPICS: [&str; 4] = ["T0", "T1", "T2", "TBW102"];
 /// Upper bound of one step of time, so that runs cross the expiry boundary now and then.
@@ -65,16 +60,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn register(routes: &mut RouteInfoManager, now_ms: i64, op: &Op) {
-    let Op::Register {
-        name,
-        addr,
-        broker_id,
-        cluster,
-        conn,
-        topics,
-        version,
-    } = op
-    else {
+    let Op::Register { name, addr, broker_id, cluster, conn, topics, version } = op else {
         return;
     };
     let header = RegisterBrokerRequestHeader {
@@ -88,20 +74,12 @@ fn register(routes: &mut RouteInfoManager, now_ms: i64, op: &Op) {
     };
     let topic_config_table = topics
         .iter()
-        .map(|(topic, queues)| {
-            (
-                TOPICS[*topic].to_owned(),
-                TopicConfig::new(TOPICS[*topic], *queues),
-            )
-        })
+        .map(|(topic, queues)| (TOPICS[*topic].to_owned(), TopicConfig::new(TOPICS[*topic], *queues)))
         .collect();
     let body = RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
             topic_config_table,
-            data_version: DataVersion {
-                timestamp: 0,
-                counter: *version,
-            },
+            data_version: DataVersion { timestamp: 0, counter: *version },
         },
         filter_server_list: Vec::new(),
     };
@@ -111,12 +89,7 @@ fn register(routes: &mut RouteInfoManager, now_ms: i64, op: &Op) {
 fn apply(routes: &mut RouteInfoManager, now_ms: i64, op: &Op) -> Result<(), TestCaseError> {
     match op {
         Op::Register { .. } => register(routes, now_ms, op),
-        Op::Unregister {
-            name,
-            addr,
-            broker_id,
-            cluster,
-        } => {
+        Op::Unregister { name, addr, broker_id, cluster } => {
             routes.unregister_broker(&UnregisterBrokerRequestHeader {
                 broker_name: BROKER_NAMES[*name].into(),
                 broker_addr: BROKER_ADDRS[*addr].into(),
@@ -127,26 +100,18 @@ fn apply(routes: &mut RouteInfoManager, now_ms: i64, op: &Op) -> Result<(), Test
         }
         Op::Close { conn } => {
             routes.on_connection_closed(ConnectionId(*conn));
-            prop_assert!(routes
-                .live_brokers()
-                .all(|(_, live)| live.conn != ConnectionId(*conn)));
+            prop_assert!(routes.live_brokers().all(|(_, live)| live.conn != ConnectionId(*conn)));
         }
         Op::Scan => {
             routes.scan_expired(now_ms);
             let late = |live: &BrokerLiveInfo| live.last_update_ms + BROKER_EXPIRE_MS < now_ms;
             prop_assert!(!routes.live_brokers().any(|(_, live)| late(live)));
         }
-        Op::DeleteTopic {
-            topic,
-            cluster: None,
-        } => {
+        Op::DeleteTopic { topic, cluster: None } => {
             routes.delete_topic(TOPICS[*topic]);
             prop_assert_eq!(routes.route(TOPICS[*topic]), None);
         }
-        Op::DeleteTopic {
-            topic,
-            cluster: Some(cluster),
-        } => {
+        Op::DeleteTopic { topic, cluster: Some(cluster) } => {
             routes.delete_topic_in_cluster(TOPICS[*topic], CLUSTERS[*cluster]);
         }
     }
@@ -163,39 +128,19 @@ fn check_routes(routes: &RouteInfoManager) -> Result<(), TestCaseError> {
         let Some(route) = route else { continue };
         prop_assert!(!route.queue_datas.is_empty());
         for queue_data in &route.queue_datas {
-            let group = route
-                .broker_datas
-                .iter()
-                .find(|b| b.broker_name == queue_data.broker_name);
-            prop_assert!(
-                group.is_some(),
-                "{} names missing group {}",
-                topic,
-                queue_data.broker_name
-            );
+            let group = route.broker_datas.iter().find(|b| b.broker_name == queue_data.broker_name);
+            prop_assert!(group.is_some(), "{} names missing group {}", topic, queue_data.broker_name);
         }
         for group in &route.broker_datas {
-            prop_assert!(
-                !group.broker_addrs.is_empty(),
-                "{} lists empty {:?}",
-                topic,
-                group
-            );
+            prop_assert!(!group.broker_addrs.is_empty(), "{} lists empty {:?}", topic, group);
             for addr in group.broker_addrs.values() {
-                prop_assert!(
-                    routes.broker_live_info(addr).is_some(),
-                    "{} lists dead {}",
-                    topic,
-                    addr
-                );
+                prop_assert!(routes.broker_live_info(addr).is_some(), "{} lists dead {}", topic, addr);
             }
         }
     }
     let info = routes.cluster_info();
     for names in info.cluster_addr_table.values() {
-        prop_assert!(names
-            .iter()
-            .all(|name| info.broker_addr_table.contains_key(name)));
+        prop_assert!(names.iter().all(|name| info.broker_addr_table.contains_key(name)));
     }
     Ok(())
 }
