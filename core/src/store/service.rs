@@ -24,8 +24,9 @@ use crate::store::error::StoreError;
 use crate::store::flush::{AsyncFlushPolicy, Durability, FlushMode, GroupCommit};
 use crate::store::message_store::{MessageStore, PutResult};
 
-/// Most puts that may wait for one group commit; more are refused as busy rather than
-/// queued without bound.
+/// Most puts that may wait for one group commit. A put appended beyond it does not wait: it
+/// is answered at once as stored but not known durable (FLUSH_DISK_TIMEOUT), so the table
+/// never grows without bound.
 pub const GROUP_COMMIT_WAITERS_MAX: usize = 64 * 1024;
 
 /// How a put ended.
@@ -132,8 +133,12 @@ impl StoreService {
         self.shared.wake_flusher.notify_one();
         match tokio::time::timeout(self.shared.sync_timeout, receiver).await {
             Ok(Ok(Ok(()))) => Ok(PutOutcome { result, durability: Durability::Disk, flush_timed_out: false }),
-            Ok(Ok(Err(error))) => Err(error),
-            Ok(Err(_)) | Err(_) => Ok(PutOutcome { result, durability: Durability::PageCache, flush_timed_out: true }),
+            // The sync failed after the append: the message is in the CommitLog (a restart after
+            // a kill keeps it), so "not stored" would be a lie and a producer retry a duplicate.
+            // Like a late sync, it is answered as stored but not known durable.
+            Ok(Ok(Err(_))) | Ok(Err(_)) | Err(_) => {
+                Ok(PutOutcome { result, durability: Durability::PageCache, flush_timed_out: true })
+            }
         }
     }
 

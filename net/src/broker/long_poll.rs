@@ -130,7 +130,18 @@ impl PullHolds {
             return;
         }
         if let Some(waiters) = queues.get(&(topic.to_owned(), queue_id)) {
-            waiters.arrivals.send_replace(arrival);
+            // Puts publish in the order their tasks resume, not their offsets' order, and the
+            // channel keeps only the latest value: an older put must not hide a newer one. It
+            // is merged instead, without tags, so it wakes every waiter to read for itself.
+            waiters.arrivals.send_if_modified(|current| {
+                if arrival.max_offset > current.max_offset {
+                    *current = arrival;
+                } else {
+                    current.first_offset = current.first_offset.min(arrival.first_offset);
+                    current.tags_codes = None;
+                }
+                true
+            });
         }
     }
 
@@ -200,5 +211,23 @@ mod tests {
         let arrival = QueueArrival { first_offset: 4, max_offset: 5, tags_codes: Some(vec![7]) };
         assert!(arrival.wakes(&held(4), 4));
         assert!(!arrival.wakes(&held(5), 4));
+    }
+
+    /// Puts that publish out of offset order do not hide each other: an older arrival after a
+    /// newer one keeps the newer end and drops the tags, so a waiter that wants a tag the
+    /// newer put carried still wakes (found in review: it slept until its deadline).
+    #[test]
+    fn out_of_order_arrivals_merge_instead_of_replacing() {
+        let holds = PullHolds::new(4);
+        let waiter = holds.park("T", 0).expect("room");
+        let newer = QueueArrival { first_offset: 6, max_offset: 7, tags_codes: Some(vec![2]) };
+        let older = QueueArrival { first_offset: 5, max_offset: 6, tags_codes: Some(vec![1]) };
+        holds.arrived("T", 0, newer);
+        holds.arrived("T", 0, older);
+        let seen = waiter.arrivals.borrow().clone();
+        assert_eq!(seen, QueueArrival { first_offset: 5, max_offset: 7, tags_codes: None });
+        let mut wants_tag_two = held(5);
+        wants_tag_two.subscription = SubscriptionData::build("T", Some("B"), None).expect("tag");
+        assert!(seen.wakes(&wants_tag_two, 5), "the merged arrival wakes a waiter the older put alone would not");
     }
 }
