@@ -46,7 +46,11 @@ pub(super) async fn pull_loop(inner: Arc<ConsumerInner>, queue: MessageQueue, ge
             pulled = inner.api.pull(group, &queue, &args) => pulled,
         };
         match pulled {
-            Ok(result) => inner.on_pulled(&queue, generation, result),
+            Ok(result) => {
+                if inner.on_pulled(&queue, generation, result) && !pause(&inner, inner.config.pull_error_pause).await {
+                    return;
+                }
+            }
             Err(error) => {
                 warn!(%queue, %error, "pull failed");
                 if !pause(&inner, inner.config.pull_error_pause).await {
@@ -140,16 +144,20 @@ impl ConsumerInner {
     }
 
     /// Takes a pull's answer: moves the queue's next offset and starts consuming what came.
-    fn on_pulled(self: &Arc<Self>, queue: &MessageQueue, generation: u64, result: PullResult) {
+    /// Returns true when the loop should pause before pulling again.
+    fn on_pulled(self: &Arc<Self>, queue: &MessageQueue, generation: u64, result: PullResult) -> bool {
         let mut state = self.state();
         let super::consumer::ConsumerState { queues, offsets, .. } = &mut *state;
         let Some(entry) = queues.get_mut(queue).filter(|e| e.generation == generation) else {
-            return;
+            return false;
         };
-        assert!(result.next_begin_offset >= 0, "the broker never answers a negative offset");
-        entry.next_offset = result.next_begin_offset;
+        if result.next_begin_offset < 0 || result.messages.iter().any(|m| m.queue_offset < 0) {
+            warn!(%queue, next = result.next_begin_offset, "the broker answered a negative offset; ignored");
+            return true;
+        }
         match result.status {
             PullStatus::Found => {
+                entry.next_offset = result.next_begin_offset;
                 let in_flight: Vec<InFlight> = result
                     .messages
                     .iter()
@@ -160,17 +168,26 @@ impl ConsumerInner {
                 self.dispatch(queue, generation, result.messages);
             }
             PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {
+                entry.next_offset = result.next_begin_offset;
                 // Nothing in flight: the commit may follow the pull (`correctTagsOffset`).
                 if entry.process.count() == 0 {
                     offsets.update(queue, result.next_begin_offset, true);
                 }
             }
+            PullStatus::OffsetIllegal if entry.process.count() > 0 => {
+                // Messages of the old range are still being consumed: jumping now would commit
+                // past them (and, after a power loss, reuse their offsets for new messages).
+                // Wait until they are done, then ask again.
+                return true;
+            }
             PullStatus::OffsetIllegal => {
                 warn!(%queue, next = result.next_begin_offset, "offset moved by the broker");
+                entry.next_offset = result.next_begin_offset;
                 entry.process = ProcessQueue::new();
                 offsets.update(queue, result.next_begin_offset, false);
             }
         }
+        false
     }
 
     /// Starts consume tasks for `msgs`, `consume_batch_size` messages each.
