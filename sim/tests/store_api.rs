@@ -209,11 +209,14 @@ fn sync_flush_serves_only_synced_messages() {
     store.put_messages(&[message("T", 0, 0, "A")], 1).expect("put");
     let before = store.get_messages("T", 0, QueueOffset(0), 8, &|_| true).expect("get");
     assert_eq!((before.status, before.next_begin_offset), (GetStatus::OffsetOverflowOne, QueueOffset(0)));
+    assert_eq!(store.max_offset("T", 0), QueueOffset(1));
+    assert_eq!(store.visible_max_offset("T", 0).expect("visible"), QueueOffset(0), "long polling must not wake yet");
     let plan = store.flush_plan();
     plan.execute().expect("sync");
     store.flushed(plan.to);
     let after = store.get_messages("T", 0, QueueOffset(0), 8, &|_| true).expect("get");
     assert_eq!((after.status, after.queue_offsets.len()), (GetStatus::Found, 1));
+    assert_eq!(store.visible_max_offset("T", 0).expect("visible"), QueueOffset(1));
 }
 
 /// A pull stops at its byte budget (256 KiB) and resumes where it stopped.

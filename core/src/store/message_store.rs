@@ -360,6 +360,24 @@ impl MessageStore {
         self.queue(topic, queue_id).map_or(QueueOffset(0), |q| q.max_offset())
     }
 
+    /// The end of what a pull of the queue can see now: `max_offset` under ASYNC_FLUSH; under
+    /// SYNC_FLUSH only up to the last synced message (pulls serve nothing beyond it). Long
+    /// polling holds against this, or it would wake for messages it cannot serve yet.
+    pub fn visible_max_offset(&self, topic: &str, queue_id: i32) -> Result<QueueOffset, StoreError> {
+        let Some(queue) = self.queue(topic, queue_id) else { return Ok(QueueOffset(0)) };
+        let mut end = queue.max_offset();
+        if let FlushMode::Sync = self.config.flush_mode {
+            let flushed = self.commit_log.flushed_offset().0;
+            while end > queue.min_offset() {
+                match queue.get(QueueOffset(end.0 - 1))? {
+                    Some(unit) if unit.end() > flushed => end = QueueOffset(end.0 - 1),
+                    _ => break,
+                }
+            }
+        }
+        Ok(end)
+    }
+
     /// First queue offset still kept (0 for an unknown queue).
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> QueueOffset {
         self.queue(topic, queue_id).map_or(QueueOffset(0), |q| q.min_offset())

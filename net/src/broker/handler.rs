@@ -29,6 +29,7 @@ use petrel_core::protocol::JsonBody;
 use petrel_core::remoting::{RemotingCommand, RequestCode, ResponseCode};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::service::{PutOutcome, StoreService};
+use petrel_core::store::QueueOffset;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, warn};
 
@@ -281,7 +282,8 @@ impl BrokerCore {
             return;
         };
         // Subscribed first, then the queue's end reread: no arrival falls in between.
-        let mut seen = self.store.with_store(|store| store.max_offset(&held.topic, held.queue_id));
+        let visible = self.store.with_store(|store| store.visible_max_offset(&held.topic, held.queue_id));
+        let mut seen = visible.unwrap_or(QueueOffset(0));
         let mut seen_max = i64::try_from(seen.0).unwrap_or(i64::MAX);
         if held.wakes_on(seen_max, None) {
             return;

@@ -88,15 +88,18 @@ async fn consume_task(inner: Arc<ConsumerInner>, queue: MessageQueue, generation
             return;
         }
         let result = inner.listener.consume(msgs.clone(), &queue).await;
-        drop(permit);
         match result {
             ConsumeResult::Success => {
+                // Recorded before the slot is given back: shutdown drains the slots and then
+                // commits, so the commit must already include this batch.
                 let offsets: Vec<i64> = msgs.iter().map(|m| m.queue_offset).collect();
                 inner.consumed(&queue, generation, &offsets);
+                drop(permit);
                 return;
             }
             // RocketMQ sends the batch to %RETRY%<group>; Petrel retries it locally.
             ConsumeResult::Later => {
+                drop(permit);
                 if !pause(&inner, inner.config.reconsume_delay).await {
                     return;
                 }
