@@ -272,3 +272,25 @@ async fn heartbeat_creates_and_registers_the_retry_topic() {
     );
     broker.shutdown().await.expect("clean shutdown");
 }
+
+/// A held pull whose requester disconnects is dropped at once, not at its deadline (found in
+/// review: orphaned holds could fill the table).
+#[tokio::test]
+async fn a_held_pull_is_released_when_its_connection_closes() {
+    let disk = SimDisk::with_seed(9);
+    let broker = start_broker(broker_config(None, async_flush()), &disk).await;
+    let (tools, addr) = (client(), broker.local_addr());
+    assert_eq!(send(&tools, addr, "Gone", 0, b"first").await.0, ResponseCode::Success.as_i32());
+    let waiter = client();
+    let held_by = waiter.clone();
+    let pending = tokio::spawn(async move {
+        let request = pull_request("Gone", 0, 1, Some(60_000));
+        held_by.invoke(addr, request, CALL_TIMEOUT).await
+    });
+    assert!(eventually(|| std::future::ready(broker.held_pulls() == 1)).await, "the pull is held");
+    waiter.close_all().await;
+    // Well within the 60 s hold (virtual time under madsim): only the disconnect can free it.
+    assert!(eventually(|| std::future::ready(broker.held_pulls() == 0)).await, "the hold is released");
+    let _ = pending.await;
+    broker.shutdown().await.expect("clean shutdown");
+}

@@ -264,12 +264,12 @@ impl BrokerCore {
 
     /// PULL_MESSAGE, with long polling: a suspended pull waits for an arrival that wakes it,
     /// its deadline, or the broker's shutdown, then runs again (resumed) and answers.
-    async fn pull(&self, request: RemotingCommand) -> RemotingCommand {
+    async fn pull(&self, request: RemotingCommand, requester: &Channel) -> RemotingCommand {
         let held = match self.run_pull(&request, PullAttempt::First) {
             (PullDecision::Respond(response), _) => return response,
             (PullDecision::Suspend(held), now_ms) => (held, now_ms),
         };
-        self.hold(&held.0, held.1).await;
+        self.hold(&held.0, held.1, requester).await;
         match self.run_pull(&request, PullAttempt::Resumed).0 {
             PullDecision::Respond(response) => response,
             PullDecision::Suspend(_) => unreachable!("a resumed pull always responds"),
@@ -277,7 +277,7 @@ impl BrokerCore {
     }
 
     /// Waits until `held` should run again. Returns at once when the hold table is full.
-    async fn hold(&self, held: &SuspendedPull, now_ms: i64) {
+    async fn hold(&self, held: &SuspendedPull, now_ms: i64, requester: &Channel) {
         let Some(mut hold) = self.holds.park(&held.topic, held.queue_id) else {
             return;
         };
@@ -295,6 +295,8 @@ impl BrokerCore {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => return,
+                // The requester is gone: free the hold now rather than at its deadline.
+                () = requester.closed() => return,
                 () = tokio::time::sleep_until(deadline) => return,
                 changed = hold.arrivals.changed() => {
                     if changed.is_err() {
@@ -389,7 +391,7 @@ impl RequestHandler for BrokerHandler {
             Some(RequestCode::SendMessage | RequestCode::SendMessageV2 | RequestCode::SendBatchMessage) => {
                 Box::pin(async move { Some(core.send(ctx, request).await) })
             }
-            Some(RequestCode::PullMessage) => Box::pin(async move { Some(core.pull(request).await) }),
+            Some(RequestCode::PullMessage) => Box::pin(async move { Some(core.pull(request, &ctx.channel).await) }),
             _ => Box::pin(ready(Some(core.process_now(ctx.connection, &request)))),
         }
     }

@@ -187,6 +187,13 @@ impl Channel {
         *self.shared.closing.borrow()
     }
 
+    /// Returns once the connection is closed or closing (at once if it already is): lets a
+    /// handler that waits, such as a held pull, give up when its requester is gone.
+    pub async fn closed(&self) {
+        let mut closing = self.shared.closing.subscribe();
+        let _ = closing.wait_for(|closed| *closed).await;
+    }
+
     /// Requests sent on this connection that still wait for their response.
     pub fn requests_in_flight(&self) -> usize {
         self.shared.pending().len()
