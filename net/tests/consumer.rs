@@ -26,6 +26,8 @@ use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
 use petrel_net::remoting::{ClientConfig, RemotingClient};
 use petrel_sim::disk::SimDisk;
 
+mod broker_requests;
+
 /// Bound on polls for an effect that follows asynchronously (consumption, rebalance).
 const POLLS_MAX: u32 = 2_000;
 /// Pause between two such polls (so at most 20 s of waiting per condition).
@@ -354,6 +356,44 @@ async fn pull_consumer_pulls_and_commits() {
         assert_eq!((past.next_begin_offset, past.min_offset), (0, 0));
     }
     assert_eq!(tally(&bodies), tally(&sent));
+    puller.shutdown().await;
+    cluster.shutdown().await;
+}
+
+/// A body over the producer's threshold travels and is stored zlib-compressed (COMPRESSED
+/// sysflag, as Java clients do) and reaches the consumer inflated; a small one is sent as is.
+#[tokio::test]
+async fn large_bodies_travel_compressed_and_arrive_whole() {
+    let cluster = Cluster::start(60).await;
+    cluster.create_topic("Zip").await;
+    let producer = Producer::start(ProducerConfig::new("PZ", cluster.namesrv_addrs()));
+    let large: Vec<u8> = (0..20_000u32).map(|i| (i % 13) as u8).collect();
+    producer.send(Message::new("Zip", large.clone())).await.expect("large send");
+    producer.send(Message::new("Zip", b"small".to_vec())).await.expect("small send");
+    producer.shutdown().await;
+    let puller = PullConsumer::new(PullConsumerConfig::new("GZ", cluster.namesrv_addrs()));
+    let mut bodies = Vec::new();
+    for queue in puller.fetch_queues("Zip").await.expect("queues") {
+        let result = puller.pull(&queue, 0, 32, CALL_TIMEOUT).await.expect("pull");
+        for message in &result.messages {
+            assert!(!petrel_core::message::sysflag::is_compressed(message.sys_flag), "delivered inflated");
+            bodies.push(message.body.to_vec());
+        }
+    }
+    bodies.sort_by_key(Vec::len);
+    assert_eq!(bodies, vec![b"small".to_vec(), large]);
+    // On the broker the large record is stored compressed: flagged, and much smaller.
+    let raw = RemotingClient::new(ClientConfig::default(), None);
+    let mut stored = Vec::new();
+    for broker in &cluster.brokers {
+        for queue_id in 0..4 {
+            stored.extend(broker_requests::pull_all(&raw, broker.local_addr(), "Zip", queue_id).await);
+        }
+    }
+    let compressed: Vec<_> =
+        stored.iter().filter(|m| petrel_core::message::sysflag::is_compressed(m.sys_flag)).collect();
+    assert_eq!(compressed.len(), 1, "only the large body is compressed");
+    assert!(compressed[0].body.len() < 20_000 / 4);
     puller.shutdown().await;
     cluster.shutdown().await;
 }

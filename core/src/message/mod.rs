@@ -6,6 +6,7 @@
 //! - [`sysflag`]: SYSFLAG bits (compression, transaction type, IPv6 hosts).
 //! - [`record`]: the CommitLog record layout V1 (also the pull response body): encoding, the
 //!   checking parser used by recovery and dispatch, and [`MessageExt`] decoding.
+//! - [`compress`]: zlib body compression (COMPRESSED sysflag), as RocketMQ's clients do.
 //! - [`batch`]: the SEND_BATCH_MESSAGE body format.
 //! - [`id`]: offsetMsgId and the producer's UNIQ_KEY ids.
 //! - [`tags`]: Java `String.hashCode` tag codes for the ConsumeQueue.
@@ -13,6 +14,7 @@
 //! Nothing here reads a clock or draws randomness; nothing decoding bytes can panic.
 
 pub mod batch;
+pub mod compress;
 mod error;
 pub mod id;
 pub mod model;

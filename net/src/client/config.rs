@@ -24,8 +24,8 @@ pub struct ProducerConfig {
     pub retry_times: u32,
     /// How often cached routes are fetched again (`pollNameServerInterval`, 30 s).
     pub route_refresh_interval: Duration,
-    /// Bodies over this size would be compressed (`compressMsgBodyOverHowmuch`, 4 KiB). Not
-    /// implemented: Petrel sends every body uncompressed, which brokers accept.
+    /// Single (not batch) bodies over this size are sent zlib-compressed with the COMPRESSED
+    /// sysflag (`compressMsgBodyOverHowmuch`, 4 KiB); `usize::MAX` turns compression off.
     pub compress_body_over_bytes: usize,
     /// Largest body (or batch) sent (`maxMessageSize`, 4 MiB).
     pub message_size_max_bytes: usize,

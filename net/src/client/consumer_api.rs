@@ -8,7 +8,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use petrel_core::client::MessageQueue;
+use petrel_core::message::compress::decompress_body;
 use petrel_core::message::record::decode_records;
+use petrel_core::message::sysflag;
 use petrel_core::message::MessageExt;
 use petrel_core::protocol::heartbeat::{ConsumerListByGroupResponseBody, HeartbeatData};
 use petrel_core::protocol::{perm, JsonBody, TopicRouteData};
@@ -337,8 +339,11 @@ pub fn pull_result(broker: &str, response: &RemotingCommand) -> Result<PullResul
     let header: PullMessageResponseHeader =
         response.read_header().map_err(|error| ConsumerError::bad_header(broker, &error))?;
     let messages = match (&response.body, status) {
-        (Some(body), PullStatus::Found) => decode_records(body.clone())
-            .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?,
+        (Some(body), PullStatus::Found) => inflate_all(
+            decode_records(body.clone())
+                .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?,
+            broker,
+        )?,
         _ => Vec::new(),
     };
     let status = match status {
@@ -352,4 +357,17 @@ pub fn pull_result(broker: &str, response: &RemotingCommand) -> Result<PullResul
         max_offset: header.max_offset,
         messages,
     })
+}
+
+/// Inflates compressed bodies (COMPRESSED sysflag) and clears the flag, as Java's client
+/// does on decode; a body that does not inflate is a bad response, never delivered garbled.
+fn inflate_all(mut messages: Vec<MessageExt>, broker: &str) -> Result<Vec<MessageExt>, ConsumerError> {
+    for message in &mut messages {
+        if sysflag::is_compressed(message.sys_flag) {
+            message.body = decompress_body(&message.body)
+                .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?;
+            message.sys_flag = sysflag::clear_compressed(message.sys_flag);
+        }
+    }
+    Ok(messages)
 }

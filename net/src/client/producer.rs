@@ -22,8 +22,10 @@ use petrel_core::client::send::{
 use petrel_core::client::TopicPublishInfo;
 use petrel_core::client::{MessageQueue, MessageQueueSelector, MqFaultStrategy, SendResult};
 use petrel_core::clock;
+use petrel_core::message::compress::compress_body;
 use petrel_core::message::id::UniqIdGenerator;
 use petrel_core::message::properties::keys;
+use petrel_core::message::sysflag;
 use petrel_core::message::Message;
 use petrel_core::protocol::{JsonBody, TopicRouteData, AUTO_CREATE_TOPIC_KEY_TOPIC};
 use petrel_core::remoting::{GetRouteInfoRequestHeader, RemotingCommand, RequestCode, ResponseCode};
@@ -330,10 +332,16 @@ impl ProducerInner {
         timeout: Duration,
     ) -> Result<Option<SendResult>, ProducerError> {
         let addr = self.master_addr(queue)?;
-        let header =
+        let mut header =
             send_request_header(&self.config.group, &outgoing.message, queue, clock::epoch_ms(), outgoing.batch);
         let code = if outgoing.batch { RequestCode::SendBatchMessage } else { RequestCode::SendMessageV2 };
-        let request = RemotingCommand::request(code, &header).with_body(outgoing.message.body.clone());
+        let mut body = outgoing.message.body.clone();
+        // As Java's producer: single (not batch) bodies over the threshold go compressed.
+        if !outgoing.batch && body.len() > self.config.compress_body_over_bytes {
+            body = compress_body(&body);
+            header.f |= sysflag::COMPRESSED;
+        }
+        let request = RemotingCommand::request(code, &header).with_body(body);
         if mode == Mode::Oneway {
             self.remoting.invoke_oneway(addr, request, timeout).await?;
             return Ok(None);
