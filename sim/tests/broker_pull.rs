@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use petrel_core::broker::consumer::{ClientChannel, ConsumerManager};
 use petrel_core::broker::offset::{self, OffsetTable};
 use petrel_core::broker::pull::{
@@ -14,9 +13,8 @@ use petrel_core::broker::pull::{
     PULL_SYS_FLAG_SUBSCRIPTION, PULL_SYS_FLAG_SUSPEND,
 };
 use petrel_core::broker::query::{self, ConsumeStatsContext};
-use petrel_core::message::properties::keys;
 use petrel_core::message::record::decode_records;
-use petrel_core::message::{MessageToStore, Properties};
+use petrel_core::message::MessageToStore;
 use petrel_core::namesrv::ConnectionId;
 use petrel_core::protocol::heartbeat::{
     ConsumeStats, ConsumerData, HeartbeatData, MessageQueue, OffsetWrapper, SubscriptionData,
@@ -30,26 +28,13 @@ use petrel_core::remoting::{
 };
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::{MessageStore, StoreConfig};
+mod common;
+
 use petrel_sim::disk::{CrashKind, SimDisk};
 
+/// This file's messages: 100-byte bodies.
 fn message(topic: &str, queue_id: i32, n: u64, tag: &str) -> MessageToStore {
-    let mut properties = Properties::new();
-    properties.set(keys::TAGS, tag);
-    properties.set(keys::KEYS, format!("k{n}"));
-    let host = "10.0.0.7:10911".parse().expect("address");
-    MessageToStore {
-        topic: topic.into(),
-        queue_id,
-        flag: 0,
-        body: Bytes::from(vec![n as u8; 100]),
-        properties,
-        sys_flag: 0,
-        born_timestamp: 0,
-        born_host: host,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-    }
+    common::message(topic, queue_id, n, tag, 100)
 }
 
 /// A store with messages 0..count in T-0, stored at 1000 * (n + 1), tags alternating A, B.

@@ -5,33 +5,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use petrel_core::message::properties::keys;
 use petrel_core::message::record::decode_record;
 use petrel_core::message::tags::tags_code;
-use petrel_core::message::{MessageToStore, Properties};
+use petrel_core::message::MessageToStore;
 use petrel_core::store::consumer_offset::{ConsumerOffsets, CONSUMER_OFFSET_PATH};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::{GetStatus, MessageStore, QueueOffset, StoreConfig, StoreError};
+mod common;
+
 use petrel_sim::disk::SimDisk;
 
+/// This file's messages: 1500-byte bodies.
 fn message(topic: &str, queue_id: i32, n: u64, tag: &str) -> MessageToStore {
-    let mut properties = Properties::new();
-    properties.set(keys::TAGS, tag);
-    properties.set(keys::KEYS, format!("k{n}"));
-    let host = "10.0.0.7:10911".parse().expect("address");
-    MessageToStore {
-        topic: topic.into(),
-        queue_id,
-        flag: 0,
-        body: Bytes::from(vec![n as u8; 1500]),
-        properties,
-        sys_flag: 0,
-        born_timestamp: 0,
-        born_host: host,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-    }
+    common::message(topic, queue_id, n, tag, 1500)
 }
 
 fn open(disk: &SimDisk) -> MessageStore {
