@@ -20,3 +20,10 @@ pub fn epoch_ms() -> i64 {
 pub fn monotonic() -> tokio::time::Instant {
     tokio::time::Instant::now()
 }
+
+/// The real wall clock, for measuring how long a whole simulation took from outside it (the
+/// runner's simulated-seconds-per-wall-second). Inside a running simulation madsim answers
+/// this with simulated time too, so only call it between runs.
+pub fn wall_now() -> std::time::Instant {
+    std::time::Instant::now()
+}

@@ -16,6 +16,7 @@
 //!   topic configs (persisted, auto-created from TBW102), sends and topic administration.
 //! - [`client`]: the clients' decisions as pure code: publish routes and queue selection, latency
 //!   fault avoidance, rebalance strategies, send headers and `SendResult` parsing.
+//! - [`planted`]: deliberate defects, off by default, that prove the simulation's checkers bite.
 //!
 //! Nothing here reads a clock, draws randomness or does I/O except through a seam handed in by
 //! the caller (a `now_ms`, a seeded RNG, a `Disk`), so the same code runs in production and in
@@ -26,6 +27,7 @@ pub mod client;
 pub mod clock;
 pub mod message;
 pub mod namesrv;
+pub mod planted;
 pub mod protocol;
 pub mod remoting;
 pub mod store;

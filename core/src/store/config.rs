@@ -34,6 +34,8 @@ pub struct StoreConfig {
     pub disk_refuse_writes_ratio_percent: u64,
     /// Retention: the hour of day (UTC) when expired files are deleted (04:00).
     pub delete_hour_utc: u8,
+    /// A deliberate defect for checker tests (`None` in every real configuration).
+    pub planted: Option<crate::planted::PlantedBug>,
 }
 
 impl Default for StoreConfig {
@@ -53,6 +55,7 @@ impl Default for StoreConfig {
             disk_force_clean_ratio_percent: 85,
             disk_refuse_writes_ratio_percent: 90,
             delete_hour_utc: 4,
+            planted: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::clock;
 use crate::message::MessageToStore;
+use crate::planted::PlantedBug;
 use crate::store::error::StoreError;
 use crate::store::flush::{AsyncFlushPolicy, Durability, FlushMode, GroupCommit};
 use crate::store::message_store::{MessageStore, PutResult};
@@ -49,6 +50,8 @@ type Waiter = oneshot::Sender<Result<(), StoreError>>;
 struct Shared {
     /// The store's flush mode, fixed at start.
     mode: FlushMode,
+    /// A deliberate defect for checker tests (`None` normally).
+    planted: Option<PlantedBug>,
     /// How long a SYNC_FLUSH put waits for its sync.
     sync_timeout: Duration,
     /// The store; never held across an await or a sync.
@@ -90,6 +93,7 @@ impl StoreService {
         let sync_timeout = Duration::from_millis(store.config().sync_flush_timeout_ms);
         let shared = Arc::new(Shared {
             mode,
+            planted: store.config().planted,
             sync_timeout,
             store: Mutex::new(store),
             waiting: Mutex::new(GroupCommit::default()),
@@ -121,6 +125,9 @@ impl StoreService {
         let result = self.shared.lock_store().put_messages(messages, clock::epoch_ms())?;
         if let FlushMode::Async(_) = self.shared.mode {
             return Ok(PutOutcome { result, durability: Durability::PageCache, flush_timed_out: false });
+        }
+        if self.shared.planted == Some(PlantedBug::AckBeforeFlush) {
+            return Ok(PutOutcome { result, durability: Durability::Disk, flush_timed_out: false });
         }
         let (sender, receiver) = oneshot::channel();
         {

@@ -401,8 +401,9 @@ impl ConsumerInner {
         };
         if let Some(offset) = offset {
             let group = &self.config.group;
-            if let Err(error) = self.api.update_offset(group, queue, offset, false).await {
-                warn!(%queue, %error, "commit of a released queue failed");
+            match self.api.update_offset(group, queue, offset, false).await {
+                Ok(()) => self.committed(queue, offset),
+                Err(error) => warn!(%queue, %error, "commit of a released queue failed"),
             }
         }
     }
@@ -449,10 +450,20 @@ impl ConsumerInner {
         let dirty = self.state().offsets.take_dirty();
         for (queue, offset) in dirty {
             let group = &self.config.group;
-            if let Err(error) = self.api.update_offset(group, &queue, offset, oneway).await {
-                warn!(%queue, %error, "offset commit failed");
-                self.state().offsets.mark_dirty(&queue);
+            match self.api.update_offset(group, &queue, offset, oneway).await {
+                Ok(()) => self.committed(&queue, offset),
+                Err(error) => {
+                    warn!(%queue, %error, "offset commit failed");
+                    self.state().offsets.mark_dirty(&queue);
+                }
             }
+        }
+    }
+
+    /// Tells the commit observer, if any.
+    fn committed(&self, queue: &MessageQueue, offset: i64) {
+        if let Some(observer) = &self.config.on_commit {
+            (observer.0)(queue, offset);
         }
     }
 
@@ -460,9 +471,13 @@ impl ConsumerInner {
         let Some(file) = self.config.offset_file.as_ref() else {
             return;
         };
-        let bytes = self.state().offsets.encode_file();
-        if let Err(error) = file.disk.replace_atomic(&file.path, &bytes) {
-            warn!(path = %file.path, %error, "offsets file not written");
+        let (bytes, all) = {
+            let state = self.state();
+            (state.offsets.encode_file(), state.offsets.all())
+        };
+        match file.disk.replace_atomic(&file.path, &bytes) {
+            Ok(()) => all.iter().for_each(|(queue, offset)| self.committed(queue, *offset)),
+            Err(error) => warn!(path = %file.path, %error, "offsets file not written"),
         }
     }
 }

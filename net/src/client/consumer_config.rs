@@ -3,9 +3,12 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_core::client::rebalance::AllocateStrategy;
+use petrel_core::client::MessageQueue;
+use petrel_core::planted::PlantedBug;
 use petrel_core::protocol::heartbeat::{ConsumeFromWhere, MessageModel};
 use petrel_core::store::disk::DiskRef;
 
@@ -111,6 +114,21 @@ pub struct ConsumerConfig {
     pub offset_file: Option<OffsetFileConfig>,
     /// Bounds of the remoting client's connections.
     pub remoting: ClientConfig,
+    /// Told of every offset commit (after a broker accepted it, or after the local file was
+    /// written); for the simulation's history.
+    pub on_commit: Option<CommitObserver>,
+    /// A deliberate defect for checker tests (`None` in every real configuration).
+    pub planted: Option<PlantedBug>,
+}
+
+/// A callback told of each committed offset: (queue, next offset to consume).
+#[derive(Clone)]
+pub struct CommitObserver(pub Arc<dyn Fn(&MessageQueue, i64) + Send + Sync>);
+
+impl fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CommitObserver")
+    }
 }
 
 impl ConsumerConfig {
@@ -142,6 +160,8 @@ impl ConsumerConfig {
             client_id: format!("127.0.0.1@{instance_name}"),
             offset_file: None,
             remoting: ClientConfig::default(),
+            on_commit: None,
+            planted: None,
         }
     }
 

@@ -7,6 +7,7 @@ use petrel_core::broker::pull::{PULL_SYS_FLAG_COMMIT_OFFSET, PULL_SYS_FLAG_SUBSC
 use petrel_core::client::offset_store::{InFlight, ProcessQueue};
 use petrel_core::client::MessageQueue;
 use petrel_core::message::MessageExt;
+use petrel_core::planted::PlantedBug;
 use petrel_core::protocol::heartbeat::MessageModel;
 use tokio::sync::watch;
 use tracing::warn;
@@ -167,6 +168,9 @@ impl ConsumerInner {
                     .map(|m| InFlight { queue_offset: m.queue_offset, body_bytes: m.body.len() })
                     .collect();
                 entry.process.add(&in_flight);
+                if self.config.planted == Some(PlantedBug::CommitBeforeProcess) {
+                    offsets.update(queue, result.next_begin_offset, true);
+                }
                 drop(state);
                 self.dispatch(queue, generation, result.messages);
             }

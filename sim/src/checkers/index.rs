@@ -1,0 +1,408 @@
+//! The facts every checker reads, gathered from a history in one pass: sends and their
+//! outcomes, acknowledgements, deliveries, offset commits, brokers' power losses, and where the
+//! disruptions (crashes, starts, failed starts, stops, faults) fall.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::{CheckConfig, GroupModel};
+use crate::history::{AckStatus, CrashKind, History, MsgId, Op, Processing, QueueRef, Role};
+
+/// Where an event sits in the history: its position in the event list and its simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Stamp {
+    /// Index in `History::events`.
+    pub(super) index: usize,
+    /// Simulated milliseconds since the run began.
+    pub(super) at_ms: u64,
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// `SendOk`.
+    Ok,
+    /// `SendFailed`: certainly not stored.
+    Failed,
+    /// `SendUnknown`: maybe stored.
+    Unknown,
+}
+
+/// A `SendOk` record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ack<'a> {
+    /// The message.
+    pub(super) id: MsgId,
+    /// When it was acknowledged.
+    pub(super) stamp: Stamp,
+    /// Where it was stored.
+    pub(super) queue: &'a QueueRef,
+    /// Its queue offset.
+    pub(super) offset: i64,
+    /// The acknowledgement's status.
+    pub(super) status: AckStatus,
+}
+
+/// A `Consumed` record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delivery<'a> {
+    /// When the listener answered.
+    pub(super) stamp: Stamp,
+    /// The consumer node.
+    pub(super) consumer: &'a str,
+    /// Its group.
+    pub(super) group: &'a str,
+    /// The message, when the body carried an id.
+    pub(super) id: Option<MsgId>,
+    /// The queue it came from.
+    pub(super) queue: &'a QueueRef,
+    /// Its queue offset.
+    pub(super) offset: i64,
+    /// The listener's answer.
+    pub(super) result: Processing,
+}
+
+/// An `OffsetCommitted` record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Commit<'a> {
+    /// When it was committed.
+    pub(super) stamp: Stamp,
+    /// The consumer node.
+    pub(super) consumer: &'a str,
+    /// Its group.
+    pub(super) group: &'a str,
+    /// The queue.
+    pub(super) queue: &'a QueueRef,
+    /// The committed offset.
+    pub(super) offset: i64,
+}
+
+/// Whether an acknowledged message must be consumed.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Promise<'a> {
+    /// It must: this acknowledgement is not excused by any power loss.
+    Kept(Ack<'a>),
+    /// Every acknowledgement of it is excused by a power loss.
+    Excused,
+}
+
+/// Whose deliveries and offsets are judged together: a clustering group, or one consumer of a
+/// broadcasting group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Scope<'a> {
+    /// The group.
+    pub(super) group: &'a str,
+    /// The consumer, for a broadcasting group.
+    pub(super) consumer: Option<&'a str>,
+}
+
+impl fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.consumer {
+            None => write!(f, "group {}", self.group),
+            Some(consumer) => write!(f, "consumer {consumer} of broadcasting group {}", self.group),
+        }
+    }
+}
+
+/// A history gathered for the checkers.
+#[derive(Debug)]
+pub(super) struct Index<'a> {
+    /// The scenario's promises.
+    pub(super) config: &'a CheckConfig,
+    /// The first `SendInvoke` of each id.
+    pub(super) invoked: BTreeMap<MsgId, Stamp>,
+    /// The outcomes of each id's sends, in history order.
+    pub(super) outcomes: BTreeMap<MsgId, Vec<(Stamp, Outcome)>>,
+    /// Every `SendOk`, in history order.
+    pub(super) acks: Vec<Ack<'a>>,
+    /// Indices into `acks` of each id's acknowledgements, in history order.
+    pub(super) acks_by_id: BTreeMap<MsgId, Vec<usize>>,
+    /// Every `Consumed`, in history order.
+    pub(super) deliveries: Vec<Delivery<'a>>,
+    /// Every `OffsetCommitted`, in history order.
+    pub(super) commits: Vec<Commit<'a>>,
+    /// The time of the last `FaultsHealed`, if any.
+    pub(super) healed_ms: Option<u64>,
+    /// The latest time in the history (0 when it is empty).
+    pub(super) end_ms: u64,
+    /// Each broker's power losses, in history order.
+    power_losses: BTreeMap<&'a str, Vec<Stamp>>,
+    /// `disruptions_before[i]`: how many disruptions (crashes, starts, failed starts, stops,
+    /// fault starts and ends, heals) precede event `i`; one entry more than there are events.
+    disruptions_before: Vec<usize>,
+    /// Per id, per group, per consumer: the time of its first `Success` delivery.
+    first_success: BTreeMap<MsgId, BTreeMap<&'a str, BTreeMap<&'a str, u64>>>,
+}
+
+impl<'a> Index<'a> {
+    /// Gathers `history` in one pass.
+    pub(super) fn build(history: &'a History, config: &'a CheckConfig) -> Index<'a> {
+        let mut index = Index {
+            config,
+            invoked: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
+            acks: Vec::new(),
+            acks_by_id: BTreeMap::new(),
+            deliveries: Vec::new(),
+            commits: Vec::new(),
+            healed_ms: None,
+            end_ms: 0,
+            power_losses: BTreeMap::new(),
+            disruptions_before: Vec::with_capacity(history.events.len() + 1),
+            first_success: BTreeMap::new(),
+        };
+        let mut disruptions = 0usize;
+        for (position, event) in history.events.iter().enumerate() {
+            index.disruptions_before.push(disruptions);
+            let stamp = Stamp { index: position, at_ms: event.at_ms };
+            index.end_ms = index.end_ms.max(event.at_ms);
+            match &event.op {
+                Op::SendInvoke { id, .. } => {
+                    index.invoked.entry(*id).or_insert(stamp);
+                }
+                Op::SendOk { id, queue, offset, status, .. } => {
+                    index.outcomes.entry(*id).or_default().push((stamp, Outcome::Ok));
+                    index.acks_by_id.entry(*id).or_default().push(index.acks.len());
+                    index.acks.push(Ack { id: *id, stamp, queue, offset: *offset, status: *status });
+                }
+                Op::SendFailed { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Failed)),
+                Op::SendUnknown { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Unknown)),
+                Op::Consumed { consumer, group, id, queue, offset, result, .. } => {
+                    if let (Some(id), Processing::Success) = (id, result) {
+                        let per_group = index.first_success.entry(*id).or_default();
+                        per_group.entry(group.as_str()).or_default().entry(consumer.as_str()).or_insert(event.at_ms);
+                    }
+                    index.deliveries.push(Delivery {
+                        stamp,
+                        consumer,
+                        group,
+                        id: *id,
+                        queue,
+                        offset: *offset,
+                        result: *result,
+                    });
+                }
+                Op::OffsetCommitted { consumer, group, queue, offset } => {
+                    index.commits.push(Commit { stamp, consumer, group, queue, offset: *offset });
+                }
+                Op::NodeCrashed { node, role, kind } => {
+                    disruptions += 1;
+                    if (*role, *kind) == (Role::Broker, CrashKind::PowerLoss) {
+                        index.power_losses.entry(node.as_str()).or_default().push(stamp);
+                    }
+                }
+                Op::NodeStarted { .. }
+                | Op::NodeStartFailed { .. }
+                | Op::NodeStopped { .. }
+                | Op::FaultStarted { .. }
+                | Op::FaultEnded { .. } => {
+                    disruptions += 1;
+                }
+                Op::FaultsHealed => {
+                    disruptions += 1;
+                    index.healed_ms = Some(event.at_ms);
+                }
+                Op::ProducersStopped | Op::RunEnded => {}
+            }
+        }
+        index.disruptions_before.push(disruptions);
+        index
+    }
+
+    /// The consumption model of `group`; a group the configuration does not name is taken as
+    /// clustering.
+    pub(super) fn model(&self, group: &str) -> GroupModel {
+        self.config.groups.get(group).map_or(GroupModel::Clustering, |(model, _)| *model)
+    }
+
+    /// The scope of `consumer`'s deliveries and commits in `group`.
+    pub(super) fn scope(&self, group: &'a str, consumer: &'a str) -> Scope<'a> {
+        match self.model(group) {
+            GroupModel::Clustering => Scope { group, consumer: None },
+            GroupModel::Broadcasting => Scope { group, consumer: Some(consumer) },
+        }
+    }
+
+    /// The earliest power loss that excuses losing a message stored on `broker` and
+    /// acknowledged with `status` at `at` (see the module docs of `checkers`), if any.
+    pub(super) fn excusing_power_loss(&self, broker: &str, status: AckStatus, at: Stamp) -> Option<Stamp> {
+        let losses = self.power_losses.get(broker)?;
+        let window = self.config.power_loss_window_ms.get(broker).copied().flatten();
+        losses.iter().copied().find(|loss| {
+            let in_window = window.is_some_and(|w| loss.at_ms >= at.at_ms && loss.at_ms - at.at_ms < w);
+            let after_weak_ack = status != AckStatus::SendOk && loss.index > at.index;
+            in_window || after_weak_ack
+        })
+    }
+
+    /// The earliest power loss that excuses losing this acknowledged message, if any.
+    pub(super) fn ack_excused_by(&self, ack: &Ack<'_>) -> Option<Stamp> {
+        self.excusing_power_loss(&ack.queue.broker, ack.status, ack.stamp)
+    }
+
+    /// The acknowledgements of `id`, in history order.
+    pub(super) fn acks_of(&self, id: MsgId) -> impl Iterator<Item = &Ack<'a>> + '_ {
+        self.acks_by_id.get(&id).into_iter().flatten().filter_map(|i| self.acks.get(*i))
+    }
+
+    /// Whether `id`, if acknowledged, must be consumed: `Kept` with its first acknowledgement
+    /// that no power loss excuses, else `Excused`; `None` when it was never acknowledged.
+    pub(super) fn promise(&self, id: MsgId) -> Option<Promise<'a>> {
+        let mut promise = None;
+        for ack in self.acks_of(id) {
+            if self.ack_excused_by(ack).is_none() {
+                return Some(Promise::Kept(*ack));
+            }
+            promise = Some(Promise::Excused);
+        }
+        promise
+    }
+
+    /// When `group` had consumed `id` with `Success` as its model requires: the first such
+    /// delivery to any consumer of a clustering group, or the latest of every member's first
+    /// for a broadcasting group. `Err` lists the members still missing it (empty for a
+    /// clustering group that never consumed it).
+    pub(super) fn consumed_by(&self, id: MsgId, group: &str) -> Result<u64, Vec<&'a str>> {
+        let per_consumer = self.first_success.get(&id).and_then(|groups| groups.get(group));
+        match self.config.groups.get(group) {
+            Some((GroupModel::Broadcasting, members)) => {
+                let mut latest = 0u64;
+                let mut missing = Vec::new();
+                for member in members {
+                    match per_consumer.and_then(|firsts| firsts.get(member.as_str())) {
+                        Some(at_ms) => latest = latest.max(*at_ms),
+                        None => missing.push(member.as_str()),
+                    }
+                }
+                if missing.is_empty() {
+                    Ok(latest)
+                } else {
+                    Err(missing)
+                }
+            }
+            _ => per_consumer.and_then(|firsts| firsts.values().min().copied()).ok_or_else(Vec::new),
+        }
+    }
+
+    /// Whether any disruption (a node crashing, starting, failing to start or stopping, a fault
+    /// starting or ending, the faults healing) happened strictly between events `first` and `second`.
+    pub(super) fn disrupted_between(&self, first: usize, second: usize) -> bool {
+        if second <= first.saturating_add(1) {
+            return false;
+        }
+        let before_second = self.disruptions_before.get(second).copied().unwrap_or(0);
+        let through_first = self.disruptions_before.get(first + 1).copied().unwrap_or(before_second);
+        before_second > through_first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{clustering, config, id, Run};
+    use super::*;
+
+    /// The stamp of the last event of `run`.
+    fn last(run: &Run) -> Stamp {
+        let index = run.history.events.len() - 1;
+        Stamp { index, at_ms: run.history.events[index].at_ms }
+    }
+
+    #[test]
+    fn the_window_is_open_before_and_closed_at_the_power_loss() {
+        let cfg = clustering(&[("b1", Some(100))]);
+        let mut run = Run::new();
+        run.crash(1_000, "b1", CrashKind::PowerLoss);
+        let ix = Index::build(&run.history, &cfg);
+        let loss = Some(last(&run));
+        let at = |at_ms| Stamp { index: 0, at_ms };
+        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(900)), None, "t - w is outside");
+        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(901)), loss);
+        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(1_000)), loss, "t itself is inside");
+        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(1_001)), None, "after the loss");
+        assert_eq!(ix.excusing_power_loss("b2", AckStatus::SendOk, at(950)), None, "another broker");
+    }
+
+    #[test]
+    fn sync_brokers_kills_and_unknown_brokers_excuse_nothing() {
+        let cfg = clustering(&[("sync", None), ("async", Some(100))]);
+        let mut run = Run::new();
+        run.crash(1_000, "sync", CrashKind::PowerLoss);
+        run.crash(1_000, "async", CrashKind::Kill);
+        run.crash(1_000, "absent", CrashKind::PowerLoss);
+        run.push(1_000, Op::NodeCrashed { node: "async".into(), role: Role::Consumer, kind: CrashKind::PowerLoss });
+        let ix = Index::build(&run.history, &cfg);
+        let at = Stamp { index: 0, at_ms: 990 };
+        for broker in ["sync", "async", "absent"] {
+            assert_eq!(ix.excusing_power_loss(broker, AckStatus::SendOk, at), None, "{broker}");
+        }
+    }
+
+    #[test]
+    fn weak_acks_are_excused_by_any_later_power_loss_of_their_broker() {
+        let cfg = clustering(&[("sync", None)]);
+        let mut run = Run::new();
+        run.crash(10, "sync", CrashKind::PowerLoss);
+        run.send(20, id(0, 0), "sync", 0, 0);
+        run.crash(5_000, "sync", CrashKind::PowerLoss);
+        let ix = Index::build(&run.history, &cfg);
+        let ack = Stamp { index: 2, at_ms: 20 };
+        assert_eq!(ix.excusing_power_loss("sync", AckStatus::SendOk, ack), None);
+        let later_loss = Some(Stamp { index: 3, at_ms: 5_000 });
+        assert_eq!(ix.excusing_power_loss("sync", AckStatus::FlushDiskTimeout, ack), later_loss);
+        assert_eq!(ix.excusing_power_loss("sync", AckStatus::Other, ack), later_loss);
+    }
+
+    #[test]
+    fn promise_is_kept_when_any_ack_is_not_excused() {
+        let cfg = clustering(&[("b1", Some(100))]);
+        let mut run = Run::new();
+        run.send(950, id(0, 0), "b1", 0, 0);
+        run.send(950, id(0, 1), "b1", 0, 1);
+        run.ack(960, id(0, 1), "b2", 0, 0, AckStatus::SendOk);
+        run.crash(1_000, "b1", CrashKind::PowerLoss);
+        let ix = Index::build(&run.history, &cfg);
+        assert!(matches!(ix.promise(id(0, 0)), Some(Promise::Excused)));
+        assert!(matches!(ix.promise(id(0, 1)), Some(Promise::Kept(ack)) if ack.queue.broker == "b2"));
+        assert!(ix.promise(id(0, 2)).is_none());
+    }
+
+    #[test]
+    fn consumed_by_follows_the_group_model() {
+        let cfg = config(
+            &[("c", GroupModel::Clustering, &["c-0", "c-1"]), ("b", GroupModel::Broadcasting, &["b-0", "b-1"])],
+            &[],
+        );
+        let mut run = Run::new();
+        run.later(5, "c-0", "c", id(0, 0), "b1", 0, 0);
+        run.consume(10, "c-1", "c", id(0, 0), "b1", 0, 0);
+        run.consume(20, "c-0", "c", id(0, 0), "b1", 0, 0);
+        run.consume(30, "b-1", "b", id(0, 0), "b1", 0, 0);
+        run.consume(40, "b-1", "unconfigured", id(0, 0), "b1", 0, 0);
+        let ix = Index::build(&run.history, &cfg);
+        assert_eq!(ix.consumed_by(id(0, 0), "c"), Ok(10));
+        assert_eq!(ix.consumed_by(id(0, 0), "b"), Err(vec!["b-0"]));
+        assert_eq!(ix.consumed_by(id(0, 0), "unconfigured"), Ok(40));
+        assert_eq!(ix.consumed_by(id(0, 1), "c"), Err(vec![]));
+        run.consume(50, "b-0", "b", id(0, 0), "b1", 0, 0);
+        let ix = Index::build(&run.history, &cfg);
+        assert_eq!(ix.consumed_by(id(0, 0), "b"), Ok(50));
+    }
+
+    #[test]
+    fn disruptions_count_strictly_between() {
+        let cfg = clustering(&[]);
+        let mut run = Run::new();
+        run.invoke(0, id(0, 0));
+        run.crash(1, "b1", CrashKind::Kill);
+        run.invoke(2, id(0, 1));
+        run.invoke(3, id(0, 2));
+        let ix = Index::build(&run.history, &cfg);
+        assert!(ix.disrupted_between(0, 2));
+        assert!(!ix.disrupted_between(1, 3), "the first event itself does not count");
+        assert!(!ix.disrupted_between(0, 1), "nor the second");
+        assert!(!ix.disrupted_between(2, 0));
+        assert!(!ix.disrupted_between(usize::MAX, usize::MAX));
+        assert!(!ix.disrupted_between(0, usize::MAX), "out of range is no disruption, not a panic");
+    }
+}

@@ -1,0 +1,220 @@
+//! A scenario as a madsim cluster: NameServers, brokers, producers and consumers run as
+//! simulated nodes (the same `petrel-net` code as production), each with fixed addresses and,
+//! for brokers and consumers, a simulated disk that survives restarts. A supervisor task drives
+//! the run through its phases and the nemesis (`nemesis.rs`) injects the scenario's faults:
+//!
+//! 1. start the servers, create the topic on every broker, start consumers then producers;
+//! 2. run the workload for `duration_s` while faults come and go;
+//! 3. heal everything (`FaultsHealed`), let producers go on for `tail_s`, stop them;
+//! 4. wait until every acknowledged message is consumed by every group, or the liveness
+//!    window passes; stop the consumers cleanly (`RunEnded`).
+//!
+//! The run's history is then judged by `crate::checkers`. Everything random comes from the
+//! seed: madsim's scheduler and network, the nemesis's RNG, each node's RNG and each disk's.
+
+mod nemesis;
+mod nodes;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use petrel_core::planted::PlantedBug;
+use petrel_core::protocol::TopicConfig;
+use petrel_net::client::admin::{AdminClient, TopicTarget};
+use tokio::sync::watch;
+
+use crate::checkers::{check_all, CheckConfig, CheckResult, GroupModel};
+use crate::history::{History, Op, Processing, Recorder};
+use crate::scenario::{FlushSpec, Scenario, SendMode};
+
+use self::nodes::{Cluster, Clock};
+
+/// Port of every NameServer.
+const NAMESRV_PORT: u16 = 9876;
+/// Port of every broker.
+const BROKER_PORT: u16 = 10911;
+/// How long an ASYNC_FLUSH broker may hold acknowledged data unsynced: the flusher's thorough
+/// interval (10 s) plus its wake-up interval and a margin for a flush in progress.
+const ASYNC_LOSS_WINDOW_MS: u64 = 12_000;
+
+/// Options a test or the command line adds to a scenario.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// A deliberate defect to plant (checker tests only).
+    pub planted: Option<PlantedBug>,
+}
+
+/// What one seed of a scenario did.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Everything recorded.
+    pub history: History,
+    /// Every checker's verdict.
+    pub verdicts: Vec<CheckResult>,
+    /// Whether every claimed guarantee held and nothing panicked.
+    pub pass: bool,
+    /// The panic message, if the simulation panicked.
+    pub panic: Option<String>,
+    /// Simulated milliseconds the run took.
+    pub sim_ms: u64,
+}
+
+/// Runs `scenario` with `seed` in a fresh madsim runtime.
+pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
+    let recorder = Recorder::new();
+    let mut runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let limit = scenario.duration_s + scenario.tail_s + scenario.liveness_window_s + 300.0;
+    runtime.set_time_limit(Duration::from_secs_f64(limit));
+    let supervisor = supervise(scenario.clone(), seed, options.clone(), recorder.clone());
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(supervisor)));
+    drop(runtime);
+    let panic = result.err().map(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "panic with a non-text payload".to_owned())
+    });
+    let history = recorder.snapshot();
+    let verdicts = check_all(&history, &check_config(scenario));
+    let claimed = |name: &str| scenario.guarantees.claimed.contains(name);
+    let pass = panic.is_none() && verdicts.iter().all(|v| v.pass || !claimed(&v.checker));
+    let sim_ms = history.events.last().map_or(0, |e| e.at_ms);
+    RunOutcome { history, verdicts, pass, panic, sim_ms }
+}
+
+/// What the checkers need to know about the scenario.
+pub fn check_config(scenario: &Scenario) -> CheckConfig {
+    let mut groups: BTreeMap<String, (GroupModel, Vec<String>)> = BTreeMap::new();
+    for (g, name) in scenario.consumer_names() {
+        let spec = &scenario.consumers[g];
+        groups.entry(spec.group.clone()).or_insert_with(|| (spec.model, Vec::new())).1.push(name);
+    }
+    let power_loss_window_ms = scenario
+        .cluster
+        .brokers
+        .iter()
+        .map(|b| (b.name.clone(), (b.flush == FlushSpec::Async).then_some(ASYNC_LOSS_WINDOW_MS)))
+        .collect();
+    let mut sequential_producers = BTreeSet::new();
+    let mut index = 0u32;
+    for spec in &scenario.producers {
+        for _ in 0..spec.count {
+            if spec.send_mode == SendMode::Sync {
+                sequential_producers.insert(index);
+            }
+            index += 1;
+        }
+    }
+    CheckConfig {
+        groups,
+        power_loss_window_ms,
+        sequential_producers,
+        liveness_window_ms: secs_to_ms(scenario.liveness_window_s),
+        liveness_settle_ms: secs_to_ms(scenario.liveness_settle_s),
+    }
+}
+
+fn secs_to_ms(seconds: f64) -> u64 {
+    (seconds * 1000.0).round() as u64
+}
+
+/// Fixed addresses: 10.0.<role>.<index + 10>.
+fn node_ip(role: u8, index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, role, 10 + index as u8))
+}
+
+/// The supervisor: builds the cluster, drives the phases, and records them.
+async fn supervise(scenario: Scenario, seed: u64, options: RunOptions, recorder: Recorder) {
+    let clock = Clock::start();
+    let (producers_stop, producers_stop_rx) = watch::channel(false);
+    let (consumers_stop, consumers_stop_rx) = watch::channel(false);
+    let cluster = Arc::new(Cluster::build(
+        &scenario,
+        seed,
+        &options,
+        recorder.clone(),
+        clock.clone(),
+        producers_stop_rx,
+        consumers_stop_rx,
+    ));
+    cluster.start_servers();
+    // Let brokers register before the topic is created through a NameServer's cluster view.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    create_topic(&scenario, &cluster).await;
+    cluster.start_consumers();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.start_producers();
+
+    let mut nemesis = nemesis::Nemesis::new(&scenario, seed, cluster.clone());
+    nemesis.run(Duration::from_secs_f64(scenario.duration_s)).await;
+    nemesis.heal_all().await;
+    let healed_ms = clock.now_ms();
+    recorder.record(healed_ms, Op::FaultsHealed);
+
+    tokio::time::sleep(Duration::from_secs_f64(scenario.tail_s)).await;
+    producers_stop.send_replace(true);
+    cluster.wait_producers().await;
+    recorder.record(clock.now_ms(), Op::ProducersStopped);
+
+    let deadline_ms = healed_ms + secs_to_ms(scenario.liveness_window_s);
+    let config = check_config(&scenario);
+    while clock.now_ms() < deadline_ms && !drained(&recorder.snapshot(), &config) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    consumers_stop.send_replace(true);
+    cluster.wait_consumers().await;
+    recorder.record(clock.now_ms(), Op::RunEnded);
+}
+
+/// Creates the scenario's topic on every broker (retrying while brokers start).
+async fn create_topic(scenario: &Scenario, cluster: &Cluster) {
+    let handle = madsim::runtime::Handle::current();
+    let node = handle.create_node().name("admin").ip(node_ip(9, 0)).build();
+    let namesrvs = cluster.namesrv_addrs();
+    let brokers: Vec<SocketAddr> = cluster.broker_addrs();
+    let mut config = TopicConfig::new(&scenario.cluster.topic, scenario.cluster.queues as i32);
+    config.write_queue_nums = scenario.cluster.queues as i32;
+    let task = node.spawn(async move {
+        let admin = AdminClient::new(namesrvs, Duration::from_secs(3));
+        for addr in brokers {
+            for _ in 0..30 {
+                if admin.update_topic(&TopicTarget::Broker(addr), &config).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        admin.shutdown().await;
+    });
+    // The admin node's task ends on its own; a panic inside it is the simulation's panic.
+    let _ = task.await;
+}
+
+/// Whether every acknowledged message has been consumed successfully by every group (every
+/// member, for broadcasting).
+fn drained(history: &History, config: &CheckConfig) -> bool {
+    let mut acked = BTreeSet::new();
+    let mut consumed: BTreeMap<(String, String), BTreeSet<_>> = BTreeMap::new();
+    for event in &history.events {
+        match &event.op {
+            Op::SendOk { id, .. } => {
+                acked.insert(*id);
+            }
+            Op::Consumed { consumer, group, id: Some(id), result: Processing::Success, .. } => {
+                consumed.entry((group.clone(), consumer.clone())).or_default().insert(*id);
+            }
+            _ => {}
+        }
+    }
+    config.groups.iter().all(|(group, (model, members))| {
+        let has = |member: &String| consumed.get(&(group.clone(), member.clone()));
+        match model {
+            GroupModel::Clustering => acked.iter().all(|id| members.iter().any(|m| has(m).is_some_and(|s| s.contains(id)))),
+            GroupModel::Broadcasting => members.iter().all(|m| has(m).map_or(acked.is_empty(), |s| acked.is_subset(s))),
+        }
+    })
+}

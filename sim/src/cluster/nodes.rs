@@ -1,0 +1,600 @@
+//! The cluster's nodes: each role's start-up as a madsim node's init task (rerun on every
+//! restart), its simulated disk, and the workload the clients run.
+//!
+//! Clients wait for the supervisor's go signal before they start, so that servers and the topic
+//! exist first; a restarted client finds the signal already given. Producers keep their
+//! sequence counters outside the node (the application's durable state), so a restarted
+//! producer never reuses a message id.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use madsim::runtime::{Handle, NodeHandle};
+use madsim::task::NodeId;
+use petrel_core::client::send::SendStatus;
+use petrel_core::client::MessageQueue;
+use petrel_core::clock;
+use petrel_core::message::{Message, MessageExt};
+use petrel_core::protocol::heartbeat::MessageModel;
+use petrel_core::store::config::StoreConfig;
+use petrel_core::store::FlushMode;
+use petrel_net::broker::{BrokerNode, BrokerNodeConfig};
+use petrel_net::client::{
+    CommitObserver, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, OffsetFileConfig, Producer,
+    ProducerConfig, ProducerError, PushConsumer,
+};
+use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{watch, Semaphore};
+
+use super::{node_ip, RunOptions, BROKER_PORT, NAMESRV_PORT};
+use crate::checkers::GroupModel;
+use crate::disk::SimDisk;
+use crate::history::{AckStatus, MsgId, Op, Processing, QueueRef, Recorder, Role};
+use crate::scenario::{ConsumerSpec, FlushSpec, ProducerSpec, Scenario, SendMode};
+
+/// Simulated time since the run began.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    /// Starts counting now.
+    pub fn start() -> Clock {
+        Clock { start: clock::monotonic() }
+    }
+
+    /// Milliseconds since the start.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(clock::monotonic().duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Microseconds since `since`.
+    fn micros_since(since: tokio::time::Instant) -> u64 {
+        u64::try_from(clock::monotonic().duration_since(since).as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+/// One simulated machine.
+pub struct SimNode {
+    /// Its name (unique in the scenario).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// madsim's handle.
+    pub handle: NodeHandle,
+    /// Its disk, when the role keeps files (brokers, consumers).
+    pub disk: Option<SimDisk>,
+}
+
+impl SimNode {
+    /// madsim's id of the node.
+    pub fn id(&self) -> NodeId {
+        self.handle.id()
+    }
+}
+
+/// Every node of the run, in the scenario's node order.
+pub struct Cluster {
+    /// The nodes.
+    pub nodes: Vec<SimNode>,
+    namesrv_addrs: Vec<SocketAddr>,
+    broker_addrs: Vec<SocketAddr>,
+    servers_go: watch::Sender<bool>,
+    consumers_go: watch::Sender<bool>,
+    producers_go: watch::Sender<bool>,
+    /// Clients that finished after the stop signal.
+    finished: Arc<Mutex<BTreeSet<String>>>,
+    recorder: Recorder,
+    clock: Clock,
+    producer_count: usize,
+    consumer_count: usize,
+}
+
+/// What every node's init task shares.
+#[derive(Clone)]
+struct Shared {
+    recorder: Recorder,
+    clock: Clock,
+    finished: Arc<Mutex<BTreeSet<String>>>,
+    topic: String,
+    namesrv_addrs: Vec<SocketAddr>,
+    seed: u64,
+    planted: Option<petrel_core::planted::PlantedBug>,
+}
+
+impl Shared {
+    fn record(&self, op: Op) {
+        self.recorder.record(self.clock.now_ms(), op);
+    }
+
+    fn finish(&self, name: &str) {
+        self.finished.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned());
+    }
+}
+
+impl Cluster {
+    /// Creates every node (their init tasks wait for the go signals).
+    pub fn build(
+        scenario: &Scenario,
+        seed: u64,
+        options: &RunOptions,
+        recorder: Recorder,
+        clock: Clock,
+        producers_stop: watch::Receiver<bool>,
+        consumers_stop: watch::Receiver<bool>,
+    ) -> Cluster {
+        let namesrv_addrs: Vec<SocketAddr> =
+            (0..scenario.cluster.namesrvs as usize).map(|i| SocketAddr::new(node_ip(1, i), NAMESRV_PORT)).collect();
+        let broker_addrs: Vec<SocketAddr> =
+            (0..scenario.cluster.brokers.len()).map(|i| SocketAddr::new(node_ip(2, i), BROKER_PORT)).collect();
+        let shared = Shared {
+            recorder,
+            clock,
+            finished: Arc::new(Mutex::new(BTreeSet::new())),
+            topic: scenario.cluster.topic.clone(),
+            namesrv_addrs: namesrv_addrs.clone(),
+            seed,
+            planted: options.planted,
+        };
+        let (servers_go, servers_rx) = watch::channel(false);
+        let (consumers_go, consumers_rx) = watch::channel(false);
+        let (producers_go, producers_rx) = watch::channel(false);
+        let handle = Handle::current();
+        let mut nodes = Vec::new();
+        for (i, addr) in namesrv_addrs.iter().enumerate() {
+            let name = format!("namesrv-{i}");
+            nodes.push(namesrv_node(&handle, &shared, name, *addr, servers_rx.clone()));
+        }
+        for (i, spec) in scenario.cluster.brokers.iter().enumerate() {
+            let disk = SimDisk::with_seed(seed ^ (0xB10C_0000 + i as u64));
+            let store = StoreConfig {
+                flush_mode: match spec.flush {
+                    FlushSpec::Async => FlushMode::Async(Default::default()),
+                    FlushSpec::Sync => FlushMode::Sync,
+                },
+                commit_log_file_size_bytes: 4 << 20,
+                consume_queue_units_per_file: 50_000,
+                index_slots_per_file: 8_192,
+                index_entries_per_file: 32_768,
+                planted: options.planted,
+                ..StoreConfig::default()
+            };
+            let mut config = BrokerNodeConfig::new(broker_addrs[i], namesrv_addrs.clone());
+            config.broker.broker_name = spec.name.clone();
+            config.store = store;
+            nodes.push(broker_node(&handle, &shared, spec.name.clone(), config, disk, servers_rx.clone()));
+        }
+        let mut index = 0usize;
+        for spec in &scenario.producers {
+            for _ in 0..spec.count {
+                let name = format!("producer-{index}");
+                let ip = node_ip(3, index);
+                let stop = producers_stop.clone();
+                nodes.push(producer_node(&handle, &shared, name, ip, index as u32, spec, producers_rx.clone(), stop));
+                index += 1;
+            }
+        }
+        let producer_count = index;
+        let consumer_names = scenario.consumer_names();
+        for (n, (g, name)) in consumer_names.iter().enumerate() {
+            let spec = &scenario.consumers[*g];
+            let disk = SimDisk::with_seed(seed ^ (0xC0_0000 + n as u64));
+            let ip = node_ip(4, n);
+            let args = ConsumerArgs { name: name.clone(), ip, spec: spec.clone(), disk, index: n as u64 };
+            nodes.push(consumer_node(&handle, &shared, args, consumers_rx.clone(), consumers_stop.clone()));
+        }
+        Cluster {
+            nodes,
+            namesrv_addrs,
+            broker_addrs,
+            servers_go,
+            consumers_go,
+            producers_go,
+            finished: shared.finished,
+            recorder: shared.recorder,
+            clock: shared.clock,
+            producer_count,
+            consumer_count: consumer_names.len(),
+        }
+    }
+
+    /// NameServer addresses.
+    pub fn namesrv_addrs(&self) -> Vec<SocketAddr> {
+        self.namesrv_addrs.clone()
+    }
+
+    /// Broker addresses.
+    pub fn broker_addrs(&self) -> Vec<SocketAddr> {
+        self.broker_addrs.clone()
+    }
+
+    /// Lets the servers start.
+    pub fn start_servers(&self) {
+        self.servers_go.send_replace(true);
+    }
+
+    /// Lets the consumers start.
+    pub fn start_consumers(&self) {
+        self.consumers_go.send_replace(true);
+    }
+
+    /// Lets the producers start.
+    pub fn start_producers(&self) {
+        self.producers_go.send_replace(true);
+    }
+
+    /// Records `op` now.
+    pub fn record(&self, op: Op) {
+        self.recorder.record(self.clock.now_ms(), op);
+    }
+
+    /// Waits until every producer finished its loop (at most 60 s).
+    pub async fn wait_producers(&self) {
+        self.wait_finished(Role::Producer, self.producer_count).await;
+    }
+
+    /// Waits until every consumer shut down (at most 60 s).
+    pub async fn wait_consumers(&self) {
+        self.wait_finished(Role::Consumer, self.consumer_count).await;
+    }
+
+    async fn wait_finished(&self, role: Role, count: usize) {
+        let names: BTreeSet<&str> = self.nodes.iter().filter(|n| n.role == role).map(|n| n.name.as_str()).collect();
+        for _ in 0..600 {
+            let done = {
+                let finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+                names.iter().filter(|n| finished.contains(**n)).count()
+            };
+            if done >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Boxed init future of a node.
+type Init = Pin<Box<dyn Future<Output = ()>>>;
+
+fn build_node(handle: &Handle, name: &str, ip: IpAddr, init: impl Fn() -> Init + Send + Sync + 'static) -> NodeHandle {
+    handle.create_node().name(name).ip(ip).init(init).build()
+}
+
+fn namesrv_node(handle: &Handle, shared: &Shared, name: String, addr: SocketAddr, go: watch::Receiver<bool>) -> SimNode {
+    let (shared_c, name_c) = (shared.clone(), name.clone());
+    let init = move || -> Init {
+        let (shared, name, mut go) = (shared_c.clone(), name_c.clone(), go.clone());
+        Box::pin(async move {
+            let _ = go.wait_for(|go| *go).await;
+            match NamesrvNode::start(addr, NamesrvConfig::default()).await {
+                Ok(node) => {
+                    shared.record(Op::NodeStarted { node: name, role: Role::Namesrv });
+                    std::future::pending::<()>().await;
+                    drop(node);
+                }
+                Err(error) => {
+                    shared.record(Op::NodeStartFailed { node: name, role: Role::Namesrv, error: error.to_string() });
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+    };
+    let handle = build_node(handle, &name, addr.ip(), init);
+    SimNode { name, role: Role::Namesrv, handle, disk: None }
+}
+
+fn broker_node(
+    handle: &Handle,
+    shared: &Shared,
+    name: String,
+    config: BrokerNodeConfig,
+    disk: SimDisk,
+    go: watch::Receiver<bool>,
+) -> SimNode {
+    let ip = config.listen.ip();
+    let (shared_c, name_c, disk_c) = (shared.clone(), name.clone(), disk.clone());
+    let init = move || -> Init {
+        let (shared, name, mut go) = (shared_c.clone(), name_c.clone(), go.clone());
+        let (config, disk) = (config.clone(), disk_c.clone());
+        Box::pin(async move {
+            let _ = go.wait_for(|go| *go).await;
+            match BrokerNode::start(config, Arc::new(disk)).await {
+                Ok(node) => {
+                    shared.record(Op::NodeStarted { node: name, role: Role::Broker });
+                    std::future::pending::<()>().await;
+                    drop(node);
+                }
+                Err(error) => {
+                    shared.record(Op::NodeStartFailed { node: name, role: Role::Broker, error: error.to_string() });
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+    };
+    let handle = build_node(handle, &name, ip, init);
+    SimNode { name, role: Role::Broker, handle, disk: Some(disk) }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn producer_node(
+    handle: &Handle,
+    shared: &Shared,
+    name: String,
+    ip: IpAddr,
+    index: u32,
+    spec: &ProducerSpec,
+    go: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) -> SimNode {
+    let next_seq = Arc::new(AtomicU64::new(0));
+    let starts = Arc::new(AtomicU64::new(0));
+    let (shared_c, name_c, spec) = (shared.clone(), name.clone(), spec.clone());
+    let init = move || -> Init {
+        let (shared, name, spec) = (shared_c.clone(), name_c.clone(), spec.clone());
+        let (mut go, stop, next_seq) = (go.clone(), stop.clone(), next_seq.clone());
+        let start = starts.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move {
+            let _ = go.wait_for(|go| *go).await;
+            let mut config = ProducerConfig::new("sim-producers", shared.namesrv_addrs.clone());
+            config.retry_times = spec.retries;
+            config.client_ip = ip;
+            config.instance_name = name.clone();
+            config.pid = index;
+            let producer = Arc::new(Producer::start(config));
+            shared.record(Op::NodeStarted { node: name.clone(), role: Role::Producer });
+            let seed = shared.seed ^ (u64::from(index) << 32) ^ start;
+            let run = ProducerRun { shared: shared.clone(), producer: producer.clone(), spec, index, next_seq };
+            run.send_loop(StdRng::seed_from_u64(seed), stop).await;
+            if let Ok(producer) = Arc::try_unwrap(producer) {
+                producer.shutdown().await;
+            }
+            shared.finish(&name);
+            std::future::pending::<()>().await;
+        })
+    };
+    let handle = build_node(handle, &name, ip, init);
+    SimNode { name, role: Role::Producer, handle, disk: None }
+}
+
+/// One producer's workload.
+struct ProducerRun {
+    shared: Shared,
+    producer: Arc<Producer>,
+    spec: ProducerSpec,
+    index: u32,
+    next_seq: Arc<AtomicU64>,
+}
+
+impl ProducerRun {
+    /// Sends at the spec's rate until `stop`, then waits for async sends in flight.
+    async fn send_loop(&self, mut rng: StdRng, mut stop: watch::Receiver<bool>) {
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / self.spec.rate));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let in_flight = Arc::new(Semaphore::new(self.spec.in_flight_max as usize));
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => break,
+                _ = ticks.tick() => {}
+            }
+            let id = MsgId { producer: self.index, seq: self.next_seq.fetch_add(1, Ordering::Relaxed) };
+            let key = self.spec.keys.then(|| format!("k{}", rng.gen_range(0..self.spec.key_space)));
+            let message = self.message(id, key.clone());
+            match self.spec.send_mode {
+                SendMode::Sync => {
+                    self.shared.record(Op::SendInvoke { id, key });
+                    let started = clock::monotonic();
+                    let result = self.producer.send(message).await;
+                    record_send(&self.shared, id, result, started, self.spec.retries);
+                }
+                SendMode::Async => {
+                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                    self.shared.record(Op::SendInvoke { id, key });
+                    let started = clock::monotonic();
+                    let future = self.producer.send_async(message);
+                    let (shared, retries) = (self.shared.clone(), self.spec.retries);
+                    tokio::spawn(async move {
+                        let result = future.await;
+                        record_send(&shared, id, result, started, retries);
+                        drop(permit);
+                    });
+                }
+                SendMode::Oneway => {
+                    self.shared.record(Op::SendInvoke { id, key });
+                    let error = match self.producer.send_oneway(message).await {
+                        Ok(()) => "one-way send: no acknowledgement".to_owned(),
+                        Err(error) => error.to_string(),
+                    };
+                    self.shared.record(Op::SendUnknown { id, error });
+                }
+            }
+        }
+        // Wait for the async sends in flight.
+        let _ = in_flight.acquire_many(self.spec.in_flight_max).await;
+    }
+
+    fn message(&self, id: MsgId, key: Option<String>) -> Message {
+        let mut body = id.body_prefix().into_bytes();
+        body.resize(self.spec.message_size.max(body.len()), b'.');
+        let message = Message::new(self.shared.topic.clone(), Bytes::from(body));
+        match key {
+            Some(key) => message.with_keys([key]),
+            None => message,
+        }
+    }
+}
+
+/// Records a send's outcome: acknowledged, certainly failed, or unknown.
+fn record_send(
+    shared: &Shared,
+    id: MsgId,
+    result: Result<petrel_core::client::send::SendResult, ProducerError>,
+    started: tokio::time::Instant,
+    retries: u32,
+) {
+    let op = match result {
+        Ok(result) => Op::SendOk {
+            id,
+            queue: QueueRef {
+                topic: result.message_queue.topic,
+                broker: result.message_queue.broker_name,
+                queue_id: result.message_queue.queue_id,
+            },
+            offset: result.queue_offset,
+            status: match result.status {
+                SendStatus::SendOk => AckStatus::SendOk,
+                SendStatus::FlushDiskTimeout => AckStatus::FlushDiskTimeout,
+                SendStatus::FlushSlaveTimeout | SendStatus::SlaveNotAvailable => AckStatus::Other,
+            },
+            latency_us: Clock::micros_since(started),
+        },
+        Err(error) if certainly_not_stored(&error, retries) => Op::SendFailed { id, error: error.to_string() },
+        Err(error) => Op::SendUnknown { id, error: error.to_string() },
+    };
+    shared.record(op);
+}
+
+/// Whether a failed send certainly stored nothing: refused before any request left, or (with
+/// no retries, so one attempt) refused by the broker. After retries an earlier attempt may have
+/// timed out after the broker stored it, so any other failure is unknown.
+fn certainly_not_stored(error: &ProducerError, retries: u32) -> bool {
+    match error {
+        ProducerError::NoRoute { .. }
+        | ProducerError::InvalidMessage(_)
+        | ProducerError::TopicMismatch { .. }
+        | ProducerError::NoQueueSelected => true,
+        ProducerError::Broker { .. } => retries == 0,
+        _ => false,
+    }
+}
+
+/// What a consumer node is started with.
+struct ConsumerArgs {
+    name: String,
+    ip: IpAddr,
+    spec: ConsumerSpec,
+    disk: SimDisk,
+    index: u64,
+}
+
+/// The offsets file of a broadcasting consumer on its disk.
+const OFFSET_FILE: &str = "consumer-offsets.json";
+
+fn consumer_node(
+    handle: &Handle,
+    shared: &Shared,
+    args: ConsumerArgs,
+    go: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+) -> SimNode {
+    let starts = Arc::new(AtomicU64::new(0));
+    let name = args.name.clone();
+    let ip = args.ip;
+    let disk = args.disk.clone();
+    let (shared_c, args) = (shared.clone(), Arc::new(args));
+    let init = move || -> Init {
+        let (shared, args, mut go, mut stop) = (shared_c.clone(), args.clone(), go.clone(), stop.clone());
+        let start = starts.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move {
+            let _ = go.wait_for(|go| *go).await;
+            let config = consumer_config(&shared, &args);
+            let rng = StdRng::seed_from_u64(shared.seed ^ (args.index << 40) ^ start ^ 0xC0);
+            let listener = Arc::new(SimListener {
+                shared: shared.clone(),
+                name: args.name.clone(),
+                group: args.spec.group.clone(),
+                spec: args.spec.clone(),
+                rng: Mutex::new(rng),
+            });
+            let consumer = PushConsumer::start(config, listener).await;
+            shared.record(Op::NodeStarted { node: args.name.clone(), role: Role::Consumer });
+            let _ = stop.wait_for(|stop| *stop).await;
+            consumer.shutdown().await;
+            shared.record(Op::NodeStopped { node: args.name.clone(), role: Role::Consumer });
+            shared.finish(&args.name);
+            std::future::pending::<()>().await;
+        })
+    };
+    let handle = build_node(handle, &name, ip, init);
+    SimNode { name, role: Role::Consumer, handle, disk: Some(disk) }
+}
+
+fn consumer_config(shared: &Shared, args: &ConsumerArgs) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(args.spec.group.clone(), shared.namesrv_addrs.clone(), &args.name)
+        .subscribe(&shared.topic, "*");
+    config.client_id = format!("{}@{}", args.ip, args.name);
+    config.consume_from = ConsumeFrom::FirstOffset;
+    config.planted = shared.planted;
+    if args.spec.model == GroupModel::Broadcasting {
+        config.message_model = MessageModel::Broadcasting;
+        config.offset_file = Some(OffsetFileConfig { disk: Arc::new(args.disk.clone()), path: OFFSET_FILE.to_owned() });
+    }
+    let (recorder, clock) = (shared.recorder.clone(), shared.clock);
+    let (consumer, group) = (args.name.clone(), args.spec.group.clone());
+    config.on_commit = Some(CommitObserver(Arc::new(move |queue: &MessageQueue, offset: i64| {
+        let queue = queue_ref(queue);
+        let op = Op::OffsetCommitted { consumer: consumer.clone(), group: group.clone(), queue, offset };
+        recorder.record(clock.now_ms(), op);
+    })));
+    config
+}
+
+fn queue_ref(queue: &MessageQueue) -> QueueRef {
+    QueueRef { topic: queue.topic.clone(), broker: queue.broker_name.clone(), queue_id: queue.queue_id }
+}
+
+/// The simulated application: takes `processing_ms`, fails with `failure_rate`, records each
+/// message it was given with its answer.
+struct SimListener {
+    shared: Shared,
+    name: String,
+    group: String,
+    spec: ConsumerSpec,
+    rng: Mutex<StdRng>,
+}
+
+impl MessageListener for SimListener {
+    fn consume(
+        &self,
+        msgs: Vec<MessageExt>,
+        queue: &MessageQueue,
+    ) -> Pin<Box<dyn Future<Output = ConsumeResult> + Send>> {
+        let (delay_ms, later) = {
+            let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+            let [min, max] = self.spec.processing_ms;
+            (rng.gen_range(min..=max), rng.gen_bool(self.spec.failure_rate))
+        };
+        let result = if later { Processing::Later } else { Processing::Success };
+        let (shared, consumer, group, queue) =
+            (self.shared.clone(), self.name.clone(), self.group.clone(), queue_ref(queue));
+        Box::pin(async move {
+            if delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            for msg in &msgs {
+                shared.record(Op::Consumed {
+                    consumer: consumer.clone(),
+                    group: group.clone(),
+                    id: MsgId::parse_body(&msg.body),
+                    queue: queue.clone(),
+                    offset: msg.queue_offset,
+                    reconsume_times: msg.reconsume_times,
+                    result,
+                });
+            }
+            match result {
+                Processing::Success => ConsumeResult::Success,
+                Processing::Later => ConsumeResult::Later,
+            }
+        })
+    }
+}
