@@ -176,6 +176,15 @@ pub enum Op {
         /// The committed offset.
         offset: i64,
     },
+    /// A rebalance changed a consumer's queues; `queues` is its new set for the topic.
+    Rebalanced {
+        /// The consumer node's name.
+        consumer: String,
+        /// Its group.
+        group: String,
+        /// The queues it now owns.
+        queues: Vec<QueueRef>,
+    },
     /// A node started (first start or restart).
     NodeStarted {
         /// The node's name.

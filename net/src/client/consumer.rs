@@ -375,6 +375,9 @@ impl ConsumerInner {
             return Ok(());
         }
         debug!(%topic, client = %self.config.client_id, added = diff.added.len(), removed = diff.removed.len(), "rebalance");
+        if let Some(observer) = &self.config.observer {
+            observer.rebalanced(topic, &target);
+        }
         for queue in diff.removed {
             self.release_queue(&queue).await;
         }
@@ -462,8 +465,8 @@ impl ConsumerInner {
 
     /// Tells the commit observer, if any.
     fn committed(&self, queue: &MessageQueue, offset: i64) {
-        if let Some(observer) = &self.config.on_commit {
-            (observer.0)(queue, offset);
+        if let Some(observer) = &self.config.observer {
+            observer.committed(queue, offset);
         }
     }
 

@@ -114,20 +114,31 @@ pub struct ConsumerConfig {
     pub offset_file: Option<OffsetFileConfig>,
     /// Bounds of the remoting client's connections.
     pub remoting: ClientConfig,
-    /// Told of every offset commit (after a broker accepted it, or after the local file was
-    /// written); for the simulation's history.
-    pub on_commit: Option<CommitObserver>,
+    /// Told of offset commits and queue assignments (the simulation records them).
+    pub observer: Option<Arc<dyn ConsumerObserver>>,
     /// A deliberate defect for checker tests (`None` in every real configuration).
     pub planted: Option<PlantedBug>,
 }
 
-/// A callback told of each committed offset: (queue, next offset to consume).
-#[derive(Clone)]
-pub struct CommitObserver(pub Arc<dyn Fn(&MessageQueue, i64) + Send + Sync>);
+/// Hooks into a push consumer's life, for tests and the simulation's history. Calls come
+/// from the consumer's tasks and must not block.
+pub trait ConsumerObserver: Send + Sync {
+    /// An offset was committed (a broker accepted it, or the local file was written): the
+    /// next offset to consume in `queue`.
+    fn committed(&self, queue: &MessageQueue, offset: i64) {
+        let _ = (queue, offset);
+    }
 
-impl fmt::Debug for CommitObserver {
+    /// A rebalance decided to change this consumer's queues of a topic (called before the queues move);
+    /// `queues` is the new set.
+    fn rebalanced(&self, topic: &str, queues: &[MessageQueue]) {
+        let _ = (topic, queues);
+    }
+}
+
+impl fmt::Debug for dyn ConsumerObserver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CommitObserver")
+        f.write_str("ConsumerObserver")
     }
 }
 
@@ -160,7 +171,7 @@ impl ConsumerConfig {
             client_id: format!("127.0.0.1@{instance_name}"),
             offset_file: None,
             remoting: ClientConfig::default(),
-            on_commit: None,
+            observer: None,
             planted: None,
         }
     }

@@ -131,6 +131,12 @@ pub(super) struct Index<'a> {
     /// `disruptions_before[i]`: how many disruptions (crashes, starts, failed starts, stops,
     /// fault starts and ends, heals) precede event `i`; one entry more than there are events.
     disruptions_before: Vec<usize>,
+    /// Per windowed (ASYNC_FLUSH) broker, per power loss: how far consumers had got in each of
+    /// its queues before it (the highest delivered offset + 1 or committed offset). A message
+    /// stored below that mark after the power loss sits at a reused offset the consumers had
+    /// already passed, so they skip it: the loss of ASYNC_FLUSH's unsynced tail shows up as
+    /// later messages being passed over, and is excused like the tail itself.
+    reuse_marks: BTreeMap<&'a str, Vec<(Stamp, BTreeMap<&'a QueueRef, i64>)>>,
     /// Per id, per group, per consumer: the time of its first `Success` delivery.
     first_success: BTreeMap<MsgId, BTreeMap<&'a str, BTreeMap<&'a str, u64>>>,
 }
@@ -150,6 +156,7 @@ impl<'a> Index<'a> {
             end_ms: 0,
             power_losses: BTreeMap::new(),
             disruptions_before: Vec::with_capacity(history.events.len() + 1),
+            reuse_marks: BTreeMap::new(),
             first_success: BTreeMap::new(),
         };
         let mut disruptions = 0usize;
@@ -194,6 +201,7 @@ impl<'a> Index<'a> {
                 }
                 Op::NodeStarted { .. }
                 | Op::NodeStartFailed { .. }
+                | Op::Rebalanced { .. }
                 | Op::NodeStopped { .. }
                 | Op::FaultStarted { .. }
                 | Op::FaultEnded { .. } => {
@@ -207,7 +215,46 @@ impl<'a> Index<'a> {
             }
         }
         index.disruptions_before.push(disruptions);
+        index.reuse_marks = index.reuse_marks();
         index
+    }
+
+    /// Computes `reuse_marks` from the deliveries, commits and power losses.
+    fn reuse_marks(&self) -> BTreeMap<&'a str, Vec<(Stamp, BTreeMap<&'a QueueRef, i64>)>> {
+        let mut marks = BTreeMap::new();
+        for (broker, losses) in &self.power_losses {
+            if self.config.power_loss_window_ms.get(*broker).copied().flatten().is_none() {
+                continue;
+            }
+            let per_loss = losses
+                .iter()
+                .map(|loss| {
+                    let mut reached: BTreeMap<&'a QueueRef, i64> = BTreeMap::new();
+                    let deliveries = self.deliveries.iter().map(|d| (d.stamp, d.queue, d.offset.saturating_add(1)));
+                    let commits = self.commits.iter().map(|c| (c.stamp, c.queue, c.offset));
+                    for (_, queue, position) in deliveries.chain(commits).filter(|(stamp, queue, _)| {
+                        stamp.index < loss.index && queue.broker == *broker
+                    }) {
+                        let mark = reached.entry(queue).or_insert(position);
+                        *mark = (*mark).max(position);
+                    }
+                    (*loss, reached)
+                })
+                .collect();
+            marks.insert(*broker, per_loss);
+        }
+        marks
+    }
+
+    /// The power loss before `ack` whose reused offsets the consumers had already passed at
+    /// `ack`'s position (see `reuse_marks`), if any.
+    fn offset_reuse_excuse(&self, ack: &Ack<'_>) -> Option<Stamp> {
+        let marks = self.reuse_marks.get(ack.queue.broker.as_str())?;
+        marks
+            .iter()
+            .filter(|(loss, _)| loss.index < ack.stamp.index)
+            .find(|(_, reached)| reached.get(ack.queue).is_some_and(|mark| ack.offset < *mark))
+            .map(|(loss, _)| *loss)
     }
 
     /// The consumption model of `group`; a group the configuration does not name is taken as
@@ -227,18 +274,39 @@ impl<'a> Index<'a> {
     /// The earliest power loss that excuses losing a message stored on `broker` and
     /// acknowledged with `status` at `at` (see the module docs of `checkers`), if any.
     pub(super) fn excusing_power_loss(&self, broker: &str, status: AckStatus, at: Stamp) -> Option<Stamp> {
+        self.excusing_power_loss_sent(broker, status, at, at.at_ms)
+    }
+
+    /// As `excusing_power_loss`, for a message whose send began at `sent_ms`: a power loss
+    /// after the send began and before its acknowledgement arrived also excuses it (the broker
+    /// stored and answered it, and lost it while the answer was on its way).
+    pub(super) fn excusing_power_loss_sent(
+        &self,
+        broker: &str,
+        status: AckStatus,
+        at: Stamp,
+        sent_ms: u64,
+    ) -> Option<Stamp> {
         let losses = self.power_losses.get(broker)?;
         let window = self.config.power_loss_window_ms.get(broker).copied().flatten();
+        let sent_ms = sent_ms.min(at.at_ms);
         losses.iter().copied().find(|loss| {
-            let in_window = window.is_some_and(|w| loss.at_ms >= at.at_ms && loss.at_ms - at.at_ms < w);
+            let in_window = window.is_some_and(|w| loss.at_ms >= sent_ms && loss.at_ms < at.at_ms.saturating_add(w));
             let after_weak_ack = status != AckStatus::SendOk && loss.index > at.index;
             in_window || after_weak_ack
         })
     }
 
+    /// When `id`'s send began (its first invoke), else `fallback`.
+    pub(super) fn sent_ms(&self, id: MsgId, fallback: u64) -> u64 {
+        self.invoked.get(&id).map_or(fallback, |stamp| stamp.at_ms)
+    }
+
     /// The earliest power loss that excuses losing this acknowledged message, if any.
     pub(super) fn ack_excused_by(&self, ack: &Ack<'_>) -> Option<Stamp> {
-        self.excusing_power_loss(&ack.queue.broker, ack.status, ack.stamp)
+        let sent_ms = self.sent_ms(ack.id, ack.stamp.at_ms);
+        self.excusing_power_loss_sent(&ack.queue.broker, ack.status, ack.stamp, sent_ms)
+            .or_else(|| self.offset_reuse_excuse(ack))
     }
 
     /// The acknowledgements of `id`, in history order.
@@ -299,7 +367,7 @@ impl<'a> Index<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::{clustering, config, id, Run};
+    use super::super::fixture::{clustering, config, id, queue, verdict_of, Run};
     use super::*;
 
     /// The stamp of the last event of `run`.
@@ -351,6 +419,66 @@ mod tests {
         let later_loss = Some(Stamp { index: 3, at_ms: 5_000 });
         assert_eq!(ix.excusing_power_loss("sync", AckStatus::FlushDiskTimeout, ack), later_loss);
         assert_eq!(ix.excusing_power_loss("sync", AckStatus::Other, ack), later_loss);
+    }
+
+    #[test]
+    fn messages_at_offsets_consumers_had_passed_before_a_power_loss_are_excused() {
+        let cfg = clustering(&[("async", Some(100)), ("sync", None)]);
+        let mut run = Run::new();
+        // Offsets 0..=5 consumed on both brokers; the unsynced tail 3..=5 is lost at 10 s.
+        for offset in 0..6 {
+            run.send(10 * offset as u64, id(0, offset as u64), "async", 0, offset);
+            run.consume(10 * offset as u64 + 1, "g1-c0", "g1", id(0, offset as u64), "async", 0, offset);
+            run.send(10 * offset as u64, id(1, offset as u64), "sync", 0, offset);
+            run.consume(10 * offset as u64 + 1, "g1-c0", "g1", id(1, offset as u64), "sync", 0, offset);
+        }
+        run.crash(10_000, "async", CrashKind::PowerLoss);
+        run.crash(10_000, "sync", CrashKind::PowerLoss);
+        // After the restart offsets 3, 4, 5 and 6 are handed out again; the consumer, at 6, passes
+        // over 3..=5 but reads 6.
+        for (seq, offset) in [(10, 3), (11, 4), (12, 5), (13, 6)] {
+            run.send(20_000 + seq, id(0, seq), "async", 0, offset);
+            run.send(20_000 + seq, id(1, seq), "sync", 0, offset);
+        }
+        let ix = Index::build(&run.history, &cfg);
+        assert!(matches!(ix.promise(id(0, 10)), Some(Promise::Excused)), "offset 3 was passed before the loss");
+        assert!(matches!(ix.promise(id(0, 12)), Some(Promise::Excused)), "offset 5 was passed before the loss");
+        assert!(matches!(ix.promise(id(0, 13)), Some(Promise::Kept(_))), "offset 6 was never reached");
+        assert!(matches!(ix.promise(id(1, 10)), Some(Promise::Kept(_))), "a SYNC_FLUSH broker reuses nothing");
+        let lost = verdict_of("lost", &run.history, &cfg);
+        assert!(!lost.pass);
+        let lost_ids: Vec<MsgId> = lost.violations.iter().flat_map(|v| v.ids.clone()).collect();
+        assert_eq!(lost_ids, [id(0, 13), id(1, 10), id(1, 11), id(1, 12), id(1, 13)]);
+    }
+
+    #[test]
+    fn an_acknowledgement_in_flight_at_the_power_loss_is_inside_the_window() {
+        let cfg = clustering(&[("b1", Some(100))]);
+        let mut run = Run::new();
+        run.invoke(990, id(0, 0));
+        run.crash(1_000, "b1", CrashKind::PowerLoss);
+        run.ack(1_003, id(0, 0), "b1", 0, 0, AckStatus::SendOk);
+        run.invoke(1_001, id(0, 1));
+        run.ack(1_004, id(0, 1), "b1", 0, 0, AckStatus::SendOk);
+        let ix = Index::build(&run.history, &cfg);
+        assert!(matches!(ix.promise(id(0, 0)), Some(Promise::Excused)), "sent before the loss, answered after it");
+        assert!(matches!(ix.promise(id(0, 1)), Some(Promise::Kept(_))), "sent after the loss");
+    }
+
+    #[test]
+    fn a_rebalance_explains_a_redelivery() {
+        let cfg = clustering(&[]);
+        let mut plain = Run::new();
+        plain.send(0, id(0, 0), "b", 0, 0);
+        plain.consume(1, "g1-c0", "g1", id(0, 0), "b", 0, 0);
+        plain.consume(2, "g1-c1", "g1", id(0, 0), "b", 0, 0);
+        assert!(!verdict_of("duplicates", &plain.history, &cfg).pass);
+        let mut moved = Run::new();
+        moved.send(0, id(0, 0), "b", 0, 0);
+        moved.consume(1, "g1-c0", "g1", id(0, 0), "b", 0, 0);
+        moved.push(2, Op::Rebalanced { consumer: "g1-c1".into(), group: "g1".into(), queues: vec![queue("b", 0)] });
+        moved.consume(3, "g1-c1", "g1", id(0, 0), "b", 0, 0);
+        assert!(verdict_of("duplicates", &moved.history, &cfg).pass);
     }
 
     #[test]

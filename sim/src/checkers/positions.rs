@@ -64,8 +64,10 @@ pub(super) fn queue_offset(ix: &Index<'_>) -> CheckResult {
         let unexcused = appeared.windows(2).find_map(|pair| {
             let [(earlier, seen), (later, next)] = pair else { return None };
             let (stamp, status) = seen.ack.unwrap_or((seen.first, AckStatus::Other));
-            let excused =
-                ix.excusing_power_loss(&queue.broker, status, stamp).is_some_and(|loss| loss.index < next.first.index);
+            let sent_ms = ix.sent_ms(*earlier, stamp.at_ms);
+            let excused = ix
+                .excusing_power_loss_sent(&queue.broker, status, stamp, sent_ms)
+                .is_some_and(|loss| loss.index < next.first.index);
             (!excused).then_some((*earlier, stamp, *later, next.first))
         });
         match unexcused {

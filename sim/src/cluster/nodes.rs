@@ -26,7 +26,7 @@ use petrel_core::store::config::StoreConfig;
 use petrel_core::store::FlushMode;
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig};
 use petrel_net::client::{
-    CommitObserver, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, OffsetFileConfig, Producer,
+    ConsumeFrom, ConsumeResult, ConsumerConfig, ConsumerObserver, MessageListener, OffsetFileConfig, Producer,
     ProducerConfig, ProducerError, PushConsumer,
 };
 use petrel_net::namesrv::{NamesrvConfig, NamesrvNode};
@@ -538,18 +538,35 @@ fn consumer_config(shared: &Shared, args: &ConsumerArgs) -> ConsumerConfig {
         config.message_model = MessageModel::Broadcasting;
         config.offset_file = Some(OffsetFileConfig { disk: Arc::new(args.disk.clone()), path: OFFSET_FILE.to_owned() });
     }
-    let (recorder, clock) = (shared.recorder.clone(), shared.clock);
-    let (consumer, group) = (args.name.clone(), args.spec.group.clone());
-    config.on_commit = Some(CommitObserver(Arc::new(move |queue: &MessageQueue, offset: i64| {
-        let queue = queue_ref(queue);
-        let op = Op::OffsetCommitted { consumer: consumer.clone(), group: group.clone(), queue, offset };
-        recorder.record(clock.now_ms(), op);
-    })));
+    config.observer = Some(Arc::new(HistoryObserver {
+        shared: shared.clone(),
+        consumer: args.name.clone(),
+        group: args.spec.group.clone(),
+    }));
     config
 }
 
 fn queue_ref(queue: &MessageQueue) -> QueueRef {
     QueueRef { topic: queue.topic.clone(), broker: queue.broker_name.clone(), queue_id: queue.queue_id }
+}
+
+/// Records a consumer's offset commits and rebalances.
+struct HistoryObserver {
+    shared: Shared,
+    consumer: String,
+    group: String,
+}
+
+impl ConsumerObserver for HistoryObserver {
+    fn committed(&self, queue: &MessageQueue, offset: i64) {
+        let (consumer, group, queue) = (self.consumer.clone(), self.group.clone(), queue_ref(queue));
+        self.shared.record(Op::OffsetCommitted { consumer, group, queue, offset });
+    }
+
+    fn rebalanced(&self, _topic: &str, queues: &[MessageQueue]) {
+        let queues = queues.iter().map(queue_ref).collect();
+        self.shared.record(Op::Rebalanced { consumer: self.consumer.clone(), group: self.group.clone(), queues });
+    }
 }
 
 /// The simulated application: takes `processing_ms`, fails with `failure_rate`, records each

@@ -48,6 +48,8 @@ pub(super) struct Counts {
     pub deliveries: DeliveryCounts,
     /// `OffsetCommitted` events.
     pub offset_commits: u64,
+    /// Rebalances that changed a consumer's queues.
+    pub rebalances: u64,
     /// Faults, crashes and clean stops.
     pub faults: FaultCounts,
 }
@@ -276,6 +278,7 @@ impl Analysis {
                     }
                 }
                 Op::OffsetCommitted { .. } => counts.offset_commits += 1,
+                Op::Rebalanced { .. } => counts.rebalances += 1,
                 Op::NodeStarted { node, .. } => {
                     counts.faults.node_starts += 1;
                     tracker.node_started(node, at_ms);

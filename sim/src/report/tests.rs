@@ -139,7 +139,7 @@ fn summary_has_counts_verdicts_and_reproduce_line() {
         "sends      6 invoked, 3 ok, 1 failed, 1 unknown, 1 unanswered\n",
         "ok status  2 send_ok, 1 flush_disk_timeout, 0 other\n",
         "deliveries 5 delivered, 4 success, 1 later; 3 distinct messages consumed\n",
-        "offsets    1 commits\n",
+        "offsets    1 commits, 0 rebalances\n",
         "faults     1 started, 1 ended (partition halves x1)\n",
         "crashes    1 (0 kill, 1 power_loss); 0 clean stops, 5 starts, 0 failed starts\n",
         "latency    p50 3.00ms  p90 4.00ms  p99 4.00ms  p99.9 4.00ms  max 4.00ms  (3 acks)\n",

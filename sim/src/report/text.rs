@@ -64,7 +64,7 @@ pub(super) fn summary(meta: &RunMeta, analysis: &Analysis, verdicts: &[CheckResu
             deliveries.total, deliveries.success, deliveries.later, deliveries.distinct_consumed
         ),
     ));
-    lines.push(fact("offsets", format!("{} commits", counts.offset_commits)));
+    lines.push(fact("offsets", format!("{} commits, {} rebalances", counts.offset_commits, counts.rebalances)));
     let faults = &counts.faults;
     lines.push(fact("faults", format!("{} started, {} ended{}", faults.started, faults.ended, fault_names(analysis))));
     lines.push(fact(
