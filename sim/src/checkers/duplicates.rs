@@ -53,14 +53,20 @@ pub(super) fn duplicates(ix: &Index<'_>) -> CheckResult {
                 None => retry += 1,
                 Some(previous) => {
                     let (first, second) = (previous.stamp.index, delivery.stamp.index);
-                    if ix.disrupted_between(first, second) || later_between(*id, scope.group, first, second) {
+                    let moved = ix.queue_moved_near(
+                        scope.group,
+                        delivery.queue,
+                        previous.stamp.at_ms,
+                        delivery.stamp.at_ms,
+                    );
+                    if ix.disrupted_between(first, second) || later_between(*id, scope.group, first, second) || moved {
                         redelivery += 1;
                     } else {
                         violations.push(Violation {
                             ids: vec![*id],
                             detail: format!(
                                 "{id} delivered to {scope} from {} offset {} at {} ms and again at {} ms (to {}) \
-                                 with no Later, crash, restart or fault between",
+                                 with no Later, rebalance, crash, restart or fault between",
                                 delivery.queue,
                                 delivery.offset,
                                 previous.stamp.at_ms,
@@ -125,7 +131,7 @@ mod tests {
         assert_eq!(
             verdict.violations[0].detail,
             "p0-3 delivered to group g1 from t@b1#2 offset 17 at 10 ms and again at 20 ms (to g1-c1) with no \
-             Later, crash, restart or fault between"
+             Later, rebalance, crash, restart or fault between"
         );
     }
 

@@ -2,11 +2,15 @@
 //! outcomes, acknowledgements, deliveries, offset commits, brokers' power losses, and where the
 //! disruptions (crashes, starts, failed starts, stops, faults) fall.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::{CheckConfig, GroupModel};
 use crate::history::{AckStatus, CrashKind, History, MsgId, Op, Processing, QueueRef, Role};
+
+/// How long after a queue changes hands its old owner may still hold it: the push consumer's
+/// rebalance interval (20 s), after which every member has rebalanced again.
+const HANDOVER_MS: u64 = 20_000;
 
 /// Where an event sits in the history: its position in the event list and its simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,6 +141,9 @@ pub(super) struct Index<'a> {
     /// already passed, so they skip it: the loss of ASYNC_FLUSH's unsynced tail shows up as
     /// later messages being passed over, and is excused like the tail itself.
     reuse_marks: BTreeMap<&'a str, Vec<(Stamp, BTreeMap<&'a QueueRef, i64>)>>,
+    /// Per (group, queue): when a rebalance gave it to or took it from a consumer of the group,
+    /// or an owner crashed or stopped.
+    queue_moves: BTreeMap<(&'a str, &'a QueueRef), Vec<u64>>,
     /// Per id, per group, per consumer: the time of its first `Success` delivery.
     first_success: BTreeMap<MsgId, BTreeMap<&'a str, BTreeMap<&'a str, u64>>>,
 }
@@ -157,9 +164,12 @@ impl<'a> Index<'a> {
             power_losses: BTreeMap::new(),
             disruptions_before: Vec::with_capacity(history.events.len() + 1),
             reuse_marks: BTreeMap::new(),
+            queue_moves: BTreeMap::new(),
             first_success: BTreeMap::new(),
         };
         let mut disruptions = 0usize;
+        // Each consumer's queues by its latest rebalance: (group, consumer) -> queues.
+        let mut owned: BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>> = BTreeMap::new();
         for (position, event) in history.events.iter().enumerate() {
             index.disruptions_before.push(disruptions);
             let stamp = Stamp { index: position, at_ms: event.at_ms };
@@ -195,13 +205,20 @@ impl<'a> Index<'a> {
                 }
                 Op::NodeCrashed { node, role, kind } => {
                     disruptions += 1;
+                    index.release_all(&mut owned, node, event.at_ms);
                     if (*role, *kind) == (Role::Broker, CrashKind::PowerLoss) {
                         index.power_losses.entry(node.as_str()).or_default().push(stamp);
                     }
                 }
+                Op::Rebalanced { consumer, group, queues } => {
+                    let new: BTreeSet<&'a QueueRef> = queues.iter().collect();
+                    let old = owned.insert((group.as_str(), consumer.as_str()), new.clone()).unwrap_or_default();
+                    for queue in old.symmetric_difference(&new) {
+                        index.queue_moves.entry((group.as_str(), *queue)).or_default().push(event.at_ms);
+                    }
+                }
                 Op::NodeStarted { .. }
                 | Op::NodeStartFailed { .. }
-                | Op::Rebalanced { .. }
                 | Op::NodeStopped { .. }
                 | Op::FaultStarted { .. }
                 | Op::FaultEnded { .. } => {
@@ -217,6 +234,33 @@ impl<'a> Index<'a> {
         index.disruptions_before.push(disruptions);
         index.reuse_marks = index.reuse_marks();
         index
+    }
+
+    /// Records that every queue `node` owned moved at `at_ms` (it crashed or stopped).
+    fn release_all(
+        &mut self,
+        owned: &mut BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>>,
+        node: &str,
+        at_ms: u64,
+    ) {
+        for ((group, consumer), queues) in owned.iter_mut() {
+            if *consumer == node {
+                for queue in std::mem::take(queues) {
+                    self.queue_moves.entry((*group, queue)).or_default().push(at_ms);
+                }
+            }
+        }
+    }
+
+    /// Whether `queue` changed hands in `group` between `from_ms - HANDOVER_MS` and `to_ms`:
+    /// then two consumers may both have held it (the old owner keeps it until its own next
+    /// rebalance) and the new one may have started from an offset read before the old one's
+    /// last commit, which repeats deliveries and moves the committed offset back.
+    pub(super) fn queue_moved_near(&self, group: &str, queue: &QueueRef, from_ms: u64, to_ms: u64) -> bool {
+        let from = from_ms.saturating_sub(HANDOVER_MS);
+        self.queue_moves
+            .get(&(group, queue))
+            .is_some_and(|moves| moves.iter().any(|at| (from..=to_ms).contains(at)))
     }
 
     /// Computes `reuse_marks` from the deliveries, commits and power losses.
@@ -273,6 +317,7 @@ impl<'a> Index<'a> {
 
     /// The earliest power loss that excuses losing a message stored on `broker` and
     /// acknowledged with `status` at `at` (see the module docs of `checkers`), if any.
+    #[cfg(test)]
     pub(super) fn excusing_power_loss(&self, broker: &str, status: AckStatus, at: Stamp) -> Option<Stamp> {
         self.excusing_power_loss_sent(broker, status, at, at.at_ms)
     }

@@ -22,15 +22,16 @@ pub(super) fn offsets(ix: &Index<'_>) -> CheckResult {
         if commit.offset >= previous.offset {
             continue;
         }
-        if ix.disrupted_between(previous.stamp.index, commit.stamp.index) {
+        let moved = ix.queue_moved_near(commit.group, commit.queue, previous.stamp.at_ms, commit.stamp.at_ms);
+        if ix.disrupted_between(previous.stamp.index, commit.stamp.index) || moved {
             explained += 1;
             continue;
         }
         violations.push(Violation {
             ids: Vec::new(),
             detail: format!(
-                "{scope} committed {} offset {} at {} ms (by {}) after {} at {} ms (by {}) with no crash, restart or \
-                 fault between",
+                "{scope} committed {} offset {} at {} ms (by {}) after {} at {} ms (by {}) with no rebalance, crash, \
+                 restart or fault between",
                 commit.queue,
                 commit.offset,
                 commit.stamp.at_ms,
@@ -52,7 +53,7 @@ pub(super) fn offsets(ix: &Index<'_>) -> CheckResult {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::{clustering, config, verdict_of, Run};
+    use super::super::fixture::{clustering, config, queue, verdict_of, Run};
     use super::super::GroupModel;
     use crate::history::{CrashKind, Op};
 
@@ -80,9 +81,24 @@ mod tests {
         assert!(verdict.violations[0].ids.is_empty());
         assert_eq!(
             verdict.violations[0].detail,
-            "group g1 committed t@b1#0 offset 8 at 2 ms (by g1-c1) after 10 at 1 ms (by g1-c0) with no crash, \
-             restart or fault between"
+            "group g1 committed t@b1#0 offset 8 at 2 ms (by g1-c1) after 10 at 1 ms (by g1-c0) with no rebalance, \
+             crash, restart or fault between"
         );
+    }
+
+    #[test]
+    fn a_regression_at_a_handover_is_explained_only_near_the_move() {
+        let moved = || Op::Rebalanced { consumer: "g1-c1".into(), group: "g1".into(), queues: vec![queue("b1", 0)] };
+        let mut near = Run::new();
+        near.push(0, moved());
+        near.commit(15_000, "g1-c0", "g1", "b1", 0, 10);
+        near.commit(15_001, "g1-c1", "g1", "b1", 0, 8);
+        assert!(verdict_of("offsets", &near.history, &clustering(&[])).pass, "within the handover");
+        let mut far = Run::new();
+        far.push(0, moved());
+        far.commit(25_000, "g1-c0", "g1", "b1", 0, 10);
+        far.commit(25_001, "g1-c1", "g1", "b1", 0, 8);
+        assert!(!verdict_of("offsets", &far.history, &clustering(&[])).pass, "20 s after the move");
     }
 
     #[test]
