@@ -144,6 +144,10 @@ pub(super) struct Index<'a> {
     /// Per (group, queue): when a rebalance gave it to or took it from a consumer of the group,
     /// or an owner crashed or stopped.
     queue_moves: BTreeMap<(&'a str, &'a QueueRef), Vec<u64>>,
+    /// Per (group, queue): the intervals in which two or more consumers of the group held it
+    /// at once by their latest rebalances (their views of the group or the route differed);
+    /// an open interval lasts to the end of the run.
+    shared_ownership: BTreeMap<(&'a str, &'a QueueRef), Vec<(u64, Option<u64>)>>,
     /// Per id, per group, per consumer: the time of its first `Success` delivery.
     first_success: BTreeMap<MsgId, BTreeMap<&'a str, BTreeMap<&'a str, u64>>>,
 }
@@ -165,6 +169,7 @@ impl<'a> Index<'a> {
             disruptions_before: Vec::with_capacity(history.events.len() + 1),
             reuse_marks: BTreeMap::new(),
             queue_moves: BTreeMap::new(),
+            shared_ownership: BTreeMap::new(),
             first_success: BTreeMap::new(),
         };
         let mut disruptions = 0usize;
@@ -215,6 +220,7 @@ impl<'a> Index<'a> {
                     let old = owned.insert((group.as_str(), consumer.as_str()), new.clone()).unwrap_or_default();
                     for queue in old.symmetric_difference(&new) {
                         index.queue_moves.entry((group.as_str(), *queue)).or_default().push(event.at_ms);
+                        index.note_owners(&owned, group, queue, event.at_ms);
                     }
                 }
                 Op::NodeStarted { .. }
@@ -243,24 +249,51 @@ impl<'a> Index<'a> {
         node: &str,
         at_ms: u64,
     ) {
+        let mut released = Vec::new();
         for ((group, consumer), queues) in owned.iter_mut() {
             if *consumer == node {
-                for queue in std::mem::take(queues) {
-                    self.queue_moves.entry((*group, queue)).or_default().push(at_ms);
-                }
+                released.extend(std::mem::take(queues).into_iter().map(|queue| (*group, queue)));
+            }
+        }
+        for (group, queue) in released {
+            self.queue_moves.entry((group, queue)).or_default().push(at_ms);
+            self.note_owners(owned, group, queue, at_ms);
+        }
+    }
+
+    /// Opens or closes `queue`'s shared-ownership interval in `group` after its owners changed.
+    fn note_owners(
+        &mut self,
+        owned: &BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>>,
+        group: &'a str,
+        queue: &'a QueueRef,
+        at_ms: u64,
+    ) {
+        let owners = owned.iter().filter(|((g, _), queues)| *g == group && queues.contains(queue)).count();
+        let intervals = self.shared_ownership.entry((group, queue)).or_default();
+        let open = intervals.last().is_some_and(|(_, end)| end.is_none());
+        if owners >= 2 && !open {
+            intervals.push((at_ms, None));
+        } else if owners < 2 && open {
+            if let Some(last) = intervals.last_mut() {
+                last.1 = Some(at_ms);
             }
         }
     }
 
-    /// Whether `queue` changed hands in `group` between `from_ms - HANDOVER_MS` and `to_ms`:
-    /// then two consumers may both have held it (the old owner keeps it until its own next
-    /// rebalance) and the new one may have started from an offset read before the old one's
-    /// last commit, which repeats deliveries and moves the committed offset back.
+    /// Whether `queue` changed hands in `group` between `from_ms - HANDOVER_MS` and `to_ms`, or
+    /// two consumers held it at once at some point between `from_ms` and `to_ms`: then both may
+    /// pull it (an old owner keeps it until its own next rebalance; members whose views of the
+    /// group or route differ keep overlapping until the views agree), and a new owner may start
+    /// from an offset read before the old one's last commit. Either repeats deliveries and moves
+    /// the committed offset back: RocketMQ's redelivery after rebalance.
     pub(super) fn queue_moved_near(&self, group: &str, queue: &QueueRef, from_ms: u64, to_ms: u64) -> bool {
         let from = from_ms.saturating_sub(HANDOVER_MS);
-        self.queue_moves
-            .get(&(group, queue))
-            .is_some_and(|moves| moves.iter().any(|at| (from..=to_ms).contains(at)))
+        let moved = self.queue_moves.get(&(group, queue)).is_some_and(|moves| moves.iter().any(|at| (from..=to_ms).contains(at)));
+        let shared = self.shared_ownership.get(&(group, queue)).is_some_and(|intervals| {
+            intervals.iter().any(|(start, end)| *start <= to_ms && end.is_none_or(|end| end >= from_ms))
+        });
+        moved || shared
     }
 
     /// Computes `reuse_marks` from the deliveries, commits and power losses.
@@ -274,11 +307,24 @@ impl<'a> Index<'a> {
                 .iter()
                 .map(|loss| {
                     let mut reached: BTreeMap<&'a QueueRef, i64> = BTreeMap::new();
-                    let deliveries = self.deliveries.iter().map(|d| (d.stamp, d.queue, d.offset.saturating_add(1)));
-                    let commits = self.commits.iter().map(|c| (c.stamp, c.queue, c.offset));
-                    for (_, queue, position) in deliveries.chain(commits).filter(|(stamp, queue, _)| {
-                        stamp.index < loss.index && queue.broker == *broker
-                    }) {
+                    // A delivery counts, whenever it came, if it is of a message stored before the
+                    // loss (consumers pull ahead of what they have consumed); a commit counts if
+                    // it came before the loss.
+                    let stored_before = |d: &Delivery<'_>| {
+                        d.id.is_some_and(|id| {
+                            self.acks_of(id).any(|ack| {
+                                ack.queue == d.queue && ack.offset == d.offset && ack.stamp.index < loss.index
+                            })
+                        })
+                    };
+                    let deliveries = self
+                        .deliveries
+                        .iter()
+                        .filter(|d| d.stamp.index < loss.index || stored_before(d))
+                        .map(|d| (d.queue, d.offset.saturating_add(1)));
+                    let commits =
+                        self.commits.iter().filter(|c| c.stamp.index < loss.index).map(|c| (c.queue, c.offset));
+                    for (queue, position) in deliveries.chain(commits).filter(|(queue, _)| queue.broker == *broker) {
                         let mark = reached.entry(queue).or_insert(position);
                         *mark = (*mark).max(position);
                     }
