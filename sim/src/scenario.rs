@@ -353,7 +353,8 @@ pub struct Guarantees {
 }
 
 /// Every checker's name, in report order.
-pub const CHECKERS: [&str; 8] = ["lost", "unexpected", "aborted", "duplicates", "queue-offset", "order", "offsets", "liveness"];
+pub const CHECKERS: [&str; 8] =
+    ["lost", "unexpected", "aborted", "duplicates", "queue-offset", "order", "offsets", "liveness"];
 
 impl Default for Guarantees {
     fn default() -> Self {
@@ -492,7 +493,10 @@ impl Scenario {
                 return Err(invalid(field("rate"), "must be in (0, 10000] messages per second"));
             }
             if !(MESSAGE_SIZE_MIN..=MESSAGE_SIZE_MAX).contains(&p.message_size) {
-                return Err(invalid(field("message_size"), format!("must be {MESSAGE_SIZE_MIN} to {MESSAGE_SIZE_MAX}")));
+                return Err(invalid(
+                    field("message_size"),
+                    format!("must be {MESSAGE_SIZE_MIN} to {MESSAGE_SIZE_MAX}"),
+                ));
             }
             if p.key_space == 0 {
                 return Err(invalid(field("key_space"), "must be at least 1"));
@@ -669,15 +673,21 @@ count = 2
         assert!(matches!(error_of(&slave), ScenarioError::Invalid { field, .. } if field == "cluster.brokers[0].role"));
         let unknown = MINIMAL.replace("count = 2", "count = 2\ncolour = 3");
         assert!(matches!(error_of(&unknown), ScenarioError::Toml(text) if text.contains("colour")));
-        let fault = format!("{MINIMAL}\n[[faults.timeline]]\nat_s = 1\nfault = \"kill\"\ntarget = \"nobody\"\nfor_s = 2\n");
-        assert!(matches!(error_of(&fault), ScenarioError::Invalid { field, .. } if field == "faults.timeline[0].target"));
+        let fault =
+            format!("{MINIMAL}\n[[faults.timeline]]\nat_s = 1\nfault = \"kill\"\ntarget = \"nobody\"\nfor_s = 2\n");
+        assert!(
+            matches!(error_of(&fault), ScenarioError::Invalid { field, .. } if field == "faults.timeline[0].target")
+        );
         let late = fault.replace("\"nobody\"", "\"brokers\"").replace("at_s = 1", "at_s = 10");
         assert!(matches!(error_of(&late), ScenarioError::Invalid { field, .. } if field == "faults.timeline[0].at_s"));
         let claimed = format!("{MINIMAL}\n[guarantees]\nclaimed = [\"lost\", \"magic\"]\n");
         assert!(matches!(error_of(&claimed), ScenarioError::Invalid { field, .. } if field == "guarantees.claimed"));
         let twice = MINIMAL.replace("group = \"g1\"", "group = \"broker-a\"").replace("count = 2", "count = 1");
         assert!(Scenario::parse(&twice).is_ok(), "consumer nodes are broker-a-c0, not broker-a");
-        let dup = MINIMAL.replace("brokers = [{ name = \"broker-a\", flush = \"sync\" }]", "brokers = [{ name = \"b\" }, { name = \"b\" }]");
+        let dup = MINIMAL.replace(
+            "brokers = [{ name = \"broker-a\", flush = \"sync\" }]",
+            "brokers = [{ name = \"b\" }, { name = \"b\" }]",
+        );
         assert!(matches!(error_of(&dup), ScenarioError::Invalid { field, .. } if field == "node names"));
     }
 
@@ -691,6 +701,8 @@ count = 2
         let disk_on_clients = format!(
             "{MINIMAL}\n[faults.nemesis]\ninterval_s = [1, 2]\nduration_s = [1, 2]\nkinds = [\"disk-full\"]\ntarget = \"producers\"\n"
         );
-        assert!(matches!(error_of(&disk_on_clients), ScenarioError::Invalid { field, .. } if field == "faults.nemesis.target"));
+        assert!(
+            matches!(error_of(&disk_on_clients), ScenarioError::Invalid { field, .. } if field == "faults.nemesis.target")
+        );
     }
 }

@@ -30,7 +30,7 @@ pub mod producer;
 pub use config::ProducerConfig;
 pub use consumer::{ConsumeResult, MessageListener, PushConsumer};
 pub use consumer_api::{PullResult, PullStatus};
-pub use consumer_config::{ConsumeFrom, ConsumerObserver, ConsumerConfig, OffsetFileConfig, PullConsumerConfig};
+pub use consumer_config::{ConsumeFrom, ConsumerConfig, ConsumerObserver, OffsetFileConfig, PullConsumerConfig};
 pub use consumer_error::ConsumerError;
 pub use consumer_pull::PullConsumer;
 pub use error::ProducerError;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use petrel_core::planted::PlantedBug;
 use petrel_core::store::FlushMode;
 use petrel_sim::scenario::Scenario;
 use petrel_sim::store_chaos::{run_seed, ChaosRun};
@@ -40,6 +41,15 @@ enum Command {
         /// Where cluster runs write their reports.
         #[arg(long, default_value = "runs")]
         out: PathBuf,
+        /// Internal: run exactly --seed in this process (the batch runner starts one process per
+        /// seed, because madsim and std keep per-thread state that would make a seed's run
+        /// depend on the seeds run before it in the same process).
+        #[arg(long, hide = true)]
+        single: bool,
+        /// Test only: plant a deliberate defect (ack-before-flush, skip-consume-queue-on-recovery,
+        /// commit-before-process) to show the checkers catch it.
+        #[arg(long, hide = true, value_parser = parse_planted)]
+        planted_bug: Option<PlantedBug>,
         /// store-crash only: random steps per seed.
         #[arg(long, default_value_t = 400)]
         steps: usize,
@@ -60,7 +70,7 @@ enum Mode {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::List => list(),
-        Command::Run { scenario, seed, seeds, check_determinism, out, steps, flush } => {
+        Command::Run { scenario, seed, seeds, check_determinism, out, single, planted_bug, steps, flush } => {
             let seeds = match parse_seeds(seed, &seeds) {
                 Ok(seeds) => seeds,
                 Err(error) => {
@@ -71,14 +81,18 @@ fn main() -> ExitCode {
             if scenario == "store-crash" {
                 return store_crash(seeds, steps, flush, check_determinism);
             }
-            let scenario = match load(&scenario) {
-                Ok(scenario) => scenario,
+            let loaded = match load(&scenario) {
+                Ok(loaded) => loaded,
                 Err(error) => {
                     eprintln!("petrel-sim: {error}");
                     return ExitCode::from(2);
                 }
             };
-            cluster_run(&scenario, seeds, check_determinism, &out)
+            if single {
+                cluster_seed(&loaded, seeds.start, &out, planted_bug)
+            } else {
+                cluster_batch(&scenario, &loaded, seeds, check_determinism, &out, planted_bug)
+            }
         }
     }
 }
@@ -127,13 +141,18 @@ fn list() -> ExitCode {
         eprintln!("petrel-sim: cannot read {}", dir.display());
         return ExitCode::FAILURE;
     };
-    let mut names: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     names.sort();
     println!("store-crash  the storage engine alone under crashes and disk faults (built in)");
     for path in names {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| Scenario::parse(&t).map_err(|e| e.to_string())) {
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Scenario::parse(&t).map_err(|e| e.to_string()))
+        {
             Ok(scenario) => {
                 let first = scenario.description.split(". ").next().unwrap_or("").trim_end_matches('.');
                 println!("{stem:<12} {first}");
@@ -144,84 +163,138 @@ fn list() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-#[cfg(not(madsim))]
-fn cluster_run(scenario: &Scenario, _seeds: std::ops::Range<u64>, _check: bool, _out: &Path) -> ExitCode {
-    eprintln!(
-        "petrel-sim: cluster scenario {:?} needs the simulator's build (--cfg madsim); run it with `cargo sim run {}`",
-        scenario.name, scenario.name
-    );
-    ExitCode::from(2)
-}
-
-#[cfg(madsim)]
-fn cluster_run(scenario: &Scenario, seeds: std::ops::Range<u64>, check: bool, out: &Path) -> ExitCode {
-    use petrel_sim::cluster::{run, RunOptions};
-    use petrel_sim::report::{render, RunMeta};
-
-    let total = seeds.end - seeds.start;
-    let mut failed = Vec::new();
-    let (mut sim_ms_total, mut wall_ms_total) = (0u64, 0u64);
-    for (n, seed) in seeds.enumerate() {
-        let started = petrel_core::clock::wall_now();
-        let outcome = run(scenario, seed, &RunOptions::default());
-        let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        sim_ms_total += outcome.sim_ms;
-        wall_ms_total += wall_ms;
-        let reproduce = format!("cargo sim run {} --seed {seed}", scenario.name);
-        let meta = RunMeta { scenario: scenario.name.clone(), seed, sim_ms: outcome.sim_ms, wall_ms, reproduce: reproduce.clone() };
-        let report = render(&meta, &outcome.history, &outcome.verdicts);
-        let dir = out.join(&scenario.name).join(format!("seed-{seed}"));
-        let written = write_report(&dir, &report, &outcome.history.to_json_lines());
-        let mut ok = outcome.pass;
-        let speed = if wall_ms == 0 { "-".to_owned() } else { format!("{:.0}x", outcome.sim_ms as f64 / wall_ms as f64) };
-        let failing: Vec<&str> =
-            outcome.verdicts.iter().filter(|v| !v.pass).map(|v| v.checker.as_str()).collect();
-        println!(
-            "[{}/{total}] {} seed {seed}: {}  ({} events, {:.1} s simulated, {speed}){}",
-            n + 1,
-            scenario.name,
-            if ok { "PASS" } else { "FAIL" },
-            outcome.history.events.len(),
-            outcome.sim_ms as f64 / 1000.0,
-            if failing.is_empty() { String::new() } else { format!("  failing: {}", failing.join(", ")) },
+/// Runs each seed in its own process (see `--single`), the determinism check as two processes
+/// whose histories are compared, and prints a total.
+fn cluster_batch(
+    arg: &str,
+    scenario: &Scenario,
+    seeds: std::ops::Range<u64>,
+    check: bool,
+    out: &Path,
+    planted: Option<PlantedBug>,
+) -> ExitCode {
+    if !cfg!(madsim) {
+        eprintln!(
+            "petrel-sim: cluster scenario {:?} needs the simulator's build (--cfg madsim); run it with `cargo sim run {}`",
+            scenario.name, scenario.name
         );
-        if let Some(panic) = &outcome.panic {
-            println!("  panicked: {panic}");
-        }
+        return ExitCode::from(2);
+    }
+    let total = seeds.end - seeds.start;
+    let started = petrel_core::clock::wall_now();
+    let mut failed = Vec::new();
+    for (n, seed) in seeds.enumerate() {
+        print!("[{}/{total}] ", n + 1);
+        // The child writes to the same stdout: ours must be out first.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let mut ok = run_child(arg, seed, out, planted);
         if check {
-            let again = run(scenario, seed, &RunOptions::default());
-            if let Some((index, first, second)) = outcome.history.first_difference(&again.history) {
-                let show = |e: Option<&petrel_sim::history::Event>| {
-                    e.map_or("(end of history)".to_owned(), |e| serde_json::to_string(e).unwrap_or_default())
-                };
-                println!("  NOT DETERMINISTIC at event {index}:\n    first run:  {}\n    second run: {}", show(first), show(second));
-                ok = false;
-            } else {
-                println!("  deterministic: the second run's {} events are identical", again.history.events.len());
+            let again_dir = out.join(".determinism");
+            let again = run_child_quiet(arg, seed, &again_dir, planted);
+            let history =
+                |dir: &Path| std::fs::read(dir.join(&scenario.name).join(format!("seed-{seed}")).join("history.jsonl"));
+            match (history(out), history(&again_dir), again) {
+                (Ok(first), Ok(second), true) if first == second => {
+                    println!("  deterministic: a second process replayed the same {} history bytes", first.len());
+                }
+                (Ok(first), Ok(second), _) => {
+                    let line =
+                        first.split(|b| *b == b'\n').zip(second.split(|b| *b == b'\n')).position(|(a, b)| a != b);
+                    println!("  NOT DETERMINISTIC: the second run's history differs at event {line:?}");
+                    ok = false;
+                }
+                _ => {
+                    println!("  determinism not checked: a history file is missing");
+                    ok = false;
+                }
             }
         }
-        match written {
-            Ok(()) => println!("  report: {}", dir.join("summary.txt").display()),
-            Err(error) => println!("  report not written to {}: {error}", dir.display()),
-        }
         if !ok {
-            println!("  reproduce: {reproduce}{}", if check { " --check-determinism" } else { "" });
+            let flag = if check { " --check-determinism" } else { "" };
+            println!("  reproduce: cargo sim run {arg} --seed {seed}{flag}");
             failed.push(seed);
         }
     }
-    let speed = if wall_ms_total == 0 { 0.0 } else { sim_ms_total as f64 / wall_ms_total as f64 };
+    let wall_s = started.elapsed().as_secs_f64();
     println!(
-        "{}: {} passed, {} failed; {:.0} simulated s in {:.1} wall s ({speed:.0}x)",
+        "{}: {} passed, {} failed in {wall_s:.1} wall s",
         scenario.name,
         total as usize - failed.len(),
-        failed.len(),
-        sim_ms_total as f64 / 1000.0,
-        wall_ms_total as f64 / 1000.0
+        failed.len()
     );
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         println!("failing seeds: {failed:?}");
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs one seed in a child process, its output shown; true when it passed.
+fn run_child(arg: &str, seed: u64, out: &Path, planted: Option<PlantedBug>) -> bool {
+    child_command(arg, seed, out, planted).status().is_ok_and(|status| status.success())
+}
+
+/// Runs one seed in a child process, its output hidden; true when it passed.
+fn run_child_quiet(arg: &str, seed: u64, out: &Path, planted: Option<PlantedBug>) -> bool {
+    child_command(arg, seed, out, planted).output().is_ok_and(|output| output.status.success())
+}
+
+fn child_command(arg: &str, seed: u64, out: &Path, planted: Option<PlantedBug>) -> std::process::Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("petrel-sim"));
+    let mut command = std::process::Command::new(exe);
+    command.args(["run", arg, "--seed", &seed.to_string(), "--single", "--out"]).arg(out);
+    if let Some(bug) = planted {
+        command.args(["--planted-bug", bug.name()]);
+    }
+    command
+}
+
+fn parse_planted(name: &str) -> Result<PlantedBug, String> {
+    PlantedBug::ALL.into_iter().find(|bug| bug.name() == name).ok_or_else(|| format!("unknown planted bug {name:?}"))
+}
+
+#[cfg(not(madsim))]
+fn cluster_seed(scenario: &Scenario, _seed: u64, _out: &Path, _planted: Option<PlantedBug>) -> ExitCode {
+    eprintln!("petrel-sim: cluster scenario {:?} needs the simulator's build (--cfg madsim)", scenario.name);
+    ExitCode::from(2)
+}
+
+/// Runs one seed in this process, prints its line and writes its report.
+#[cfg(madsim)]
+fn cluster_seed(scenario: &Scenario, seed: u64, out: &Path, planted: Option<PlantedBug>) -> ExitCode {
+    use petrel_sim::cluster::{run, RunOptions};
+    use petrel_sim::report::{render, RunMeta};
+
+    let started = petrel_core::clock::wall_now();
+    let outcome = run(scenario, seed, &RunOptions { planted });
+    let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let reproduce = format!("cargo sim run {} --seed {seed}", scenario.name);
+    let meta = RunMeta { scenario: scenario.name.clone(), seed, sim_ms: outcome.sim_ms, wall_ms, reproduce };
+    let report = render(&meta, &outcome.history, &outcome.verdicts);
+    let dir = out.join(&scenario.name).join(format!("seed-{seed}"));
+    let written = write_report(&dir, &report, &outcome.history.to_json_lines());
+    let speed = if wall_ms == 0 { "-".to_owned() } else { format!("{:.0}x", outcome.sim_ms as f64 / wall_ms as f64) };
+    let failing: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.pass).map(|v| v.checker.as_str()).collect();
+    println!(
+        "{} seed {seed}: {}  ({} events, {:.1} s simulated in {:.2} wall s, {speed}){}",
+        scenario.name,
+        if outcome.pass { "PASS" } else { "FAIL" },
+        outcome.history.events.len(),
+        outcome.sim_ms as f64 / 1000.0,
+        wall_ms as f64 / 1000.0,
+        if failing.is_empty() { String::new() } else { format!("  failing: {}", failing.join(", ")) },
+    );
+    if let Some(panic) = &outcome.panic {
+        println!("  panicked: {panic}");
+    }
+    match written {
+        Ok(()) => println!("  report: {}", dir.join("summary.txt").display()),
+        Err(error) => println!("  report not written to {}: {error}", dir.display()),
+    }
+    if outcome.pass {
+        ExitCode::SUCCESS
+    } else {
         ExitCode::FAILURE
     }
 }

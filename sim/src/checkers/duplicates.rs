@@ -53,12 +53,8 @@ pub(super) fn duplicates(ix: &Index<'_>) -> CheckResult {
                 None => retry += 1,
                 Some(previous) => {
                     let (first, second) = (previous.stamp.index, delivery.stamp.index);
-                    let moved = ix.queue_moved_near(
-                        scope.group,
-                        delivery.queue,
-                        previous.stamp.at_ms,
-                        delivery.stamp.at_ms,
-                    );
+                    let moved =
+                        ix.queue_moved_near(scope.group, delivery.queue, previous.stamp.at_ms, delivery.stamp.at_ms);
                     if ix.disrupted_between(first, second) || later_between(*id, scope.group, first, second) || moved {
                         redelivery += 1;
                     } else {

@@ -12,6 +12,12 @@ use crate::history::{AckStatus, CrashKind, History, MsgId, Op, Processing, Queue
 /// rebalance interval (20 s), after which every member has rebalanced again.
 const HANDOVER_MS: u64 = 20_000;
 
+/// A power loss and how far consumers had got in each queue of its broker before it.
+type ReuseMark<'a> = (Stamp, BTreeMap<&'a QueueRef, i64>);
+
+/// From when two or more consumers held a queue, to when that ended (`None`: still at the end).
+type SharedInterval = (u64, Option<u64>);
+
 /// Where an event sits in the history: its position in the event list and its simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Stamp {
@@ -140,14 +146,14 @@ pub(super) struct Index<'a> {
     /// stored below that mark after the power loss sits at a reused offset the consumers had
     /// already passed, so they skip it: the loss of ASYNC_FLUSH's unsynced tail shows up as
     /// later messages being passed over, and is excused like the tail itself.
-    reuse_marks: BTreeMap<&'a str, Vec<(Stamp, BTreeMap<&'a QueueRef, i64>)>>,
+    reuse_marks: BTreeMap<&'a str, Vec<ReuseMark<'a>>>,
     /// Per (group, queue): when a rebalance gave it to or took it from a consumer of the group,
     /// or an owner crashed or stopped.
     queue_moves: BTreeMap<(&'a str, &'a QueueRef), Vec<u64>>,
     /// Per (group, queue): the intervals in which two or more consumers of the group held it
     /// at once by their latest rebalances (their views of the group or the route differed);
     /// an open interval lasts to the end of the run.
-    shared_ownership: BTreeMap<(&'a str, &'a QueueRef), Vec<(u64, Option<u64>)>>,
+    shared_ownership: BTreeMap<(&'a str, &'a QueueRef), Vec<SharedInterval>>,
     /// Per id, per group, per consumer: the time of its first `Success` delivery.
     first_success: BTreeMap<MsgId, BTreeMap<&'a str, BTreeMap<&'a str, u64>>>,
 }
@@ -289,7 +295,10 @@ impl<'a> Index<'a> {
     /// the committed offset back: RocketMQ's redelivery after rebalance.
     pub(super) fn queue_moved_near(&self, group: &str, queue: &QueueRef, from_ms: u64, to_ms: u64) -> bool {
         let from = from_ms.saturating_sub(HANDOVER_MS);
-        let moved = self.queue_moves.get(&(group, queue)).is_some_and(|moves| moves.iter().any(|at| (from..=to_ms).contains(at)));
+        let moved = self
+            .queue_moves
+            .get(&(group, queue))
+            .is_some_and(|moves| moves.iter().any(|at| (from..=to_ms).contains(at)));
         let shared = self.shared_ownership.get(&(group, queue)).is_some_and(|intervals| {
             intervals.iter().any(|(start, end)| *start <= to_ms && end.is_none_or(|end| end >= from_ms))
         });
@@ -297,7 +306,7 @@ impl<'a> Index<'a> {
     }
 
     /// Computes `reuse_marks` from the deliveries, commits and power losses.
-    fn reuse_marks(&self) -> BTreeMap<&'a str, Vec<(Stamp, BTreeMap<&'a QueueRef, i64>)>> {
+    fn reuse_marks(&self) -> BTreeMap<&'a str, Vec<ReuseMark<'a>>> {
         let mut marks = BTreeMap::new();
         for (broker, losses) in &self.power_losses {
             if self.config.power_loss_window_ms.get(*broker).copied().flatten().is_none() {

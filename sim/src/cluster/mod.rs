@@ -30,7 +30,7 @@ use crate::checkers::{check_all, CheckConfig, CheckResult, GroupModel};
 use crate::history::{History, Op, Processing, Recorder};
 use crate::scenario::{FlushSpec, Scenario, SendMode};
 
-use self::nodes::{Cluster, Clock};
+use self::nodes::{Clock, Cluster};
 
 /// Port of every NameServer.
 const NAMESRV_PORT: u16 = 9876;
@@ -63,6 +63,10 @@ pub struct RunOutcome {
 }
 
 /// Runs `scenario` with `seed` in a fresh madsim runtime.
+///
+/// Run one seed per process when runs must be comparable: a second run in the same process
+/// does not replay the first process's run of that seed (some state of madsim or std survives
+/// a runtime, even across threads), so `petrel-sim` starts a process per seed.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunOutcome {
     let recorder = Recorder::new();
     let mut runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
@@ -137,7 +141,7 @@ async fn supervise(scenario: Scenario, seed: u64, options: RunOptions, recorder:
         seed,
         &options,
         recorder.clone(),
-        clock.clone(),
+        clock,
         producers_stop_rx,
         consumers_stop_rx,
     ));
@@ -213,7 +217,9 @@ fn drained(history: &History, config: &CheckConfig) -> bool {
     config.groups.iter().all(|(group, (model, members))| {
         let has = |member: &String| consumed.get(&(group.clone(), member.clone()));
         match model {
-            GroupModel::Clustering => acked.iter().all(|id| members.iter().any(|m| has(m).is_some_and(|s| s.contains(id)))),
+            GroupModel::Clustering => {
+                acked.iter().all(|id| members.iter().any(|m| has(m).is_some_and(|s| s.contains(id))))
+            }
             GroupModel::Broadcasting => members.iter().all(|m| has(m).map_or(acked.is_empty(), |s| acked.is_subset(s))),
         }
     })

@@ -209,7 +209,12 @@ impl Nemesis {
                 let node = self.pick(target, kind)?;
                 let crash = if kind == FaultKind::Kill { CrashKind::Kill } else { CrashKind::PowerLoss };
                 self.crash(node, crash);
-                return Some(Applied { name: kind.name().to_owned(), nodes: vec![self.name(node)], active: Active::Crashed { node }, kind });
+                return Some(Applied {
+                    name: kind.name().to_owned(),
+                    nodes: vec![self.name(node)],
+                    active: Active::Crashed { node },
+                    kind,
+                });
             }
             FaultKind::Pause => {
                 let node = self.pick(target, kind)?;
@@ -226,7 +231,8 @@ impl Nemesis {
                 let node = self.pick(target, kind)?;
                 let others: Vec<usize> = (0..count).filter(|o| *o != node).collect();
                 let other = *others.choose(&mut self.rng)?;
-                let links = if kind == FaultKind::OneWay { vec![(node, other)] } else { vec![(node, other), (other, node)] };
+                let links =
+                    if kind == FaultKind::OneWay { vec![(node, other)] } else { vec![(node, other), (other, node)] };
                 (Active::Links { links }, vec![self.name(node), self.name(other)])
             }
             FaultKind::PartitionHalves | FaultKind::Bridge => {

@@ -269,7 +269,13 @@ fn build_node(handle: &Handle, name: &str, ip: IpAddr, init: impl Fn() -> Init +
     handle.create_node().name(name).ip(ip).init(init).build()
 }
 
-fn namesrv_node(handle: &Handle, shared: &Shared, name: String, addr: SocketAddr, go: watch::Receiver<bool>) -> SimNode {
+fn namesrv_node(
+    handle: &Handle,
+    shared: &Shared,
+    name: String,
+    addr: SocketAddr,
+    go: watch::Receiver<bool>,
+) -> SimNode {
     let (shared_c, name_c) = (shared.clone(), name.clone());
     let init = move || -> Init {
         let (shared, name, mut go) = (shared_c.clone(), name_c.clone(), go.clone());
