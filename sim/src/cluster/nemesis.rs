@@ -101,7 +101,7 @@ impl Nemesis {
     /// Runs the schedule for `duration` of simulated time; faults still in force at the end
     /// stay for `heal_all`.
     pub async fn run(&mut self, duration: Duration) {
-        let start = tokio::time::Instant::now();
+        let start = petrel_core::clock::monotonic();
         let end = start + duration;
         // (heal time, fault) of the faults in force.
         let mut active: Vec<(tokio::time::Instant, Applied)> = Vec::new();
@@ -113,7 +113,7 @@ impl Nemesis {
             let next = [next_timed, next_heal, next_random].into_iter().flatten().min();
             let Some(next) = next.filter(|next| *next < end) else { break };
             tokio::time::sleep_until(next).await;
-            let now = tokio::time::Instant::now();
+            let now = petrel_core::clock::monotonic();
             // Heals first, then new faults.
             let mut i = 0;
             while i < active.len() {

@@ -360,6 +360,7 @@ fn producer_node(
             let seed = shared.seed ^ (u64::from(index) << 32) ^ start;
             let run = ProducerRun { shared: shared.clone(), producer: producer.clone(), spec, index, next_seq };
             run.send_loop(StdRng::seed_from_u64(seed), stop).await;
+            drop(run);
             if let Ok(producer) = Arc::try_unwrap(producer) {
                 producer.shutdown().await;
             }
