@@ -301,6 +301,11 @@ impl Recorder {
         self.history.lock().unwrap_or_else(PoisonError::into_inner).push(at_ms, op);
     }
 
+    /// Runs `f` over the history so far, without copying it.
+    pub fn read<R>(&self, f: impl FnOnce(&History) -> R) -> R {
+        f(&self.history.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// A copy of the history so far.
     pub fn snapshot(&self) -> History {
         self.history.lock().unwrap_or_else(PoisonError::into_inner).clone()

@@ -166,7 +166,7 @@ async fn supervise(scenario: Scenario, seed: u64, options: RunOptions, recorder:
 
     let deadline_ms = healed_ms + secs_to_ms(scenario.liveness_window_s);
     let config = check_config(&scenario);
-    while clock.now_ms() < deadline_ms && !drained(&recorder.snapshot(), &config) {
+    while clock.now_ms() < deadline_ms && !recorder.read(|history| drained(history, &config)) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     consumers_stop.send_replace(true);
