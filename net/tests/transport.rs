@@ -44,7 +44,7 @@ fn echo() -> Arc<dyn RequestHandler> {
         Box::pin(async move {
             let mut response = RemotingCommand::response(ResponseCode::Success, None);
             response.ext_fields = request.ext_fields.clone();
-            response.ext_fields.insert("peer".into(), ctx.peer.to_string());
+            response.ext_fields.insert("peer", ctx.peer.to_string());
             response.body = request.body;
             Some(response)
         })
@@ -72,7 +72,7 @@ fn gated() -> (Arc<dyn RequestHandler>, Gate) {
             let _ = arrived.send(n.clone());
             let _permit = gate.acquire().await.ok()?;
             let mut response = RemotingCommand::response(ResponseCode::Success, None);
-            response.ext_fields.insert("n".into(), n);
+            response.ext_fields.insert("n", n);
             Some(response)
         })
     });
@@ -100,6 +100,22 @@ async fn closed_by_peer(stream: &mut TcpStream) -> bool {
         Ok(Ok(n)) => panic!("server answered {n} bytes to a bad frame"),
         Err(_) => false,
     }
+}
+
+/// A client configured with a header format sends every request in it whatever the request was
+/// built with, and the server answers in that format; without one, each goes as built. The
+/// client library's defaults use the binary header.
+#[tokio::test]
+async fn configured_header_format_applies_to_every_request() {
+    let server = serve(echo()).await;
+    let built_json = || request(RequestCode::SendMessage, &[("topic", "T")]).with_serialize_type(SerializeType::Json);
+    let stamped = RemotingClient::new(ClientConfig::for_clients(), None);
+    assert_eq!(ClientConfig::for_clients().request_header, Some(SerializeType::RocketMq));
+    let response = stamped.invoke(server.local_addr(), built_json(), CALL_TIMEOUT).await.expect("response");
+    assert_eq!(response.serialize_type, SerializeType::RocketMq);
+    assert_eq!(field(&response, "topic"), Some("T"));
+    let response = client().invoke(server.local_addr(), built_json(), CALL_TIMEOUT).await.expect("response");
+    assert_eq!(response.serialize_type, SerializeType::Json);
 }
 
 /// A request with a JSON header and one with a ROCKETMQ binary header both come back with
@@ -148,7 +164,7 @@ async fn concurrent_requests_on_one_connection_match_by_opaque() {
             // Later requests often finish first.
             tokio::time::sleep(Duration::from_millis((REQUESTS - n) % 17)).await;
             let mut response = RemotingCommand::response(ResponseCode::Success, None);
-            response.ext_fields.insert("n".into(), n.to_string());
+            response.ext_fields.insert("n", n.to_string());
             Some(response)
         })
     });

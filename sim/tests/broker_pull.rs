@@ -179,13 +179,13 @@ fn offset_moved_and_empty_queue() {
     );
 
     let mut empty_queue = pull_request(5, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_SUSPEND, "*");
-    empty_queue.ext_fields.insert("queueId".into(), "1".into());
+    empty_queue.ext_fields.insert("queueId", "1".into());
     let response = respond(&store, &consumers, &mut offsets, &empty_queue, PullAttempt::First);
     assert_eq!(
         (response.code, response.remark.as_deref()),
         (ResponseCode::PullOffsetMoved.as_i32(), Some("NO_MATCHED_LOGIC_QUEUE"))
     );
-    empty_queue.ext_fields.insert("queueOffset".into(), "0".into());
+    empty_queue.ext_fields.insert("queueOffset", "0".into());
     let context = PullContext { store: &store, consumers: &consumers, topics: &topics };
     assert!(matches!(
         process_pull(&context, &mut offsets, 0, &empty_queue, PullAttempt::First),
@@ -266,7 +266,7 @@ fn heartbeat_subscription_filters() {
     let only_a = respond(&store, &consumers, &mut offsets, &request, PullAttempt::First);
     assert_eq!(body_offsets(&only_a), vec![0, 2, 4, 6]);
     let mut newer = request.clone();
-    newer.ext_fields.insert("subVersion".into(), "6".into());
+    newer.ext_fields.insert("subVersion", "6".into());
     let stale = respond(&store, &consumers, &mut offsets, &newer, PullAttempt::First);
     assert_eq!(stale.code, ResponseCode::SubscriptionNotLatest.as_i32());
 }
@@ -278,11 +278,11 @@ fn topic_and_queue_checks() {
     let consumers = ConsumerManager::new();
     let mut offsets = OffsetTable::default();
     let mut unknown = pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION, "*");
-    unknown.ext_fields.insert("topic".into(), "U".into());
+    unknown.ext_fields.insert("topic", "U".into());
     let response = respond(&store, &consumers, &mut offsets, &unknown, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::TopicNotExist.as_i32());
     let mut far = pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_COMMIT_OFFSET, "*");
-    far.ext_fields.insert("queueId".into(), "2".into());
+    far.ext_fields.insert("queueId", "2".into());
     let response = respond(&store, &consumers, &mut offsets, &far, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::SystemError.as_i32());
     assert_eq!(response.remark.as_deref(), Some("queueId[2] is illegal, topic:[T] topicConfig.readQueueNums:[2]"));
@@ -308,7 +308,7 @@ fn pull_commits_offset_on_first_attempt_only() {
     assert!(matches!(process_pull(&context, &mut offsets, 0, &request, PullAttempt::First), PullDecision::Suspend(_)));
     assert_eq!(offsets.query("G", "T", 0), Some(3));
     assert!(offsets.is_dirty());
-    request.ext_fields.insert("commitOffset".into(), "9".into());
+    request.ext_fields.insert("commitOffset", "9".into());
     respond(&store, &consumers, &mut offsets, &request, PullAttempt::Resumed);
     assert_eq!(offsets.query("G", "T", 0), Some(3));
 }

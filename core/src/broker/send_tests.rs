@@ -1,11 +1,9 @@
 //! Exact-output tests of the send path: requests in, `PreparedSend`s and responses out.
 
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::message::batch::encode_batch;
 use crate::protocol::TopicConfig;
-use crate::remoting::{CommandHeader, SerializeType};
+use crate::remoting::{CommandHeader, ExtFields, SerializeType};
 use crate::store::message_store::{PutResult, StoredMessage};
 use crate::store::{CommitLogOffset, Durability, QueueOffset};
 
@@ -330,7 +328,7 @@ fn outcome(offsets: &[(u64, u64)], flush_timed_out: bool) -> PutOutcome {
 }
 
 /// The response's ext fields, with the header fields, exactly.
-fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn fields(pairs: &[(&str, &str)]) -> ExtFields {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 

@@ -6,7 +6,7 @@
 //! (Java answers a `RemotingCommandException` the same way); a code not handled here is
 //! answered `REQUEST_CODE_NOT_SUPPORTED` with Java's remark. Nothing a peer sends panics.
 
-use std::collections::BTreeMap;
+use crate::remoting::ExtFields;
 
 use super::route_info::{ExpiredBroker, RouteInfoManager};
 use super::ConnectionId;
@@ -51,14 +51,14 @@ pub struct DeleteTopicFromNamesrvRequestHeader {
 }
 
 impl CommandHeader for DeleteTopicFromNamesrvRequestHeader {
-    fn write_fields(&self, fields: &mut BTreeMap<String, String>) {
-        fields.insert("topic".to_owned(), self.topic.clone());
+    fn write_fields(&self, fields: &mut ExtFields) {
+        fields.insert("topic", self.topic.clone());
         if let Some(cluster_name) = &self.cluster_name {
-            fields.insert("clusterName".to_owned(), cluster_name.clone());
+            fields.insert("clusterName", cluster_name.clone());
         }
     }
 
-    fn read_fields(fields: &BTreeMap<String, String>) -> Result<Self, HeaderError> {
+    fn read_fields(fields: &ExtFields) -> Result<Self, HeaderError> {
         let topic = fields.get("topic").ok_or(HeaderError::Missing { field: "topic" })?;
         Ok(DeleteTopicFromNamesrvRequestHeader {
             topic: topic.clone(),

@@ -27,7 +27,7 @@ fn register_header(broker_addr: &str, broker_id: i64) -> RegisterBrokerRequestHe
 fn register_request(broker_addr: &str, broker_id: i64, opaque: i32) -> RemotingCommand {
     let body = RegisterBrokerBody {
         topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
-            topic_config_table: BTreeMap::from([("T".to_owned(), TopicConfig::new("T", 4))]),
+            topic_config_table: std::collections::BTreeMap::from([("T".to_owned(), TopicConfig::new("T", 4))]),
             data_version: DataVersion { timestamp: 1, counter: 1 },
         },
         filter_server_list: Vec::new(),
@@ -195,11 +195,11 @@ fn bad_requests_are_system_errors() {
     assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
 
     let mut request = register_request(A_MASTER, 0, 3);
-    request.ext_fields.insert("bodyCrc32".into(), "12345".into());
+    request.ext_fields.insert("bodyCrc32", "12345".into());
     assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, "crc32 not match"));
 
     let mut request = register_request(A_MASTER, 0, 4);
-    request.ext_fields.insert("compressed".into(), "true".into());
+    request.ext_fields.insert("compressed", "true".into());
     let remark = "invalid request body: compressed RegisterBrokerBody is not supported: set compressedRegister=false";
     assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
 

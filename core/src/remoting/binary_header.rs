@@ -13,7 +13,7 @@
 //! header ends exactly after the ext section. An unknown language byte is read as OTHER, as
 //! lenient as the JSON header. An empty remark or empty extFields cannot be told from none.
 
-use std::collections::BTreeMap;
+use super::ext_fields::{intern, ExtFields};
 
 use bytes::{BufMut, BytesMut};
 
@@ -67,7 +67,7 @@ pub(crate) fn encode(command: &RemotingCommand, out: &mut BytesMut) -> Result<()
 }
 
 /// The byte length of the ext section, checking each key fits an i16 length.
-fn ext_section_len(fields: &BTreeMap<String, String>) -> Result<usize, EncodeError> {
+fn ext_section_len(fields: &ExtFields) -> Result<usize, EncodeError> {
     let mut total: usize = 0;
     for (key, value) in fields {
         if key.len() > i16::MAX as usize {
@@ -114,16 +114,16 @@ pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, FrameError> {
 }
 
 /// Decodes the ext section's entries; a later duplicate key wins, as in Java's `HashMap.put`.
-fn decode_ext_section(section: &[u8]) -> Result<BTreeMap<String, String>, FrameError> {
+fn decode_ext_section(section: &[u8]) -> Result<ExtFields, FrameError> {
     let mut reader = Reader { rest: section };
-    let mut fields = BTreeMap::new();
+    let mut fields = ExtFields::new();
     while !reader.rest.is_empty() {
         let key_len = i16::from_be_bytes(reader.array("extFields key length")?);
         let key_len = usize::try_from(key_len)
             .map_err(|_| FrameError::NegativeFieldLength { field: "extFields key", len: i32::from(key_len) })?;
         let key = utf8(reader.take(key_len, "extFields key")?, "extFields key")?;
         let value = utf8(reader.i32_prefixed("extFields value")?, "extFields value")?;
-        fields.insert(key.to_owned(), value.to_owned());
+        fields.insert(intern(key), value.to_owned());
     }
     Ok(fields)
 }

@@ -1,12 +1,11 @@
 //! `RemotingCommand`: one request or response of the remoting protocol, independent of how its
 //! header is serialized.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
 use super::code::{LanguageCode, RequestCode, ResponseCode, SerializeType};
 use super::error::HeaderError;
+use super::ext_fields::ExtFields;
 use super::header::CommandHeader;
 
 /// `flag` bit 0: the command is a response (RocketMQ's `RPC_TYPE` bit).
@@ -40,9 +39,9 @@ pub struct RemotingCommand {
     pub flag: i32,
     /// Human-readable text, mostly the reason of an error response.
     pub remark: Option<String>,
-    /// The request/response-specific header, flattened to strings (see `CommandHeader`). A
-    /// `BTreeMap` so encoding is deterministic.
-    pub ext_fields: BTreeMap<String, String>,
+    /// The request/response-specific header, flattened to strings (see `CommandHeader`). Kept
+    /// sorted by key, so encoding is deterministic.
+    pub ext_fields: ExtFields,
     /// Payload: message bytes for sends and pulls, JSON for route data and admin calls. A
     /// zero-copy slice of the receive buffer after decoding. The wire cannot tell an empty body
     /// from none, so decoding yields `None` for both.
@@ -84,7 +83,7 @@ impl RemotingCommand {
             opaque: 0,
             flag: 0,
             remark: None,
-            ext_fields: BTreeMap::new(),
+            ext_fields: ExtFields::new(),
             body: None,
             serialize_type: SerializeType::Json,
         }

@@ -32,7 +32,7 @@ fn command_strategy(serialize_type: SerializeType) -> impl Strategy<Value = Remo
             opaque,
             flag,
             remark,
-            ext_fields,
+            ext_fields: ext_fields.into_iter().collect(),
             body: body.map(Bytes::from),
             serialize_type,
         })

@@ -6,17 +6,16 @@
 //! other wrapper-typed field (`Integer`, `Long`, `Boolean`, `String`) may be absent and is an
 //! `Option` here; a primitive `boolean` without `@CFNotNull` reads as `false` when absent.
 
-use std::collections::BTreeMap;
-
 use super::error::HeaderError;
+use super::ext_fields::ExtFields;
 
 /// A typed header that travels in a command's extFields.
 pub trait CommandHeader: Sized {
     /// Writes every present field into `fields`, keyed by its Java name.
-    fn write_fields(&self, fields: &mut BTreeMap<String, String>);
+    fn write_fields(&self, fields: &mut ExtFields);
 
     /// Reads the header from `fields`. Unknown keys are ignored.
-    fn read_fields(fields: &BTreeMap<String, String>) -> Result<Self, HeaderError>;
+    fn read_fields(fields: &ExtFields) -> Result<Self, HeaderError>;
 }
 
 /// A request that needs no header (LOCK_BATCH_MQ, UNLOCK_BATCH_MQ, HEART_BEAT, ...).
@@ -24,9 +23,9 @@ pub trait CommandHeader: Sized {
 pub struct EmptyHeader;
 
 impl CommandHeader for EmptyHeader {
-    fn write_fields(&self, _fields: &mut BTreeMap<String, String>) {}
+    fn write_fields(&self, _fields: &mut ExtFields) {}
 
-    fn read_fields(_fields: &BTreeMap<String, String>) -> Result<Self, HeaderError> {
+    fn read_fields(_fields: &ExtFields) -> Result<Self, HeaderError> {
         Ok(EmptyHeader)
     }
 }
@@ -140,17 +139,17 @@ macro_rules! command_header {
         }
 
         impl $crate::remoting::header::CommandHeader for $name {
-            fn write_fields(&self, fields: &mut std::collections::BTreeMap<String, String>) {
+            fn write_fields(&self, fields: &mut $crate::remoting::ext_fields::ExtFields) {
                 use $crate::remoting::header::HeaderField;
                 $(
                     if let Some(value) = HeaderField::to_field(&self.$field) {
-                        fields.insert($key.to_owned(), value);
+                        fields.insert($key, value);
                     }
                 )*
             }
 
             fn read_fields(
-                fields: &std::collections::BTreeMap<String, String>,
+                fields: &$crate::remoting::ext_fields::ExtFields,
             ) -> Result<Self, $crate::remoting::error::HeaderError> {
                 use $crate::remoting::header::HeaderField;
                 Ok($name {
@@ -169,7 +168,7 @@ macro_rules! command_header {
             /// extFields maps as a Java peer would send for this header: every required field,
             /// some optional ones, values in canonical form.
             pub(crate) fn wire_fields_strategy(
-            ) -> impl proptest::strategy::Strategy<Value = std::collections::BTreeMap<String, String>> {
+            ) -> impl proptest::strategy::Strategy<Value = $crate::remoting::ext_fields::ExtFields> {
                 use proptest::strategy::Strategy;
                 use $crate::remoting::header::test_support::FieldStrategy;
                 let fields: Vec<proptest::strategy::BoxedStrategy<Option<String>>> =
@@ -190,19 +189,17 @@ macro_rules! command_header {
 pub(crate) mod test_support {
     //! Strategies that produce field strings the way Java's `toString()` writes them.
 
-    use std::collections::BTreeMap;
-
     use proptest::prelude::*;
+
+    use crate::remoting::ext_fields::ExtFields;
 
     use super::CommandHeader;
 
     /// Reads a header from `fields` (which must succeed), writes it back, and checks that the
     /// same map comes out: reading loses nothing and writing invents nothing.
-    pub(crate) fn wire_round_trip<H: CommandHeader + std::fmt::Debug>(
-        fields: &BTreeMap<String, String>,
-    ) -> Result<H, TestCaseError> {
+    pub(crate) fn wire_round_trip<H: CommandHeader + std::fmt::Debug>(fields: &ExtFields) -> Result<H, TestCaseError> {
         let header = H::read_fields(fields).map_err(|e| TestCaseError::fail(format!("{e} in {fields:?}")))?;
-        let mut written = BTreeMap::new();
+        let mut written = ExtFields::new();
         header.write_fields(&mut written);
         prop_assert_eq!(&written, fields, "{:?}", header);
         Ok(header)
@@ -272,7 +269,7 @@ mod tests {
         }
     }
 
-    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn fields(pairs: &[(&str, &str)]) -> ExtFields {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
@@ -316,7 +313,7 @@ mod tests {
     #[test]
     fn write_uses_java_text_forms() {
         let header = SampleHeader { name: "n".into(), count: 5, limit: None, flag: true };
-        let mut written = BTreeMap::new();
+        let mut written = ExtFields::new();
         header.write_fields(&mut written);
         assert_eq!(written, fields(&[("name", "n"), ("count", "5"), ("flagOn", "true")]));
         assert_eq!(SampleHeader::FIELD_NAMES, &["name", "count", "limit", "flagOn"]);

@@ -124,7 +124,7 @@ command_header! {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use crate::remoting::ExtFields;
 
     use proptest::prelude::*;
 
@@ -164,7 +164,7 @@ mod tests {
     /// from defaults, and the typed values read back.
     #[test]
     fn register_broker_from_java_fields() {
-        let fields: BTreeMap<String, String> = [
+        let fields: ExtFields = [
             ("brokerName", "broker-a"),
             ("brokerAddr", "10.0.0.1:10911"),
             ("clusterName", "DefaultCluster"),
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn unregister_client_uses_java_key() {
         let header = UnregisterClientRequestHeader { client_id: "1.2.3.4@1".into(), ..Default::default() };
-        let mut fields = BTreeMap::new();
+        let mut fields = ExtFields::new();
         header.write_fields(&mut fields);
         assert_eq!(fields.keys().collect::<Vec<_>>(), ["clientID"]);
     }

@@ -262,6 +262,8 @@ command_header! {
 mod tests {
     use std::collections::BTreeMap;
 
+    use crate::remoting::ExtFields;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -304,16 +306,16 @@ mod tests {
             let v2 = wire_round_trip::<SendMessageRequestHeaderV2>(&fields)?;
             let v1 = SendMessageRequestHeader::from(v2.clone());
             prop_assert_eq!(SendMessageRequestHeaderV2::from(v1.clone()), v2);
-            let mut v1_fields = BTreeMap::new();
+            let mut v1_fields = ExtFields::new();
             v1.write_fields(&mut v1_fields);
             let long_by_letter: BTreeMap<&str, &str> = SendMessageRequestHeaderV2::FIELD_NAMES
                 .iter()
                 .copied()
                 .zip(V1_NAMES_IN_V2_ORDER.iter().copied())
                 .collect();
-            let renamed: BTreeMap<String, String> = fields
+            let renamed: ExtFields = fields
                 .iter()
-                .map(|(letter, value)| (long_by_letter[letter.as_str()].to_owned(), value.clone()))
+                .map(|(letter, value)| (long_by_letter[letter].to_owned(), value.clone()))
                 .collect();
             prop_assert_eq!(v1_fields, renamed);
         }
@@ -351,7 +353,7 @@ mod tests {
     /// A pull request as a Java consumer sends it decodes to the expected typed values.
     #[test]
     fn pull_request_from_java_fields() {
-        let fields: BTreeMap<String, String> = [
+        let fields: ExtFields = [
             ("consumerGroup", "G"),
             ("topic", "T"),
             ("queueId", "3"),

@@ -135,7 +135,7 @@ command_header! {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use crate::remoting::ExtFields;
 
     use proptest::prelude::*;
 
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn reset_offset_uses_java_field_names() {
         let header = ResetOffsetRequestHeader { topic: "T".into(), group: "G".into(), timestamp: 5, is_force: true };
-        let mut fields = BTreeMap::new();
+        let mut fields = ExtFields::new();
         header.write_fields(&mut fields);
         assert_eq!(fields.get("isForce").map(String::as_str), Some("true"));
         fields.remove("isForce");

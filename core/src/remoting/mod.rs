@@ -6,6 +6,7 @@
 //!   numbers. Commands keep codes as raw `i32`, so unknown codes survive decoding.
 //! - `command.rs`: `RemotingCommand` (code, language, version, opaque, flag, remark, extFields,
 //!   body, serialize type) and its constructors and flag helpers.
+//! - `ext_fields.rs`: `ExtFields`, the sorted string map of header fields (known keys borrowed).
 //! - `frame.rs`: length framing: `decode_frame` (incremental, zero-copy body, limits checked
 //!   before buffering) and `encode_frame` / `encode_frame_prefix`; `FRAME_SIZE_MAX_BYTES`.
 //! - `json_header.rs`: the JSON header (serialize type 0), lenient where Java is.
@@ -22,6 +23,7 @@
 pub mod code;
 pub mod command;
 pub mod error;
+pub mod ext_fields;
 pub mod frame;
 #[macro_use]
 pub mod header;
@@ -39,6 +41,7 @@ mod frame_proptest;
 pub use code::{LanguageCode, RequestCode, ResponseCode, SerializeType};
 pub use command::{RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE, LANGUAGE_DEFAULT, REMOTING_VERSION_DEFAULT};
 pub use error::{EncodeError, FrameError, HeaderError};
+pub use ext_fields::{ExtFields, FieldKey};
 pub use frame::{decode_frame, encode_frame, encode_frame_prefix, FRAME_SIZE_MAX_BYTES, HEADER_SIZE_MAX_BYTES};
 pub use header::{CommandHeader, EmptyHeader, HeaderField};
 pub use header_admin::{

@@ -317,7 +317,7 @@ impl AdminClient {
     /// If `timeout` is zero.
     pub fn new(namesrv_addrs: Vec<SocketAddr>, timeout: Duration) -> AdminClient {
         assert!(!timeout.is_zero(), "the admin timeout must be > 0");
-        AdminClient { namesrv_addrs, timeout, remoting: RemotingClient::new(ClientConfig::default(), None) }
+        AdminClient { namesrv_addrs, timeout, remoting: RemotingClient::new(ClientConfig::for_clients(), None) }
     }
 
     /// Closes the client's connections.

@@ -62,7 +62,7 @@ impl ProducerConfig {
             pid: 0,
             latency_fault_enable: false,
             fault_thresholds: FaultThresholds::default(),
-            remoting: ClientConfig::default(),
+            remoting: ClientConfig::for_clients(),
         }
     }
 

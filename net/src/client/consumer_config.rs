@@ -170,7 +170,7 @@ impl ConsumerConfig {
             shutdown_drain_timeout: Duration::from_secs(10),
             client_id: format!("127.0.0.1@{instance_name}"),
             offset_file: None,
-            remoting: ClientConfig::default(),
+            remoting: ClientConfig::for_clients(),
             observer: None,
             planted: None,
         }
@@ -230,7 +230,7 @@ impl PullConsumerConfig {
             group: group.into(),
             namesrv_addrs,
             call_timeout: Duration::from_secs(3),
-            remoting: ClientConfig::default(),
+            remoting: ClientConfig::for_clients(),
         }
     }
 }

@@ -98,9 +98,10 @@ impl RemotingClient {
     pub async fn invoke(
         &self,
         addr: SocketAddr,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, TransportError> {
+        self.stamp(&mut request);
         let mut sent_opaque = None;
         let call = async {
             let channel = self.channel(addr).await?;
@@ -115,15 +116,23 @@ impl RemotingClient {
     pub async fn invoke_oneway(
         &self,
         addr: SocketAddr,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<(), TransportError> {
+        self.stamp(&mut request);
         let call = async {
             let channel = self.channel(addr).await?;
             channel.invoke_oneway_untimed(request).await
         };
         let result = within(timeout, call).await;
         result.unwrap_or(Err(TransportError::Timeout { addr, opaque: None, after: timeout }))
+    }
+
+    /// Sets the request's header format to the configured one, if one is configured.
+    fn stamp(&self, request: &mut RemotingCommand) {
+        if let Some(format) = self.inner.config.request_header {
+            request.serialize_type = format;
+        }
     }
 
     /// The open connection to `addr`, opened now if there is none or the last one broke.

@@ -202,20 +202,20 @@ async fn create_topic(scenario: &Scenario, cluster: &Cluster) {
 /// member, for broadcasting).
 fn drained(history: &History, config: &CheckConfig) -> bool {
     let mut acked = BTreeSet::new();
-    let mut consumed: BTreeMap<(String, String), BTreeSet<_>> = BTreeMap::new();
+    let mut consumed: BTreeMap<(&str, &str), BTreeSet<_>> = BTreeMap::new();
     for event in &history.events {
         match &event.op {
             Op::SendOk { id, .. } => {
                 acked.insert(*id);
             }
             Op::Consumed { consumer, group, id: Some(id), result: Processing::Success, .. } => {
-                consumed.entry((group.clone(), consumer.clone())).or_default().insert(*id);
+                consumed.entry((group.as_str(), consumer.as_str())).or_default().insert(*id);
             }
             _ => {}
         }
     }
     config.groups.iter().all(|(group, (model, members))| {
-        let has = |member: &String| consumed.get(&(group.clone(), member.clone()));
+        let has = |member: &String| consumed.iter().find(|((g, m), _)| *g == group && *m == member).map(|(_, ids)| ids);
         match model {
             GroupModel::Clustering => {
                 acked.iter().all(|id| members.iter().any(|m| has(m).is_some_and(|s| s.contains(id))))

@@ -91,8 +91,11 @@ impl DiskState {
                 format!("stale handle: opened in epoch {epoch}, the disk crashed since (now epoch {})", self.epoch);
             return Err(DiskError::Io { path: path.to_string(), op, detail });
         }
-        let detail = "stale handle: its file no longer exists".to_string();
-        self.nodes.get_mut(&node).ok_or(DiskError::Io { path: path.to_string(), op, detail })
+        self.nodes.get_mut(&node).ok_or_else(|| DiskError::Io {
+            path: path.to_string(),
+            op,
+            detail: "stale handle: its file no longer exists".to_string(),
+        })
     }
 
     /// The node `path` names now, if any.
