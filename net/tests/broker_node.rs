@@ -13,9 +13,12 @@ use broker_requests::{
     heartbeat_request, pull, pull_all, pull_request, pulled, query_offset, routed, send, unregister_client_request,
     update_offset_request, CALL_TIMEOUT,
 };
+use petrel_core::message::record::decode_records;
 use petrel_core::protocol::heartbeat::ConsumerListByGroupResponseBody;
 use petrel_core::protocol::JsonBody;
-use petrel_core::remoting::{GetConsumerListByGroupRequestHeader, RemotingCommand, RequestCode, ResponseCode};
+use petrel_core::remoting::{
+    GetConsumerListByGroupRequestHeader, RemotingCommand, RequestCode, ResponseCode, ViewMessageRequestHeader,
+};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::{FlushMode, StoreConfig};
 use petrel_net::broker::{BrokerNode, BrokerNodeConfig};
@@ -126,6 +129,35 @@ async fn long_polling_wakes_on_arrival_and_expires_at_deadline() {
     broker.shutdown().await.expect("clean shutdown");
 }
 
+/// A pull answered with many records (each a body part the broker writes without copying them
+/// together) arrives intact: its body is byte for byte the stored records in queue order, each
+/// as VIEW_MESSAGE_BY_ID returns it.
+#[tokio::test]
+async fn pull_body_of_many_records_arrives_intact() {
+    let disk = SimDisk::with_seed(8);
+    let broker = start_broker(broker_config(None, async_flush()), &disk).await;
+    let (tools, addr) = (client(), broker.local_addr());
+    for n in 0..24_usize {
+        let body = vec![b'a' + (n % 26) as u8; 1 + n * 500];
+        assert_eq!(send(&tools, addr, "Parts", 0, &body).await.0, ResponseCode::Success.as_i32());
+    }
+    let response = tools.invoke(addr, pull_request("Parts", 0, 0, None), CALL_TIMEOUT).await.expect("answered");
+    assert_eq!(response.code, ResponseCode::Success.as_i32());
+    let body = response.body_bytes().expect("records");
+    let messages = decode_records(body.clone()).expect("the pull body decodes");
+    assert_eq!(messages.len(), 24, "one pull of records spread over several CommitLog files");
+    let mut stored = Vec::new();
+    for (n, message) in messages.iter().enumerate() {
+        assert_eq!((message.queue_offset, message.body.len()), (n as i64, 1 + n * 500));
+        let view = ViewMessageRequestHeader { offset: message.commit_log_offset };
+        let request = RemotingCommand::request(RequestCode::ViewMessageById, &view);
+        let record = tools.invoke(addr, request, CALL_TIMEOUT).await.expect("answered");
+        stored.extend_from_slice(&record.body_bytes().expect("the record"));
+    }
+    assert!(body == stored, "the pull body differs from the stored records");
+    broker.shutdown().await.expect("clean shutdown");
+}
+
 /// A consumer client that records the NOTIFY_CONSUMER_IDS_CHANGED requests it gets.
 fn recording_consumer() -> (RemotingClient, Arc<Mutex<Vec<i32>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -141,7 +173,7 @@ async fn consumer_ids(tools: &RemotingClient, addr: SocketAddr) -> Vec<String> {
     let header = GetConsumerListByGroupRequestHeader { consumer_group: "G".into() };
     let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
     let response = tools.invoke(addr, request, CALL_TIMEOUT).await.expect("answered");
-    let Some(body) = response.body else {
+    let Some(body) = response.body_bytes() else {
         return Vec::new();
     };
     ConsumerListByGroupResponseBody::decode_json(&body).expect("list body").consumer_id_list

@@ -281,7 +281,7 @@ async fn batch_send() {
     assert_eq!(request.code, RequestCode::SendBatchMessage.as_i32());
     let header = send_header(&request);
     assert!(header.m, "batch flag");
-    let body = request.body.clone().expect("a body");
+    let body = request.body_bytes().expect("a body");
     let decoded = decode_batch(body, TOPIC).expect("a batch body");
     let bodies: Vec<&[u8]> = decoded.iter().map(|m| m.body.as_ref()).collect();
     assert_eq!(bodies, [&b"one"[..], b"two", b"three"]);
@@ -299,7 +299,7 @@ async fn oneway_send_reaches_the_broker() {
     producer.send_oneway(message("fire")).await.expect("queued");
     let request = a.next_request().await;
     assert!(request.is_oneway());
-    assert_eq!(request.body.as_deref(), Some(&b"fire"[..]));
+    assert_eq!(request.body_bytes().as_deref(), Some(&b"fire"[..]));
     producer.shutdown().await;
     namesrv.shutdown().await;
 }

@@ -1,15 +1,20 @@
 //! The storage engine on real files: the same flows as the simulated-disk tests, on memmap2
 //! files in a temporary directory, including reopen after a drop without shutdown (the
-//! process-kill path: the page cache keeps what was written) and the async StoreService with
-//! SYNC_FLUSH group commit on a real tokio runtime.
+//! process-kill path: the page cache keeps what was written), the async StoreService with
+//! SYNC_FLUSH group commit on a real tokio runtime, and pull bodies that point into the map.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use petrel_core::broker::consumer::ConsumerManager;
+use petrel_core::broker::offset::OffsetTable;
+use petrel_core::broker::pull::{process_pull, PullAttempt, PullContext, PullDecision, PULL_SYS_FLAG_SUBSCRIPTION};
 use petrel_core::message::properties::keys;
 use petrel_core::message::record::decode_record;
 use petrel_core::message::{MessageToStore, Properties};
+use petrel_core::protocol::TopicConfig;
+use petrel_core::remoting::{Body, PullMessageRequestHeader, RemotingCommand, RequestCode};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::service::StoreService;
 use petrel_core::store::{Durability, FlushMode, MessageStore, QueueOffset, StoreConfig};
@@ -175,4 +180,44 @@ async fn sync_flush_service_acknowledges_only_durable_puts() {
     for queue in 0..16 {
         assert_queue(&store, "S", queue, 50);
     }
+}
+
+/// On real files a pull's response body is the stored records themselves: each body part
+/// points into the mmap'd CommitLog where the store's own read finds the record, so nothing
+/// copies the records on their way to the transport.
+#[test]
+fn pull_body_parts_are_the_mapped_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut store, _) = MessageStore::open(disk(&dir), config(FlushMode::Async(Default::default()))).expect("open");
+    for n in 0..5 {
+        store.put_messages(&[message("P", 0, n)], 1_700_000_100_000 + n as i64).expect("put");
+    }
+    let got = store.get_messages("P", 0, QueueOffset(0), 32, &|_| true).expect("read");
+    assert_eq!(got.records.len(), 5);
+    let header = PullMessageRequestHeader {
+        consumer_group: "G".into(),
+        topic: "P".into(),
+        queue_id: 0,
+        queue_offset: 0,
+        max_msg_nums: 32,
+        sys_flag: PULL_SYS_FLAG_SUBSCRIPTION,
+        commit_offset: 0,
+        suspend_timeout_millis: 0,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: None,
+    };
+    let request = RemotingCommand::request(RequestCode::PullMessage, &header);
+    let topics = |topic: &str| (topic == "P").then(|| TopicConfig::new("P", 1));
+    let consumers = ConsumerManager::new();
+    let context = PullContext { store: &store, consumers: &consumers, topics: &topics };
+    let decision = process_pull(&context, &mut OffsetTable::default(), 0, &request, PullAttempt::First);
+    let PullDecision::Respond(response) = decision else { panic!("expected a response, got {decision:?}") };
+    let parts = response.body.as_ref().map(Body::parts).unwrap_or_default();
+    assert_eq!(parts.len(), got.records.len());
+    for (part, record) in parts.iter().zip(&got.records) {
+        assert_eq!(part.as_ptr(), record.as_ptr(), "a body part is the mapped record, not a copy");
+        assert_eq!(part, record);
+    }
+    store.shutdown().expect("clean shutdown");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use petrel_core::remoting::{
-    CheckTransactionStateRequestHeader, EmptyHeader, NotifyConsumerIdsChangedRequestHeader, RemotingCommand,
+    Body, CheckTransactionStateRequestHeader, EmptyHeader, NotifyConsumerIdsChangedRequestHeader, RemotingCommand,
     RequestCode, ResponseCode, SerializeType, FRAME_SIZE_MAX_BYTES,
 };
 use petrel_net::remoting::{
@@ -133,9 +133,38 @@ async fn round_trip_with_json_and_rocketmq_headers() {
         assert_eq!(response.response_code(), Some(ResponseCode::Success));
         assert_eq!(response.serialize_type, serialize_type);
         assert_eq!((field(&response, "topic"), field(&response, "k")), (Some("T"), Some("v w")));
-        assert_eq!(response.body.as_deref(), Some(&b"payload \x00\xff"[..]));
+        assert_eq!(response.body_bytes().as_deref(), Some(&b"payload \x00\xff"[..]));
     }
     assert_eq!(server.connection_count(), 1, "both calls used one connection");
+    server.shutdown().await;
+}
+
+/// A response whose body is many parts (more than one vectored write takes, a few larger than
+/// the reader's 64 KiB chunk, one empty) arrives as one body holding exactly the parts' bytes in
+/// order, and the connection stays in step for the next call.
+#[tokio::test]
+async fn multi_part_body_arrives_whole() {
+    let part_len = |n: usize| if n % 97 == 5 { 100_000 } else { n * 3 };
+    let parts: Vec<Bytes> = (0..600).map(|n| Bytes::from(vec![(n % 251) as u8; part_len(n)])).collect();
+    let joined: Vec<u8> = parts.iter().flat_map(|part| part.iter().copied()).collect();
+    let handler = handler_fn(move |_ctx, request: RemotingCommand| {
+        let parts = parts.clone();
+        Box::pin(async move {
+            let mut response = RemotingCommand::response(ResponseCode::Success, None);
+            response.ext_fields = request.ext_fields;
+            Some(response.with_body(Body::from_parts(parts)))
+        })
+    });
+    let server = serve(handler).await;
+    let client = client();
+    for n in ["1", "2"] {
+        let sent = request(RequestCode::PullMessage, &[("n", n)]);
+        let response = client.invoke(server.local_addr(), sent, CALL_TIMEOUT).await.expect("response");
+        assert_eq!(field(&response, "n"), Some(n));
+        let body = response.body_bytes().expect("a body");
+        assert_eq!(body.len(), joined.len());
+        assert!(body == joined, "the body's bytes differ from the parts joined");
+    }
     server.shutdown().await;
 }
 

@@ -88,7 +88,7 @@ fn respond(
 
 /// Queue offsets of the records in a pull body.
 fn body_offsets(response: &RemotingCommand) -> Vec<i64> {
-    let body = response.body.clone().unwrap_or_default();
+    let body = response.body_bytes().unwrap_or_default();
     decode_records(body).expect("body is records").iter().map(|m| m.queue_offset).collect()
 }
 
@@ -387,7 +387,7 @@ fn view_message_by_commit_log_offset() {
     let request = RemotingCommand::request(RequestCode::ViewMessageById, &ViewMessageRequestHeader { offset });
     let response = query::view_message_by_id(&store, &request);
     assert_eq!(response.code, 0);
-    let messages = decode_records(response.body.clone().unwrap_or_default()).expect("one record");
+    let messages = decode_records(response.body_bytes().unwrap_or_default()).expect("one record");
     assert_eq!((messages.len(), messages[0].queue_offset, messages[0].commit_log_offset), (1, 3, offset));
     let request =
         RemotingCommand::request(RequestCode::ViewMessageById, &ViewMessageRequestHeader { offset: offset + 1 });
@@ -412,7 +412,7 @@ fn query_message_by_key() {
     };
     let found = query("k3", 0, i64::MAX);
     assert_eq!(found.code, 0);
-    let messages = decode_records(found.body.clone().unwrap_or_default()).expect("records");
+    let messages = decode_records(found.body_bytes().unwrap_or_default()).expect("records");
     assert_eq!(messages.iter().map(|m| m.queue_offset).collect::<Vec<_>>(), vec![3]);
     let header: QueryMessageResponseHeader = found.read_header().expect("header");
     assert_eq!(
@@ -454,7 +454,7 @@ fn consume_stats_per_read_queue() {
         consume_tps: 0.0,
     };
     assert_eq!(response.code, 0);
-    assert_eq!(response.body, Some(expected.encode_body()));
+    assert_eq!(response.body_bytes(), Some(expected.encode_body()));
 }
 
 /// Runtime info states the CommitLog bounds, the oldest message's time and the boot time.
@@ -463,7 +463,7 @@ fn runtime_info_states_commit_log_bounds() {
     let (_disk, store) = filled(10);
     let request = RemotingCommand::request(RequestCode::GetBrokerRuntimeInfo, &petrel_core::remoting::EmptyHeader);
     let response = query::get_broker_runtime_info(&store, 123, &request);
-    let table = KvTable::decode_json(response.body.as_deref().unwrap_or_default()).expect("KVTable").table;
+    let table = KvTable::decode_json(&response.body_bytes().unwrap_or_default()).expect("KVTable").table;
     assert_eq!(table.get("commitLogMinOffset").map(String::as_str), Some("0"));
     assert_eq!(table.get("commitLogMaxOffset"), Some(&store.commit_log_max_offset().get().to_string()));
     assert_eq!(table.get("earliestMessageTimeStamp").map(String::as_str), Some("1000"));

@@ -11,6 +11,7 @@ use petrel_core::broker::admin::process_admin;
 use petrel_core::broker::config::BrokerConfig;
 use petrel_core::broker::send::{prepare_send, send_response, QueuePicker};
 use petrel_core::broker::topic_config::{TopicConfigManager, TOPIC_CONFIG_PATH};
+use petrel_core::broker::topic_persist::TopicPersister;
 use petrel_core::message::id::parse_offset_msg_id;
 use petrel_core::message::record::decode_record;
 use petrel_core::protocol::{perm, DataVersion, TopicConfig, TopicFilterType};
@@ -41,13 +42,19 @@ fn changed_table(disk: &SimDisk) -> TopicConfigManager {
     topics
 }
 
+/// A persister writing to `disk`.
+fn persister_on(disk: &SimDisk) -> TopicPersister {
+    TopicPersister::new(Arc::new(disk.clone()))
+}
+
 /// What was persisted is exactly what loads after a power loss, version included.
 #[test]
 fn persisted_table_survives_power_loss() {
     let disk = SimDisk::with_seed(11);
     let mut topics = changed_table(&disk);
-    assert_eq!(topics.persist_if_needed(&disk), Ok(true));
-    assert_eq!(topics.persist_if_needed(&disk), Ok(false));
+    let persister = persister_on(&disk);
+    assert_eq!(persister.persist_if_needed(&mut topics), Ok(true));
+    assert_eq!(persister.persist_if_needed(&mut topics), Ok(false));
     disk.crash(CrashKind::PowerLoss);
 
     let loaded = TopicConfigManager::load(&BrokerConfig::default(), &disk, 99_000).expect("loads");
@@ -63,7 +70,7 @@ fn persisted_table_survives_power_loss() {
 fn unpersisted_change_is_lost_whole() {
     let disk = SimDisk::with_seed(12);
     let mut topics = changed_table(&disk);
-    topics.persist(&disk).expect("persist");
+    persister_on(&disk).persist_if_needed(&mut topics).expect("persist");
     topics.create_or_update(TopicConfig::new("Late", 1), 7_000).expect("valid");
     disk.crash(CrashKind::PowerLoss);
     let loaded = TopicConfigManager::load(&BrokerConfig::default(), &disk, 8_000).expect("loads");
@@ -130,6 +137,7 @@ fn send_request(topic: &str) -> RemotingCommand {
 fn send(
     config: &BrokerConfig,
     topics: &mut TopicConfigManager,
+    persister: &TopicPersister,
     store: &mut MessageStore,
     topic: &str,
 ) -> RemotingCommand {
@@ -137,9 +145,7 @@ fn send(
     let request = send_request(topic);
     let prepared =
         prepare_send(config, topics, &mut QueuePicker::new(), 1_000, producer, &request).expect("send accepted");
-    if prepared.topic_created {
-        topics.persist_if_needed(store.disk().as_ref()).expect("persisted");
-    }
+    persister.persist_if_needed(topics).expect("persisted");
     let result = store.put_messages(&prepared.messages, 2_000).expect("stored");
     let outcome = PutOutcome { result, durability: Durability::PageCache, flush_timed_out: false };
     send_response(config, &request, &prepared, Ok(&outcome))
@@ -153,7 +159,7 @@ fn send_response_names_the_stored_record() {
     let config = BrokerConfig::default();
     let mut topics = TopicConfigManager::load(&config, &disk, 0).expect("loads");
     let mut store = open_store(&disk);
-    let response = send(&config, &mut topics, &mut store, "Fresh");
+    let response = send(&config, &mut topics, &persister_on(&disk), &mut store, "Fresh");
     assert_eq!(response.code, 0);
     let header: SendMessageResponseHeader = response.read_header().expect("header");
     assert_eq!((header.queue_id, header.queue_offset), (0, 0));
@@ -186,11 +192,12 @@ fn delete_topic_removes_config_and_queues() {
     let config = BrokerConfig::default();
     let mut topics = TopicConfigManager::load(&config, &disk, 0).expect("loads");
     let mut store = open_store(&disk);
-    assert_eq!(send(&config, &mut topics, &mut store, "Doomed").code, 0);
+    let persister = persister_on(&disk);
+    assert_eq!(send(&config, &mut topics, &persister, &mut store, "Doomed").code, 0);
     assert_eq!(store.max_offset("Doomed", 0), QueueOffset(1));
     topics.take_register_needed();
 
-    let response = process_admin(&config, &mut topics, &mut store, 5_000, &delete_request("Doomed"));
+    let response = process_admin(&config, &mut topics, &mut store, &persister, 5_000, &delete_request("Doomed"));
     assert_eq!((response.code, response.remark.as_deref(), response.opaque), (0, None, 2));
     assert_eq!(topics.get("Doomed"), None);
     assert_eq!(topics.take_deleted_topics(), vec!["Doomed".to_owned()]);
@@ -201,12 +208,12 @@ fn delete_topic_removes_config_and_queues() {
     assert_eq!(reloaded.get("Doomed"), None);
 
     let mut store = open_store(&disk);
-    let refused = process_admin(&config, &mut topics, &mut store, 6_000, &delete_request("TBW102"));
+    let refused = process_admin(&config, &mut topics, &mut store, &persister, 6_000, &delete_request("TBW102"));
     assert_eq!(
         (refused.code, refused.remark.as_deref()),
         (1, Some("The topic[TBW102] is conflict with system topic."))
     );
-    let unknown = process_admin(&config, &mut topics, &mut store, 6_000, &delete_request("Never"));
+    let unknown = process_admin(&config, &mut topics, &mut store, &persister, 6_000, &delete_request("Never"));
     assert_eq!(unknown.code, 0);
     assert!(topics.take_deleted_topics().is_empty());
 }

@@ -337,10 +337,9 @@ pub fn process_heartbeat(
     request: &RemotingCommand,
 ) -> (RemotingCommand, Vec<GroupChange>) {
     let decoded = request
-        .body
-        .as_deref()
+        .body_bytes()
         .ok_or(RequestError::MissingBody)
-        .and_then(|body| HeartbeatData::decode_json(body).map_err(RequestError::from));
+        .and_then(|body| HeartbeatData::decode_json(&body).map_err(RequestError::from));
     match decoded {
         Ok(heartbeat) => {
             let changes = consumers.heartbeat(now_ms, ClientChannel::of(conn, request), &heartbeat);

@@ -13,13 +13,16 @@
 //! as Java does without `enablePropertyFilter`), and the OffsetMovedEvent message Java stores
 //! on PULL_OFFSET_MOVED.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::consumer::{ConsumerManager, RequestError};
 use super::offset::OffsetTable;
 use crate::protocol::heartbeat::SubscriptionData;
 use crate::protocol::{perm, TopicConfig, MASTER_ID};
-use crate::remoting::{PullMessageRequestHeader, PullMessageResponseHeader, RemotingCommand, ResponseCode};
+use crate::remoting::{
+    Body, PullMessageRequestHeader, PullMessageResponseHeader, RemotingCommand, ResponseCode, BODY_PARTS_MAX,
+};
+use crate::store::message_store::GET_MESSAGES_COUNT_MAX;
 use crate::store::{GetResult, GetStatus, MessageStore, QueueOffset};
 
 /// Pull sysflag: commit `commitOffset` for the group along with this pull.
@@ -34,6 +37,9 @@ pub const PULL_SYS_FLAG_CLASS_FILTER: i32 = 1 << 3;
 /// Longest hold of a suspended pull, whatever the client asks: push consumers ask 15 s and
 /// time out at 30 s; a bound keeps a bad request from parking forever.
 pub const PULL_SUSPEND_MS_MAX: i64 = 60_000;
+
+// A pull's records become the parts of its body, one part each.
+const _: () = assert!(GET_MESSAGES_COUNT_MAX <= BODY_PARTS_MAX);
 
 /// `FAQUrl.suggestTodo(...)`, which Java appends to some remarks.
 const FAQ_SUGGESTION: &str = "\nSee http://rocketmq.apache.org/docs/faq/ for further details.";
@@ -254,20 +260,16 @@ fn decide(
         max_offset: wire_offset(got.max_offset),
     });
     if code == ResponseCode::Success {
-        response.body = Some(concat_records(&got.records));
+        response.body = Some(records_body(got.records));
     }
     PullDecision::Respond(response)
 }
 
-/// The pull body: the stored records back to back. This copies them into one buffer; sending
-/// them without a copy (Java's `ManyMessageTransfer`) needs a multi-part body in the transport.
-fn concat_records(records: &[Bytes]) -> Bytes {
-    let total = records.iter().map(Bytes::len).sum();
-    let mut body = BytesMut::with_capacity(total);
-    for record in records {
-        body.extend_from_slice(record);
-    }
-    body.freeze()
+/// The pull body: the stored records back to back, one body part each, so the transport
+/// writes them from the store's memory (the mmap'd CommitLog) without copying them together
+/// (Java's `ManyMessageTransfer`).
+fn records_body(records: Vec<Bytes>) -> Body {
+    Body::from_parts(records)
 }
 
 #[cfg(test)]
@@ -315,11 +317,15 @@ mod tests {
         assert!(!held.expired(99) && held.expired(100));
     }
 
-    /// The body is the records back to back.
+    /// The body is the records back to back, each a part that is the record itself (the same
+    /// memory, not a copy).
     #[test]
-    fn body_concatenates_records() {
-        let records = [Bytes::from_static(b"ab"), Bytes::from_static(b"c")];
-        assert_eq!(concat_records(&records), Bytes::from_static(b"abc"));
-        assert_eq!(concat_records(&[]), Bytes::new());
+    fn body_parts_are_the_records() {
+        let records = vec![Bytes::from_static(b"ab"), Bytes::from(vec![b'c'; 3]), Bytes::from_static(b"d")];
+        let body = records_body(records.clone());
+        assert_eq!(body.joined(), Bytes::from_static(b"abcccd"));
+        let addresses = |parts: &[Bytes]| parts.iter().map(|part| part.as_ptr()).collect::<Vec<_>>();
+        assert_eq!(addresses(body.parts()), addresses(&records));
+        assert!(records_body(Vec::new()).is_empty());
     }
 }

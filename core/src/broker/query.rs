@@ -5,16 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
-
 use super::consumer::{ConsumerManager, RequestError};
 use super::offset::OffsetTable;
 use crate::message::record::RecordMeta;
 use crate::protocol::heartbeat::{ConsumeStats, ConsumerListByGroupResponseBody, MessageQueue, OffsetWrapper};
 use crate::protocol::{JsonBody, KvTable, TopicConfig};
 use crate::remoting::{
-    GetConsumeStatsRequestHeader, GetConsumerListByGroupRequestHeader, QueryMessageRequestHeader,
-    QueryMessageResponseHeader, RemotingCommand, ResponseCode, ViewMessageRequestHeader, REMOTING_VERSION_DEFAULT,
+    Body, GetConsumeStatsRequestHeader, GetConsumerListByGroupRequestHeader, QueryMessageRequestHeader,
+    QueryMessageResponseHeader, RemotingCommand, ResponseCode, ViewMessageRequestHeader, BODY_PARTS_MAX,
+    REMOTING_VERSION_DEFAULT,
 };
 use crate::store::{CommitLogOffset, MessageStore, QueueOffset};
 
@@ -28,16 +27,20 @@ pub const QUERY_UNIQUE_COUNT_MAX: usize = 32;
 /// Messages one QUERY_MESSAGE returns at most, whatever the client asks (`maxMsgsNumBatch`).
 pub const QUERY_MESSAGE_COUNT_MAX: usize = 64;
 
+// A query's records become the parts of its body, one part each.
+const _: () = assert!(QUERY_UNIQUE_COUNT_MAX <= BODY_PARTS_MAX && QUERY_MESSAGE_COUNT_MAX <= BODY_PARTS_MAX);
+
 /// Java's name of the protocol version Petrel reports (`MQVersion.getVersionDesc`).
 const BROKER_VERSION_DESC: &str = "V4_9_4";
 
 /// SUCCESS with `body`.
-fn success_with_body(request: &RemotingCommand, body: Bytes) -> RemotingCommand {
+fn success_with_body(request: &RemotingCommand, body: impl Into<Body>) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::Success, None).with_body(body)
 }
 
 /// VIEW_MESSAGE_BY_ID (33): the record at the header's CommitLog offset (the offset part of
-/// an `offsetMsgId`), as the body; SYSTEM_ERROR when no record starts there.
+/// an `offsetMsgId`), as the body (the store's bytes, not a copy); SYSTEM_ERROR when no record
+/// starts there.
 pub fn view_message_by_id(store: &MessageStore, request: &RemotingCommand) -> RemotingCommand {
     let header = match request.read_header::<ViewMessageRequestHeader>() {
         Ok(header) => header,
@@ -58,7 +61,8 @@ pub fn view_message_by_id(store: &MessageStore, request: &RemotingCommand) -> Re
 }
 
 /// QUERY_MESSAGE (12): messages of a topic indexed under a key within a store-time range,
-/// newest first, as the body. The response header says how far the index reaches; Petrel's
+/// newest first, as the body: the records back to back, one body part each, sent from the
+/// store's memory without copying them together. The response header says how far the index reaches; Petrel's
 /// store does not expose its IndexFile header, so it reports the newest message found (0, 0
 /// when none). Nothing found: QUERY_NOT_FOUND.
 pub fn query_message(store: &MessageStore, request: &RemotingCommand) -> RemotingCommand {
@@ -90,12 +94,8 @@ pub fn query_message(store: &MessageStore, request: &RemotingCommand) -> Remotin
         let remark = "can not find message, maybe time range not correct".to_owned();
         RemotingCommand::response_to(request, ResponseCode::QueryNotFound, Some(remark))
     } else {
-        let total = found.iter().map(|(record, _)| record.len()).sum();
-        let mut body = BytesMut::with_capacity(total);
-        for (record, _) in &found {
-            body.extend_from_slice(record);
-        }
-        success_with_body(request, body.freeze())
+        let records = found.into_iter().map(|(record, _)| record).collect();
+        success_with_body(request, Body::from_parts(records))
     };
     response.write_header(&response_header);
     response
@@ -241,7 +241,7 @@ mod tests {
         let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
         let response = get_consumer_list_by_group(&consumers, &request);
         assert_eq!(response.code, ResponseCode::Success.as_i32());
-        assert_eq!(response.body.as_deref(), Some(&br#"{"consumerIdList":["a@2","z@1"]}"#[..]));
+        assert_eq!(response.body_bytes().as_deref(), Some(&br#"{"consumerIdList":["a@2","z@1"]}"#[..]));
         let header = GetConsumerListByGroupRequestHeader { consumer_group: "H".into() };
         let request = RemotingCommand::request(RequestCode::GetConsumerListByGroup, &header);
         let response = get_consumer_list_by_group(&consumers, &request);

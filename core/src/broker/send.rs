@@ -5,8 +5,9 @@
 //!    system topics, existence or auto-creation, write permission, queue id), checks the body
 //!    and properties, and builds the `MessageToStore`s (one, or a batch's, all for one queue).
 //!    A refusal comes back as the finished response.
-//! 2. The shell stores the messages (`StoreService::put_messages`), persists the topic table
-//!    first if `prepare_send` auto-created a topic.
+//! 2. The shell persists the topic table first if it has changes not yet durable (the topic
+//!    `prepare_send` auto-created, or one another request created and is still writing),
+//!    outside its locks, then stores the messages (`StoreService::put_messages`).
 //! 3. `send_response`: the response for the put's outcome.
 //!
 //! Wire facts kept exactly (`SendMessageProcessor`, `MQClientAPIImpl.processSendResponse`):
@@ -90,8 +91,8 @@ pub struct PreparedSend {
     /// The producer waits for the store's flush (`WAIT` property, true when absent); when
     /// false a flush timeout is still answered SUCCESS, as RocketMQ does.
     pub wait_store_msg_ok: bool,
-    /// The topic was auto-created by this send: the shell persists the topic table (and
-    /// re-registers) before storing.
+    /// The topic was auto-created by this send: the shell re-registers, and persists the
+    /// topic table before storing.
     pub topic_created: bool,
 }
 
@@ -138,7 +139,7 @@ fn prepare(
 ) -> Result<PreparedSend, Refusal> {
     let header = read_send_header(request)?;
     let (topic, topic_created) = check_topic(topics, now_ms, born_host, &header)?;
-    let body = request.body.clone().unwrap_or_default();
+    let body = request.body_bytes().unwrap_or_default();
     if body.len() > config.message_body_size_max_bytes {
         return Err(message_too_large(config));
     }

@@ -305,7 +305,7 @@ fn batch_refusals() {
         (ResponseCode::MessageIllegal.as_i32(), "empty batch".to_owned())
     );
     let mut truncated = batch_request(&[Message::new("T", &b"abc"[..])], "");
-    truncated.body = truncated.body.map(|b| b.slice(..b.len() - 1));
+    truncated.body = truncated.body_bytes().map(|b| b.slice(..b.len() - 1).into());
     let (code, remark) = refusal(&truncated, &mut topics, &config);
     assert_eq!(code, ResponseCode::MessageIllegal.as_i32());
     assert!(remark.starts_with("invalid batch body:"), "{remark}");

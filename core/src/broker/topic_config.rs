@@ -1,6 +1,7 @@
 //! `TopicConfigManager`: the topics this broker serves, their queue counts and permissions,
-//! after RocketMQ 4.9's `TopicConfigManager`. Pure state: the caller passes `now_ms`, and the
-//! one piece of I/O (`load`/`persist`) goes through the `Disk` seam.
+//! after RocketMQ 4.9's `TopicConfigManager`. Pure state: the caller passes `now_ms`; `load`
+//! reads through the `Disk` seam, and the table is written from a snapshot by a
+//! `TopicPersister` (`topic_persist.rs`), outside the broker's locks.
 //!
 //! Persistence invariants:
 //! - The table lives in `config/topics.json` as RocketMQ's `TopicConfigSerializeWrapper` JSON
@@ -14,12 +15,16 @@
 //!   topic but never removes one.
 //!
 //! Every change bumps the `DataVersion` (the NameServer compares it to skip unchanged
-//! registrations), marks the table as needing a persist and a re-registration, which the shell
-//! reads with `persist_if_needed` and `take_register_needed`.
+//! registrations) and the table's revision (changes made in this process, which orders the
+//! snapshots), and asks for a persist and a re-registration, which the shell reads with
+//! `snapshot_to_persist` and `take_register_needed`. The shell reports each write back with
+//! `mark_persisted`; a deleted topic is handed out by `take_deleted_topics` (to drop its
+//! consumer offsets) only once its deletion is durable.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::BrokerConfig;
+use super::topic_persist::TopicSnapshot;
 use crate::protocol::{
     perm, DataVersion, JsonBody, TopicConfig, TopicConfigSerializeWrapper, AUTO_CREATE_TOPIC_KEY_TOPIC,
 };
@@ -188,13 +193,28 @@ pub struct TopicConfigManager {
     system_topics: BTreeSet<String>,
     /// `autoCreateTopicEnable`: when false, TBW102 is never inherited from.
     auto_create_topic_enable: bool,
-    /// The table changed since it was last persisted.
-    persist_needed: bool,
+    /// Changes made in this process: 0 is the table as loaded, each change adds one. Orders
+    /// the snapshots, so an older table is never written over a newer one.
+    revision: u64,
+    /// The newest revision known to be on disk (`mark_persisted`); the table needs a persist
+    /// while `revision` is ahead of it.
+    persisted_revision: u64,
     /// The table changed since the shell last registered it with the NameServers.
     register_needed: bool,
-    /// Topics deleted since the shell last asked, so it can drop their state kept elsewhere
-    /// (consumer offsets).
-    deleted_topics: Vec<String>,
+    /// Topics deleted and not yet handed to the shell, with the revision of their deletion, so
+    /// the shell can drop their state kept elsewhere (consumer offsets) once it is durable.
+    deleted_topics: Vec<(String, u64)>,
+}
+
+/// How to take back one change to the table (a topic administration whose persist failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicUndo {
+    /// The topic changed.
+    pub topic: String,
+    /// Its configuration before the change (`None`: the change created it).
+    pub before: Option<TopicConfig>,
+    /// Its configuration after the change (`None`: the change deleted it).
+    pub after: Option<TopicConfig>,
 }
 
 impl TopicConfigManager {
@@ -218,7 +238,8 @@ impl TopicConfigManager {
             data_version: DataVersion { timestamp: now_ms, counter: 0 },
             system_topics,
             auto_create_topic_enable: config.auto_create_topic_enable,
-            persist_needed: false,
+            revision: 0,
+            persisted_revision: 0,
             register_needed: false,
             deleted_topics: Vec::new(),
         }
@@ -242,25 +263,28 @@ impl TopicConfigManager {
         Ok(manager)
     }
 
-    /// Writes the table and its version atomically and durably.
-    pub fn persist(&mut self, disk: &dyn Disk) -> Result<(), StoreError> {
-        disk.replace_atomic(TOPIC_CONFIG_PATH, self.register_wrapper().to_json().as_bytes())?;
-        self.persist_needed = false;
-        Ok(())
-    }
-
-    /// Persists if the table changed since the last persist; returns whether it wrote.
-    pub fn persist_if_needed(&mut self, disk: &dyn Disk) -> Result<bool, StoreError> {
-        if !self.persist_needed {
-            return Ok(false);
-        }
-        self.persist(disk)?;
-        Ok(true)
-    }
-
-    /// True if the table changed since it was last persisted.
+    /// True if the table has changes not known to be on disk.
     pub fn needs_persist(&self) -> bool {
-        self.persist_needed
+        self.revision > self.persisted_revision
+    }
+
+    /// A copy of the table to write (with `TopicPersister::persist`, outside the broker's
+    /// locks), if it has changes not known to be on disk. Every call while a change is not yet
+    /// durable returns a copy, so a request that relies on a change another request is still
+    /// writing waits for that write (or writes the table itself).
+    pub fn snapshot_to_persist(&self) -> Option<TopicSnapshot> {
+        self.needs_persist().then(|| TopicSnapshot { revision: self.revision, wrapper: self.register_wrapper() })
+    }
+
+    /// Records that the table as of `revision` (from a snapshot of this table) is on disk.
+    pub fn mark_persisted(&mut self, revision: u64) {
+        assert!(revision <= self.revision, "persisted revision {revision} is ahead of the table's {}", self.revision);
+        self.persisted_revision = self.persisted_revision.max(revision);
+    }
+
+    /// The table's revision: changes made in this process.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// The configuration of `topic`, if it exists here.
@@ -324,9 +348,31 @@ impl TopicConfigManager {
     /// Removes `topic`; returns its configuration if it existed (only then is it a change).
     pub fn delete(&mut self, topic: &str, now_ms: i64) -> Option<TopicConfig> {
         let old = self.table.remove(topic)?;
-        self.deleted_topics.push(topic.to_owned());
         self.changed(now_ms);
+        self.deleted_topics.push((topic.to_owned(), self.revision));
         Some(old)
+    }
+
+    /// Takes back a change whose persist failed, if the topic is still as the change left it
+    /// (a later change to it wins and is kept); the undo is a change of its own. Returns
+    /// whether it undid anything.
+    pub fn undo(&mut self, undo: &TopicUndo, now_ms: i64) -> bool {
+        if self.table.get(&undo.topic) != undo.after.as_ref() {
+            return false;
+        }
+        match &undo.before {
+            Some(before) => {
+                self.table.insert(undo.topic.clone(), before.clone());
+            }
+            None => {
+                self.table.remove(&undo.topic);
+            }
+        }
+        if undo.after.is_none() {
+            self.deleted_topics.retain(|(topic, _)| *topic != undo.topic);
+        }
+        self.changed(now_ms);
+        true
     }
 
     /// The topic a send names, created from `default_topic` if it does not exist, by RocketMQ's
@@ -384,15 +430,20 @@ impl TopicConfigManager {
         std::mem::take(&mut self.register_needed)
     }
 
-    /// The topics deleted since the last call, oldest first, so the shell can drop their
-    /// consumer offsets.
+    /// The topics whose deletion is on disk and that were not handed out yet, oldest first,
+    /// so the shell can drop their consumer offsets.
     pub fn take_deleted_topics(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.deleted_topics)
+        let durable = self.persisted_revision;
+        let (taken, pending) = std::mem::take(&mut self.deleted_topics)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(_, revision)| *revision <= durable);
+        self.deleted_topics = pending;
+        taken.into_iter().map(|(topic, _)| topic).collect()
     }
 
     fn changed(&mut self, now_ms: i64) {
         self.data_version = self.data_version.next(now_ms);
-        self.persist_needed = true;
+        self.revision += 1;
         self.register_needed = true;
     }
 }

@@ -93,8 +93,57 @@ fn changes_bump_the_version_and_raise_the_flags() {
     assert_eq!(topics.delete("T", 4_000), Some(updated));
     assert_eq!(topics.delete("T", 5_000), None);
     assert_eq!(topics.data_version(), DataVersion { timestamp: 4_000, counter: 3 });
+    assert!(topics.take_deleted_topics().is_empty(), "the delete is not durable yet");
+    topics.mark_persisted(topics.revision());
     assert_eq!(topics.take_deleted_topics(), vec!["T".to_owned()]);
     assert!(topics.take_deleted_topics().is_empty());
+}
+
+/// Each change is a revision; the table needs a persist until its newest revision is marked
+/// durable, and an older mark never takes a newer one back. Snapshots carry the revision.
+#[test]
+fn revisions_order_snapshots_and_persists() {
+    let mut topics = manager();
+    assert_eq!((topics.revision(), topics.snapshot_to_persist()), (0, None));
+    topics.create_or_update(TopicConfig::new("A", 1), 2_000).expect("valid");
+    topics.create_or_update(TopicConfig::new("B", 1), 3_000).expect("valid");
+    let snapshot = topics.snapshot_to_persist().expect("changes to write");
+    assert_eq!(snapshot.revision(), 2);
+    topics.mark_persisted(1);
+    assert!(topics.needs_persist());
+    topics.mark_persisted(2);
+    topics.mark_persisted(1);
+    assert!(!topics.needs_persist());
+    assert_eq!(topics.snapshot_to_persist(), None);
+}
+
+/// An undo restores the topic as it was when nothing changed it since (a create is removed,
+/// an update reverted, a delete put back and no longer handed out), as a change of its own;
+/// a topic changed since is left alone.
+#[test]
+fn undo_takes_back_only_an_unchanged_topic() {
+    let mut topics = manager();
+    let created = TopicConfig::new("T", 4);
+    topics.create_or_update(created.clone(), 2_000).expect("valid");
+    let undo_create = TopicUndo { topic: "T".into(), before: None, after: Some(created.clone()) };
+    let changed = TopicConfig::new("T", 2);
+    topics.create_or_update(changed.clone(), 3_000).expect("valid");
+    assert!(!topics.undo(&undo_create, 4_000));
+    assert_eq!(topics.get("T"), Some(&changed));
+    let undo_update = TopicUndo { topic: "T".into(), before: Some(created.clone()), after: Some(changed) };
+    assert!(topics.undo(&undo_update, 5_000));
+    assert_eq!(topics.get("T"), Some(&created));
+    assert!(topics.undo(&undo_create, 6_000));
+    assert_eq!(topics.get("T"), None);
+    assert_eq!(topics.revision(), 4);
+
+    topics.create_or_update(created.clone(), 7_000).expect("valid");
+    topics.delete("T", 8_000).expect("exists");
+    let undo_delete = TopicUndo { topic: "T".into(), before: Some(created.clone()), after: None };
+    assert!(topics.undo(&undo_delete, 9_000));
+    assert_eq!(topics.get("T"), Some(&created));
+    topics.mark_persisted(topics.revision());
+    assert!(topics.take_deleted_topics().is_empty(), "an undone delete drops no offsets");
 }
 
 /// Bad names and queue counts are refused without changing anything.

@@ -129,8 +129,9 @@ impl NameServer {
         request: &RemotingCommand,
     ) -> Result<RemotingCommand, RequestError> {
         let header: RegisterBrokerRequestHeader = request.read_header()?;
-        check_body_crc32(&header, request.body.as_deref())?;
-        let body = match &request.body {
+        let body = request.body_bytes();
+        check_body_crc32(&header, body.as_deref())?;
+        let body = match &body {
             Some(bytes) => RegisterBrokerBody::decode(bytes, header.compressed)?,
             None => RegisterBrokerBody::default(),
         };

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::body::Body;
 use super::code::{LanguageCode, RequestCode, ResponseCode, SerializeType};
 use super::error::HeaderError;
 use super::ext_fields::ExtFields;
@@ -42,10 +43,12 @@ pub struct RemotingCommand {
     /// The request/response-specific header, flattened to strings (see `CommandHeader`). Kept
     /// sorted by key, so encoding is deterministic.
     pub ext_fields: ExtFields,
-    /// Payload: message bytes for sends and pulls, JSON for route data and admin calls. A
-    /// zero-copy slice of the receive buffer after decoding. The wire cannot tell an empty body
-    /// from none, so decoding yields `None` for both.
-    pub body: Option<Bytes>,
+    /// Payload: message bytes for sends and pulls, JSON for route data and admin calls. After
+    /// decoding, one part: a zero-copy slice of the receive buffer. A body built for sending
+    /// may have several parts (a pull response's stored records), written back to back. The
+    /// wire cannot tell an empty body from none, so decoding yields `None` for both. Read it
+    /// whole with [`RemotingCommand::body_bytes`].
+    pub body: Option<Body>,
     /// How this command's header was (or will be) serialized. Responses use the request's type.
     pub serialize_type: SerializeType,
 }
@@ -95,9 +98,9 @@ impl RemotingCommand {
         self
     }
 
-    /// Sets the body.
-    pub fn with_body(mut self, body: Bytes) -> Self {
-        self.body = Some(body);
+    /// Sets the body: one `Bytes`, or a `Body` of several parts.
+    pub fn with_body(mut self, body: impl Into<Body>) -> Self {
+        self.body = Some(body.into());
         self
     }
 
@@ -153,9 +156,15 @@ impl RemotingCommand {
         ResponseCode::from_i32(self.code)
     }
 
-    /// The body's length in bytes (0 without a body).
+    /// The body's length in bytes, all parts together (0 without a body).
     pub fn body_len_bytes(&self) -> usize {
-        self.body.as_ref().map_or(0, Bytes::len)
+        self.body.as_ref().map_or(0, Body::len_bytes)
+    }
+
+    /// The body as one contiguous `Bytes`, if there is one: no copy when it has one part (as
+    /// every received body has), its parts joined when it has several.
+    pub fn body_bytes(&self) -> Option<Bytes> {
+        self.body.as_ref().map(Body::joined)
     }
 }
 

@@ -6,6 +6,10 @@
 //! header_word = serialize_type << 24 | header_len   (header_len < 2^24)
 //! ```
 //!
+//! A body of several parts (`Body::from_parts`) is its parts back to back: `body_len` counts
+//! them all, and its frame is byte for byte the frame of the joined body. Decoding yields a
+//! body of one part.
+//!
 //! Invariants, checked by the decoder before it parses and by the encoder before it writes:
 //! - the whole frame, `total_len` field included, is at most `FRAME_SIZE_MAX_BYTES` (Java's
 //!   Netty decoder applies its 16 MiB limit the same way);
@@ -18,6 +22,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
+use super::body::Body;
 use super::code::SerializeType;
 use super::command::RemotingCommand;
 use super::error::{EncodeError, FrameError};
@@ -58,7 +63,7 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<RemotingCommand>, Frame
     assert!(header_end <= layout.frame_len_bytes && layout.frame_len_bytes <= buf.len());
     let mut frame = buf.split_to(layout.frame_len_bytes);
     frame.advance(header_end);
-    command.body = if frame.is_empty() { None } else { Some(frame.freeze()) };
+    command.body = if frame.is_empty() { None } else { Some(frame.freeze().into()) };
     Ok(Some(command))
 }
 
@@ -117,17 +122,19 @@ fn be_i32_at(buf: &[u8], at: usize) -> Option<i32> {
     Some(i32::from_be_bytes(*bytes))
 }
 
-/// Appends the whole frame of `command` to `out`. On error nothing is appended.
+/// Appends the whole frame of `command` to `out`, every body part in order. On error nothing
+/// is appended.
 pub fn encode_frame(command: &RemotingCommand, out: &mut BytesMut) -> Result<(), EncodeError> {
     write_prefix(command, out)?;
-    if let Some(body) = &command.body {
-        out.extend_from_slice(body);
+    for part in command.body.iter().flat_map(Body::parts) {
+        out.extend_from_slice(part);
     }
     Ok(())
 }
 
-/// The frame of `command` without its body: the length fields (which count the body) and the
-/// header. The transport writes this and then `command.body`, so the body is never copied.
+/// The frame of `command` without its body: the length fields (which count every body part)
+/// and the header. The transport writes this and then the body's parts as they are, so the
+/// body is never copied.
 pub fn encode_frame_prefix(command: &RemotingCommand) -> Result<BytesMut, EncodeError> {
     let mut out = BytesMut::new();
     write_prefix(command, &mut out)?;
@@ -240,7 +247,7 @@ mod tests {
             flag: 1,
             remark: None,
             ext_fields: [("k".to_owned(), "vv".to_owned())].into_iter().collect(),
-            body: Some(Bytes::from_static(b"BODY")),
+            body: Some(Bytes::from_static(b"BODY").into()),
             serialize_type: SerializeType::RocketMq,
         };
         let expected: &[u8] = &[
@@ -280,8 +287,9 @@ mod tests {
         let first = decode_frame(&mut buf);
         let Ok(Some(first)) = first else { panic!("{first:?}") };
         assert_eq!(first.code, 1);
-        assert_eq!(first.body.as_deref(), Some(&b"first"[..]));
-        assert_eq!(first.body.as_ref().map(|body| body.as_ptr() as usize), Some(body_address));
+        assert_eq!(first.body_bytes().as_deref(), Some(&b"first"[..]));
+        assert_eq!(first.body.as_ref().map(|body| body.parts().len()), Some(1));
+        assert_eq!(first.body_bytes().map(|body| body.as_ptr() as usize), Some(body_address));
         let second = decode_frame(&mut buf);
         assert_eq!(second.map(|c| c.map(|c| (c.code, c.body))), Ok(Some((2, None))));
         assert!(buf.is_empty());
@@ -387,5 +395,44 @@ mod tests {
         let prefix = encode_frame_prefix(&command);
         let Ok(prefix) = prefix else { panic!("{prefix:?}") };
         assert_eq!(bytes_of(&[&prefix, b"payload"]), whole);
+    }
+
+    /// A body of several parts (one of them empty) encodes byte for byte as the joined body,
+    /// with both header types; the prefix counts every part; decoding gives one part back.
+    #[test]
+    fn multi_part_body_encodes_as_the_joined_body() {
+        let parts = vec![Bytes::from_static(b"first "), Bytes::new(), Bytes::from(vec![0xAB; 300])];
+        let joined = bytes_of(&[b"first ", &[0xAB; 300]]).freeze();
+        for serialize_type in [SerializeType::Json, SerializeType::RocketMq] {
+            let base = RemotingCommand::response(crate::remoting::ResponseCode::Success, Some("FOUND".into()))
+                .with_opaque(9)
+                .with_serialize_type(serialize_type);
+            let split = base.clone().with_body(Body::from_parts(parts.clone()));
+            let whole = base.with_body(joined.clone());
+            let (mut split_frame, mut whole_frame) = (BytesMut::new(), BytesMut::new());
+            assert_eq!(encode_frame(&split, &mut split_frame), Ok(()));
+            assert_eq!(encode_frame(&whole, &mut whole_frame), Ok(()));
+            assert_eq!(split_frame, whole_frame);
+            assert_eq!(encode_frame_prefix(&split), encode_frame_prefix(&whole));
+            assert_eq!(split.body_len_bytes(), joined.len());
+            let decoded = decode_frame(&mut split_frame);
+            let Ok(Some(decoded)) = decoded else { panic!("{decoded:?}") };
+            assert_eq!(decoded.body.as_ref().map(|body| body.parts().len()), Some(1));
+            assert_eq!(decoded.body_bytes(), Some(joined.clone()));
+            assert_eq!(decoded, split);
+        }
+    }
+
+    /// Parts that together pass the frame limit are refused, though each alone would fit.
+    #[test]
+    fn encode_counts_every_part_against_the_limit() {
+        let half = Bytes::from(vec![0u8; FRAME_SIZE_MAX_BYTES / 2]);
+        let command = RemotingCommand::response(crate::remoting::ResponseCode::Success, None)
+            .with_body(Body::from_parts(vec![half.clone(), half]));
+        let mut out = BytesMut::new();
+        let result = encode_frame(&command, &mut out);
+        assert!(matches!(result, Err(EncodeError::FrameTooLarge { .. })), "{result:?}");
+        assert!(out.is_empty());
+        assert!(matches!(encode_frame_prefix(&command), Err(EncodeError::FrameTooLarge { .. })));
     }
 }

@@ -6,9 +6,12 @@
 //!   numbers. Commands keep codes as raw `i32`, so unknown codes survive decoding.
 //! - `command.rs`: `RemotingCommand` (code, language, version, opaque, flag, remark, extFields,
 //!   body, serialize type) and its constructors and flag helpers.
+//! - `body.rs`: `Body`, the payload as one or more byte parts sent back to back, so a pull
+//!   response's stored records go out without being copied together.
 //! - `ext_fields.rs`: `ExtFields`, the sorted string map of header fields (known keys borrowed).
-//! - `frame.rs`: length framing: `decode_frame` (incremental, zero-copy body, limits checked
-//!   before buffering) and `encode_frame` / `encode_frame_prefix`; `FRAME_SIZE_MAX_BYTES`.
+//! - `frame.rs`: length framing: `decode_frame` (incremental, zero-copy one-part body, limits
+//!   checked before buffering) and `encode_frame` / `encode_frame_prefix` (whose lengths count
+//!   every body part); `FRAME_SIZE_MAX_BYTES`.
 //! - `json_header.rs`: the JSON header (serialize type 0), lenient where Java is.
 //! - `binary_header.rs`: the ROCKETMQ binary header (serialize type 1).
 //! - `header.rs`: the `CommandHeader` trait for typed headers carried in extFields, and the
@@ -20,6 +23,7 @@
 //!
 //! Nothing here panics on bytes from a peer: every length is checked before it is used.
 
+pub mod body;
 pub mod code;
 pub mod command;
 pub mod error;
@@ -38,6 +42,7 @@ mod json_header;
 #[cfg(test)]
 mod frame_proptest;
 
+pub use body::{Body, BODY_PARTS_MAX};
 pub use code::{LanguageCode, RequestCode, ResponseCode, SerializeType};
 pub use command::{RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE, LANGUAGE_DEFAULT, REMOTING_VERSION_DEFAULT};
 pub use error::{EncodeError, FrameError, HeaderError};

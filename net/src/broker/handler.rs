@@ -5,13 +5,20 @@
 //! (`BrokerCore::state`, a `std::sync::Mutex`). When both are needed the store's is taken first;
 //! neither is ever held across an `.await`. Sends are prepared under both, stored with
 //! `StoreService::put_messages(..).await` outside them, and answered with `send_response`.
+//!
+//! The topic table is written (`config/topics.json`, a file replace and its syncs) with neither
+//! lock held: a change takes a snapshot under the locks, `BrokerCore::persist_topics` writes
+//! it through the `TopicPersister` afterwards (whose own lock orders the writes, so an older
+//! table never lands over a newer one), and the request is answered after that. This holds
+//! for a send that auto-creates its topic (or uses one whose write is still in progress), a
+//! heartbeat that creates a `%RETRY%` topic, and topic administration.
 
 use std::collections::BTreeMap;
 use std::future::ready;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use petrel_core::broker::admin::process_admin;
+use petrel_core::broker::admin::{begin_admin, finish_admin, AdminStep};
 use petrel_core::broker::config::BrokerConfig;
 use petrel_core::broker::consumer::{
     notify_consumer_ids_changed, process_heartbeat, process_unregister_client, ConsumerManager, GroupChange,
@@ -21,6 +28,7 @@ use petrel_core::broker::pull::{process_pull, PullAttempt, PullContext, PullDeci
 use petrel_core::broker::query::{self, ConsumeStatsContext};
 use petrel_core::broker::send::{busy_response, prepare_send, send_response, PreparedSend, QueuePicker};
 use petrel_core::broker::topic_config::TopicConfigManager;
+use petrel_core::broker::topic_persist::{TopicPersister, TopicSnapshot};
 use petrel_core::clock;
 use petrel_core::message::MessageToStore;
 use petrel_core::namesrv;
@@ -29,7 +37,7 @@ use petrel_core::protocol::JsonBody;
 use petrel_core::remoting::{RemotingCommand, RequestCode, ResponseCode};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::service::{PutOutcome, StoreService};
-use petrel_core::store::QueueOffset;
+use petrel_core::store::{QueueOffset, StoreError};
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{debug, warn};
 
@@ -88,6 +96,8 @@ pub(super) struct BrokerCore {
     pub store: StoreService,
     /// The broker's disk (topic table and consumer offsets are persisted on it).
     pub disk: DiskRef,
+    /// Writes the topic table in order; its lock is taken with no other lock held.
+    pub topic_persister: TopicPersister,
     /// Topics, groups, offsets, connections.
     pub state: Mutex<BrokerState>,
     /// Held pulls.
@@ -168,28 +178,49 @@ impl BrokerCore {
     }
 
     /// Creates each heartbeating consumer group's `%RETRY%` topic if missing (as a Java broker
-    /// does), persists it and re-registers, so that clients looking its route up find it.
+    /// does), re-registers and persists it (outside the lock), so that clients looking its
+    /// route up find it.
     fn ensure_retry_topics(&self, now_ms: i64, request: &RemotingCommand) {
-        let Some(heartbeat) = request.body.as_deref().and_then(|body| HeartbeatData::decode_json(body).ok()) else {
+        let Some(heartbeat) = request.body_bytes().and_then(|body| HeartbeatData::decode_json(&body).ok()) else {
             return;
         };
-        let mut state = self.lock();
-        let mut created = false;
-        for consumer in &heartbeat.consumer_data_set {
-            match state.topics.ensure_retry_topic(&consumer.group_name, now_ms) {
-                Ok(made) => created |= made,
-                Err(error) => warn!(group = %consumer.group_name, %error, "cannot create the retry topic"),
+        let snapshot = {
+            let mut state = self.lock();
+            let mut created = false;
+            for consumer in &heartbeat.consumer_data_set {
+                match state.topics.ensure_retry_topic(&consumer.group_name, now_ms) {
+                    Ok(made) => created |= made,
+                    Err(error) => warn!(group = %consumer.group_name, %error, "cannot create the retry topic"),
+                }
             }
-        }
-        if created {
-            if let Err(error) = state.topics.persist_if_needed(self.disk.as_ref()) {
-                warn!(%error, "cannot persist the retry topic; the next change persists it");
+            if !created {
+                return;
             }
             self.after_topic_change(&mut state);
+            state.topics.snapshot_to_persist()
+        };
+        if let Err(error) = self.persist_topics(snapshot) {
+            warn!(%error, "cannot persist the retry topic; a later request persists it");
         }
     }
 
-    /// After a topic change: drops deleted topics' offsets and wakes the registration task.
+    /// Writes `snapshot` (taken under the locks) with no lock held, then records how far the
+    /// table is durable and drops the offsets of topics whose deletion now is. Returns once the
+    /// snapshot's table, or a newer one, is on disk. Never call it holding a lock: it waits for
+    /// the persister's, which is held across a write and its syncs.
+    pub(super) fn persist_topics(&self, snapshot: Option<TopicSnapshot>) -> Result<(), StoreError> {
+        let Some(snapshot) = snapshot else {
+            return Ok(());
+        };
+        let persisted = self.topic_persister.persist(&snapshot)?;
+        let mut state = self.lock();
+        state.topics.mark_persisted(persisted.durable_revision());
+        self.after_topic_change(&mut state);
+        Ok(())
+    }
+
+    /// After a topic change or persist: drops the offsets of topics whose deletion is durable
+    /// and wakes the registration task.
     fn after_topic_change(&self, state: &mut BrokerState) {
         for topic in state.topics.take_deleted_topics() {
             state.offsets.remove_topic(&topic);
@@ -216,22 +247,25 @@ impl BrokerCore {
         send_response(&self.config, &request, &prepared, outcome.as_ref())
     }
 
-    /// `prepare_send` under the store lock; persists an auto-created topic before the put.
+    /// `prepare_send` under the store lock; then, outside it, persists the topic table if it
+    /// has changes not yet durable (an auto-created topic, this send's or another's still
+    /// being written), so the send is answered only after the topic it used is on disk.
     fn prepare_send(&self, ctx: RequestContext, request: &RemotingCommand) -> Result<PreparedSend, RemotingCommand> {
-        self.store.with_store(|_store| {
+        let (prepared, snapshot) = self.store.with_store(|_store| {
             let mut state = self.lock();
             let state = &mut *state;
             let now_ms = clock::epoch_ms();
             let prepared = prepare_send(&self.config, &mut state.topics, &mut state.picker, now_ms, ctx.peer, request)?;
             if prepared.topic_created {
-                if let Err(error) = state.topics.persist_if_needed(self.disk.as_ref()) {
-                    // The topic exists in memory and is used; the next change persists it.
-                    warn!(%error, "cannot persist the auto-created topic");
-                }
                 self.after_topic_change(state);
             }
-            Ok(prepared)
-        })
+            Ok((prepared, state.topics.snapshot_to_persist()))
+        })?;
+        if let Err(error) = self.persist_topics(snapshot) {
+            // The topic exists in memory and is used; a later request persists it.
+            warn!(%error, "cannot persist the topic table before a send");
+        }
+        Ok(prepared)
     }
 
     /// A put landed: wakes the pulls held on its queue.
@@ -329,7 +363,10 @@ impl BrokerCore {
             Some(RequestCode::UpdateConsumerOffset) => {
                 (offset::update_consumer_offset(&mut self.lock().offsets, request), Vec::new())
             }
-            Some(code) => (self.process_with_store(code, now_ms, request), Vec::new()),
+            Some(
+                RequestCode::UpdateAndCreateTopic | RequestCode::DeleteTopicInBroker | RequestCode::GetAllTopicConfig,
+            ) => (self.admin(now_ms, request), Vec::new()),
+            Some(code) => (self.process_with_store(code, request), Vec::new()),
             None => (not_supported(request), Vec::new()),
         };
         self.notify(changes);
@@ -337,7 +374,7 @@ impl BrokerCore {
     }
 
     /// The requests that read the store (and maybe the state).
-    fn process_with_store(&self, code: RequestCode, now_ms: i64, request: &RemotingCommand) -> RemotingCommand {
+    fn process_with_store(&self, code: RequestCode, request: &RemotingCommand) -> RemotingCommand {
         self.store.with_store(|store| match code {
             RequestCode::QueryConsumerOffset => offset::query_consumer_offset(store, &self.lock().offsets, request),
             RequestCode::GetMaxOffset => offset::get_max_offset(store, request),
@@ -359,13 +396,31 @@ impl BrokerCore {
                 };
                 query::get_consume_stats(&context, request)
             }
-            RequestCode::UpdateAndCreateTopic | RequestCode::DeleteTopicInBroker | RequestCode::GetAllTopicConfig => {
-                let mut state = self.lock();
-                let response = process_admin(&self.config, &mut state.topics, store, now_ms, request);
-                self.after_topic_change(&mut state);
-                response
-            }
             _ => not_supported(request),
+        })
+    }
+
+    /// Topic administration in `petrel_core::broker::admin`'s steps: the change under the
+    /// state lock, the table's persist with no lock held, then the answer (SUCCESS only once
+    /// the change is durable) and a delete's queue removal under the store and state locks.
+    fn admin(&self, now_ms: i64, request: &RemotingCommand) -> RemotingCommand {
+        let (change, snapshot) = {
+            let mut state = self.lock();
+            let change = match begin_admin(&self.config, &mut state.topics, now_ms, request) {
+                AdminStep::Respond(response) => return response,
+                AdminStep::Continue(change) => change,
+            };
+            self.after_topic_change(&mut state);
+            let snapshot = if change.changed_table() { state.topics.snapshot_to_persist() } else { None };
+            (change, snapshot)
+        };
+        let persisted = self.persist_topics(snapshot);
+        self.store.with_store(|store| {
+            let mut state = self.lock();
+            let response =
+                finish_admin(&mut state.topics, change, persisted, now_ms, request, |topic| store.delete_topic(topic));
+            self.after_topic_change(&mut state);
+            response
         })
     }
 }

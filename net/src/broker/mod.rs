@@ -31,6 +31,7 @@ use petrel_core::broker::consumer::{ConsumerManager, CLIENT_SCAN_INTERVAL_MS};
 use petrel_core::broker::offset::{OffsetTable, OFFSET_PERSIST_INTERVAL_MS};
 use petrel_core::broker::send::QueuePicker;
 use petrel_core::broker::topic_config::TopicConfigManager;
+use petrel_core::broker::topic_persist::TopicPersister;
 use petrel_core::clock;
 use petrel_core::store::config::StoreConfig;
 use petrel_core::store::disk::DiskRef;
@@ -188,6 +189,7 @@ impl BrokerNode {
             sends: Arc::new(Semaphore::new(broker.send_queue_capacity)),
             config: broker,
             store: StoreService::start(store),
+            topic_persister: TopicPersister::new(disk.clone()),
             disk,
             state: Mutex::new(BrokerState {
                 topics,
@@ -350,9 +352,10 @@ fn persist_offsets(core: &BrokerCore) -> Result<(), StoreError> {
     written
 }
 
-/// Writes the topic table if it changed since its last persist.
+/// Writes the topic table if it has changes not yet durable, outside the broker's lock.
 fn persist_topics(core: &BrokerCore) -> Result<(), StoreError> {
-    core.lock().topics.persist_if_needed(core.disk.as_ref()).map(drop)
+    let snapshot = core.lock().topics.snapshot_to_persist();
+    core.persist_topics(snapshot)
 }
 
 /// Removes silent clients every `interval`, closing their connections.
@@ -376,3 +379,7 @@ async fn scan_loop(core: Arc<BrokerCore>, interval: Duration) {
         core.notify(expired.changes);
     }
 }
+
+#[cfg(test)]
+#[path = "persist_tests.rs"]
+mod persist_tests;

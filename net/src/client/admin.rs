@@ -431,8 +431,8 @@ impl AdminClient {
         for master in masters {
             let request = RemotingCommand::request(RequestCode::GetConsumeStats, &header);
             let response = success(master.addr, self.call(master.addr, request).await?)?;
-            let body = response.body.as_deref().unwrap_or_default();
-            let table = stats::parse_offset_table(body).map_err(|reason| AdminError::bad_body(master.addr, reason))?;
+            let body = response.body_bytes().unwrap_or_default();
+            let table = stats::parse_offset_table(&body).map_err(|reason| AdminError::bad_body(master.addr, reason))?;
             queues.extend(table.into_iter().map(|(queue, offsets)| QueueProgress {
                 topic: queue.topic,
                 broker_name: queue.broker_name,
@@ -456,7 +456,7 @@ impl AdminClient {
         let header = ViewMessageRequestHeader { offset };
         let request = RemotingCommand::request(RequestCode::ViewMessageById, &header);
         let response = success(addr, self.call(addr, request).await?)?;
-        let body = response.body.unwrap_or_default();
+        let body = response.body_bytes().unwrap_or_default();
         decode_record(body).map_err(|error: RecordError| AdminError::bad_body(addr, error))
     }
 
@@ -479,7 +479,7 @@ impl AdminClient {
                 continue;
             }
             let response = success(master.addr, response)?;
-            let body = response.body.unwrap_or_default();
+            let body = response.body_bytes().unwrap_or_default();
             let messages = decode_records(body).map_err(|e| AdminError::bad_body(master.addr, e))?;
             // The index is a hash table: keep only the messages that really carry the key.
             found.extend(
@@ -581,8 +581,8 @@ fn success(addr: SocketAddr, response: RemotingCommand) -> Result<RemotingComman
 
 /// The JSON body of `response`.
 fn decode_body<B: JsonBody>(addr: SocketAddr, response: &RemotingCommand) -> Result<B, AdminError> {
-    let body = response.body.as_deref().unwrap_or_default();
-    B::decode_json(body).map_err(|error: BodyError| AdminError::bad_body(addr, error))
+    let body = response.body_bytes().unwrap_or_default();
+    B::decode_json(&body).map_err(|error: BodyError| AdminError::bad_body(addr, error))
 }
 
 fn parse_addr(addr: &str) -> Result<SocketAddr, AdminError> {

@@ -145,8 +145,8 @@ impl ConsumerApi {
             if response.response_code() == Some(ResponseCode::TopicNotExist) {
                 return None;
             }
-            let body = response.body.as_deref().unwrap_or_default();
-            match TopicRouteData::decode_json(body) {
+            let body = response.body_bytes().unwrap_or_default();
+            match TopicRouteData::decode_json(&body) {
                 Ok(route) if response.code == 0 => return Some(route),
                 _ => warn!(%addr, %topic, code = response.code, "no usable route"),
             }
@@ -273,8 +273,8 @@ impl ConsumerApi {
         if response.code != ResponseCode::Success.as_i32() {
             return Err(refused(broker, &response));
         }
-        let body = response.body.as_deref().unwrap_or_default();
-        let ids = ConsumerListByGroupResponseBody::decode_json(body)
+        let body = response.body_bytes().unwrap_or_default();
+        let ids = ConsumerListByGroupResponseBody::decode_json(&body)
             .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?;
         Ok(ids.consumer_id_list)
     }
@@ -338,9 +338,9 @@ pub fn pull_result(broker: &str, response: &RemotingCommand) -> Result<PullResul
     };
     let header: PullMessageResponseHeader =
         response.read_header().map_err(|error| ConsumerError::bad_header(broker, &error))?;
-    let messages = match (&response.body, status) {
+    let messages = match (response.body_bytes(), status) {
         (Some(body), PullStatus::Found) => inflate_all(
-            decode_records(body.clone())
+            decode_records(body)
                 .map_err(|error| ConsumerError::BadResponse { broker: broker.to_owned(), reason: error.to_string() })?,
             broker,
         )?,

@@ -449,8 +449,8 @@ impl ProducerInner {
             };
             match response.response_code() {
                 Some(ResponseCode::Success) => {
-                    let body = response.body.as_deref().unwrap_or_default();
-                    match TopicRouteData::decode_json(body) {
+                    let body = response.body_bytes().unwrap_or_default();
+                    match TopicRouteData::decode_json(&body) {
                         Ok(route) => return Some(route),
                         Err(error) => warn!(%addr, %topic, %error, "bad route body"),
                     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use petrel_core::remoting::{encode_frame_prefix, EncodeError, RemotingCommand, FLAG_ONEWAY};
+use petrel_core::remoting::{encode_frame_prefix, Body, EncodeError, RemotingCommand, FLAG_ONEWAY};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::config::ConnectionConfig;
@@ -43,15 +43,23 @@ impl fmt::Display for ConnectionId {
 /// A frame ready for the writer.
 #[derive(Debug)]
 pub(super) struct OutboundFrame {
-    /// Length fields and header: `encode_frame_prefix`.
+    /// Length fields and header: `encode_frame_prefix`, which counts every body part.
     pub(super) prefix: Bytes,
-    /// The command's body, written after the prefix without a copy.
-    pub(super) body: Option<Bytes>,
+    /// The command's body, whose parts the writer hands to the socket after the prefix as they
+    /// are: never copied into a frame buffer.
+    pub(super) body: Option<Body>,
 }
 
 impl OutboundFrame {
-    pub(super) fn encode(command: &RemotingCommand) -> Result<Self, EncodeError> {
-        Ok(OutboundFrame { prefix: encode_frame_prefix(command)?.freeze(), body: command.body.clone() })
+    /// Encodes `command`'s prefix and takes its body.
+    pub(super) fn encode(command: RemotingCommand) -> Result<Self, EncodeError> {
+        let prefix = encode_frame_prefix(&command)?.freeze();
+        Ok(OutboundFrame { prefix, body: command.body })
+    }
+
+    /// The frame's bytes in wire order: the prefix, then every body part.
+    pub(super) fn chunks(&self) -> impl Iterator<Item = &Bytes> {
+        std::iter::once(&self.prefix).chain(self.body.iter().flat_map(Body::parts))
     }
 }
 
@@ -229,7 +237,7 @@ impl Channel {
         })?;
         let _forget = ForgetOnDrop { shared: &self.shared, opaque: registration.opaque, ticket: registration.ticket };
         request.opaque = registration.opaque;
-        let frame = self.encode(&request)?;
+        let frame = self.encode(request)?;
         self.shared.enqueue(frame).await?;
         *sent_opaque = Some(registration.opaque);
         match registration.reply.await {
@@ -256,7 +264,7 @@ impl Channel {
             .pending()
             .oneway_opaque()
             .map_err(|reason| TransportError::ConnectionClosed { addr: self.peer(), reason })?;
-        let frame = self.encode(&request)?;
+        let frame = self.encode(request)?;
         self.shared.enqueue(frame).await
     }
 
@@ -265,11 +273,11 @@ impl Channel {
     /// caller sets the opaque, e.g. with `RemotingCommand::response_to`.
     pub async fn send_response(&self, mut response: RemotingCommand) -> Result<(), TransportError> {
         response.mark_response();
-        let frame = self.encode(&response)?;
+        let frame = self.encode(response)?;
         self.shared.enqueue(frame).await
     }
 
-    fn encode(&self, command: &RemotingCommand) -> Result<OutboundFrame, TransportError> {
+    fn encode(&self, command: RemotingCommand) -> Result<OutboundFrame, TransportError> {
         OutboundFrame::encode(command).map_err(|source| TransportError::Encode { addr: self.peer(), source })
     }
 }

@@ -9,10 +9,11 @@
 //!   frame that does not decode, or whose length prefix passes `frame_size_max_bytes`, ends the
 //!   connection. The reader never waits for anything but the socket, so a peer that stops
 //!   reading cannot stall the responses this side receives.
-//! - the writer takes encoded frames from a queue of at most `write_queue_frames_max`, writes
-//!   each as header prefix then body (the body is not copied into a frame buffer), and flushes
-//!   after every batch of at most `WRITE_BATCH_FRAMES_MAX` frames: nothing written waits for
-//!   later traffic, and madsim's TCP sends on flush.
+//! - the writer (`writer.rs`) takes encoded frames from a queue of at most
+//!   `write_queue_frames_max` and hands each batch's prefixes and body parts to the socket as
+//!   they are, by vectored writes (no body is copied into a frame buffer), flushing after every
+//!   batch of at most `WRITE_BATCH_FRAMES_MAX` frames: nothing written waits for later traffic,
+//!   and madsim's TCP sends on flush.
 //!
 //! Both loops run in the one driver task over halves from `tokio::io::split` (madsim's
 //! `TcpStream` has neither `split` nor `into_split`); the socket closes when the driver returns.
@@ -22,28 +23,23 @@
 //! handler hears `on_connection_closed`.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use petrel_core::remoting::{decode_frame, FrameError, RemotingCommand, ResponseCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use super::channel::{Channel, ConnectionId, DriverEnds, OutboundFrame, Shared};
 use super::config::ConnectionConfig;
 use super::error::{CloseReason, TransportError};
+use super::writer::write_loop;
 use super::{RequestContext, RequestHandler};
 
 /// Bytes the reader asks the socket for at a time (and keeps free in its buffer before a read).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Bytes the writer gathers before it writes to the socket; a larger body bypasses the buffer.
-pub const WRITE_BUFFER_BYTES: usize = 64 * 1024;
-/// Frames the writer writes before it flushes, so one busy connection cannot delay the flush of
-/// the frames it already wrote for long.
-pub const WRITE_BATCH_FRAMES_MAX: usize = 64;
 
 /// Wraps `stream` as a connection to `peer`. Returns the channel and the driver, which the caller
 /// must spawn; the driver resolves with the reason the connection ended.
@@ -160,8 +156,7 @@ impl Driver {
         let remark =
             format!("[OVERLOAD] {} requests already in flight on this connection", self.shared.inbound_in_flight_max);
         let busy = RemotingCommand::response_to(request, ResponseCode::SystemBusy, Some(remark));
-        let queued =
-            OutboundFrame::encode(&busy).ok().is_some_and(|frame| self.shared.outbound.try_send(frame).is_ok());
+        let queued = OutboundFrame::encode(busy).ok().is_some_and(|frame| self.shared.outbound.try_send(frame).is_ok());
         if !queued {
             warn!(%id, opaque = request.opaque, "write queue full, SYSTEM_BUSY answer dropped");
         }
@@ -222,44 +217,6 @@ async fn serve_request(
     if let Err(error) = sent {
         debug!(id = %channel.id(), code, %error, "response not sent");
     }
-}
-
-/// Writes queued frames until a write fails (or the queue's senders are all gone).
-async fn write_loop<W: AsyncWrite + Unpin>(writer: W, queue: &mut mpsc::Receiver<OutboundFrame>) -> CloseReason {
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, writer);
-    loop {
-        let Some(first) = queue.recv().await else {
-            return CloseReason::ClosedLocally;
-        };
-        if let Err(error) = write_batch(&mut writer, first, queue).await {
-            return CloseReason::write_failed(&error);
-        }
-    }
-}
-
-/// Writes `first` and whatever else is queued (up to `WRITE_BATCH_FRAMES_MAX` frames), then
-/// flushes.
-async fn write_batch<W: AsyncWrite + Unpin>(
-    writer: &mut BufWriter<W>,
-    first: OutboundFrame,
-    queue: &mut mpsc::Receiver<OutboundFrame>,
-) -> io::Result<()> {
-    write_frame(writer, &first).await?;
-    for _ in 1..WRITE_BATCH_FRAMES_MAX {
-        let Ok(next) = queue.try_recv() else {
-            break;
-        };
-        write_frame(writer, &next).await?;
-    }
-    writer.flush().await
-}
-
-async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut BufWriter<W>, frame: &OutboundFrame) -> io::Result<()> {
-    writer.write_all(&frame.prefix).await?;
-    if let Some(body) = &frame.body {
-        writer.write_all(body).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

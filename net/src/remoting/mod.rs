@@ -4,7 +4,10 @@
 //! Files and their jobs:
 //! - `connection.rs`: one framed connection's driver, the same at both ends: a reader that
 //!   decodes frames and hands responses to their callers (by opaque) and requests to the
-//!   handler, a writer that writes header prefix and body and flushes.
+//!   handler, and the writer.
+//! - `writer.rs`: the writer: batches of queued frames, their prefixes and body parts handed to
+//!   the socket as they are by vectored writes (a pull response's records are never copied
+//!   together), a flush after every batch.
 //! - `channel.rs`: `Channel`, the clonable handle to a connection that sends requests
 //!   (`invoke`, `invoke_oneway`) and late responses over it; `ConnectionId`.
 //! - `pending.rs`: the table of requests waiting for their response, keyed by opaque, bounded.
@@ -41,6 +44,7 @@ pub mod dispatcher;
 pub mod error;
 mod pending;
 pub mod server;
+pub mod writer;
 
 pub use channel::{Channel, ConnectionId, CALL_TIMEOUT_MAX};
 pub use client::RemotingClient;

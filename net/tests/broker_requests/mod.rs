@@ -98,8 +98,8 @@ pub struct Pulled {
 /// Reads a pull response.
 pub fn pulled(response: &RemotingCommand) -> Pulled {
     let header: PullMessageResponseHeader = response.read_header().expect("pull header");
-    let messages = match &response.body {
-        Some(body) => decode_records(body.clone()).expect("the pull body decodes"),
+    let messages = match response.body_bytes() {
+        Some(body) => decode_records(body).expect("the pull body decodes"),
         None => Vec::new(),
     };
     Pulled { code: response.code, next_begin_offset: header.next_begin_offset, messages }

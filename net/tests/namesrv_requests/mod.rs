@@ -124,6 +124,6 @@ pub async fn cluster_info(client: &RemotingClient, addr: SocketAddr) -> ClusterI
 
 /// The JSON body of a SUCCESS response.
 pub fn decode<T: JsonBody>(response: &RemotingCommand) -> T {
-    let body = response.body.as_deref().expect("a SUCCESS answer has a body");
-    T::decode_json(body).expect("the body decodes")
+    let body = response.body_bytes().expect("a SUCCESS answer has a body");
+    T::decode_json(&body).expect("the body decodes")
 }
