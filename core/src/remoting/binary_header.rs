@@ -13,7 +13,7 @@
 //! header ends exactly after the ext section. An unknown language byte is read as OTHER, as
 //! lenient as the JSON header. An empty remark or empty extFields cannot be told from none.
 
-use super::ext_fields::{intern, ExtFields};
+use super::ext_fields::{intern, ExtFields, EXT_FIELDS_TYPICAL};
 
 use bytes::{BufMut, BytesMut};
 
@@ -116,7 +116,7 @@ pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, FrameError> {
 /// Decodes the ext section's entries; a later duplicate key wins, as in Java's `HashMap.put`.
 fn decode_ext_section(section: &[u8]) -> Result<ExtFields, FrameError> {
     let mut reader = Reader { rest: section };
-    let mut fields = ExtFields::new();
+    let mut fields = ExtFields::with_capacity(EXT_FIELDS_TYPICAL);
     while !reader.rest.is_empty() {
         let key_len = i16::from_be_bytes(reader.array("extFields key length")?);
         let key_len = usize::try_from(key_len)

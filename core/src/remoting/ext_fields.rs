@@ -10,6 +10,10 @@ use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 use std::fmt;
 
+/// Room decoders reserve for a command's fields: as many as the largest common header (a pull
+/// request has 11, a send 13), so decoding one grows the vector at most once.
+pub const EXT_FIELDS_TYPICAL: usize = 16;
+
 /// A field name: borrowed for the known names, owned for any other a peer sends.
 pub type FieldKey = Cow<'static, str>;
 
@@ -155,6 +159,11 @@ impl ExtFields {
     /// Sets `key` to `value`; returns the value it replaced.
     pub fn insert(&mut self, key: impl Into<FieldKey>, value: String) -> Option<String> {
         let key = key.into();
+        // Decoders meet keys in order (Petrel and fastjson's sorted maps write them so): append.
+        if self.entries.last().is_none_or(|(last, _)| cmp_key(last, &key) == Ordering::Less) {
+            self.entries.push((key, value));
+            return None;
+        }
         match self.position(&key) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {

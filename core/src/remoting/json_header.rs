@@ -26,7 +26,7 @@ use bytes::{BufMut, BytesMut};
 use super::code::{LanguageCode, SerializeType};
 use super::command::RemotingCommand;
 use super::error::{EncodeError, FrameError};
-use super::ext_fields::{intern, ExtFields};
+use super::ext_fields::{intern, ExtFields, EXT_FIELDS_TYPICAL};
 
 /// How deep arrays and objects may nest inside a value that is read (serde_json's limit).
 const NESTING_DEPTH_MAX: usize = 128;
@@ -511,7 +511,7 @@ impl<'a> Parser<'a> {
             Start::Object => {}
             _ => return Err(invalid("invalid type: expected a map")),
         }
-        let mut map = ExtFields::new();
+        let mut map = ExtFields::with_capacity(EXT_FIELDS_TYPICAL);
         // Keys whose latest value is an array or object (a later scalar for the key replaces it).
         let mut nested_keys = BTreeSet::new();
         self.container(Mode::Read, |parser, key| {
