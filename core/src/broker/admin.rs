@@ -114,12 +114,24 @@ pub fn process_admin(
     now_ms: i64,
     request: &RemotingCommand,
 ) -> RemotingCommand {
+    run_admin(config, topics, persister, now_ms, request, |topic| store.delete_topic(topic))
+}
+
+/// The three steps in a row, deleting a deleted topic's queues with `delete_queues`.
+pub(crate) fn run_admin(
+    config: &BrokerConfig,
+    topics: &mut TopicConfigManager,
+    persister: &TopicPersister,
+    now_ms: i64,
+    request: &RemotingCommand,
+    delete_queues: impl FnOnce(&str) -> Result<(), StoreError>,
+) -> RemotingCommand {
     let change = match begin_admin(config, topics, now_ms, request) {
         AdminStep::Respond(response) => return response,
         AdminStep::Continue(change) => change,
     };
     let persisted = if change.changed_table() { persister.persist_if_needed(topics).map(drop) } else { Ok(()) };
-    finish_admin(topics, change, persisted, now_ms, request, |topic| store.delete_topic(topic))
+    finish_admin(topics, change, persisted, now_ms, request, delete_queues)
 }
 
 /// UPDATE_AND_CREATE_TOPIC: creates the topic or replaces its configuration.

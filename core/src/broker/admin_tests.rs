@@ -26,12 +26,7 @@ fn admin(
     now_ms: i64,
     request: &RemotingCommand,
 ) -> RemotingCommand {
-    let change = match begin_admin(config, topics, now_ms, request) {
-        AdminStep::Respond(response) => return response,
-        AdminStep::Continue(change) => change,
-    };
-    let persisted = if change.changed_table() { persister.persist_if_needed(topics).map(drop) } else { Ok(()) };
-    finish_admin(topics, change, persisted, now_ms, request, |_| Ok(()))
+    run_admin(config, topics, persister, now_ms, request, |_| Ok(()))
 }
 
 fn delete_request(topic: &str) -> RemotingCommand {
