@@ -124,7 +124,8 @@ impl Producer {
         message: Message,
     ) -> impl std::future::Future<Output = Result<SendResult, ProducerError>> + Send + 'static {
         let inner = self.inner.clone();
-        let task = tokio::spawn(async move { inner.send_sync(message).await });
+        // Boxed: the send's state machine is about 9 KiB, and the task would be moved by value.
+        let task = tokio::spawn(Box::pin(async move { inner.send_sync(message).await }));
         async move { task.await.unwrap_or(Err(ProducerError::Shutdown)) }
     }
 
