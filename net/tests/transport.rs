@@ -35,7 +35,7 @@ fn request(code: RequestCode, fields: &[(&str, &str)]) -> RemotingCommand {
 }
 
 fn field<'a>(command: &'a RemotingCommand, key: &str) -> Option<&'a str> {
-    command.ext_fields.get(key).map(String::as_str)
+    command.ext_fields.get(key)
 }
 
 /// Answers SUCCESS with the request's extFields and body, plus the peer's address as `peer`.

@@ -179,13 +179,13 @@ fn offset_moved_and_empty_queue() {
     );
 
     let mut empty_queue = pull_request(5, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_SUSPEND, "*");
-    empty_queue.ext_fields.insert("queueId", "1".into());
+    empty_queue.ext_fields.insert("queueId", "1");
     let response = respond(&store, &consumers, &mut offsets, &empty_queue, PullAttempt::First);
     assert_eq!(
         (response.code, response.remark.as_deref()),
         (ResponseCode::PullOffsetMoved.as_i32(), Some("NO_MATCHED_LOGIC_QUEUE"))
     );
-    empty_queue.ext_fields.insert("queueOffset", "0".into());
+    empty_queue.ext_fields.insert("queueOffset", "0");
     let context = PullContext { store: &store, consumers: &consumers, topics: &topics };
     assert!(matches!(
         process_pull(&context, &mut offsets, 0, &empty_queue, PullAttempt::First),
@@ -266,7 +266,7 @@ fn heartbeat_subscription_filters() {
     let only_a = respond(&store, &consumers, &mut offsets, &request, PullAttempt::First);
     assert_eq!(body_offsets(&only_a), vec![0, 2, 4, 6]);
     let mut newer = request.clone();
-    newer.ext_fields.insert("subVersion", "6".into());
+    newer.ext_fields.insert("subVersion", "6");
     let stale = respond(&store, &consumers, &mut offsets, &newer, PullAttempt::First);
     assert_eq!(stale.code, ResponseCode::SubscriptionNotLatest.as_i32());
 }
@@ -278,11 +278,11 @@ fn topic_and_queue_checks() {
     let consumers = ConsumerManager::new();
     let mut offsets = OffsetTable::default();
     let mut unknown = pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION, "*");
-    unknown.ext_fields.insert("topic", "U".into());
+    unknown.ext_fields.insert("topic", "U");
     let response = respond(&store, &consumers, &mut offsets, &unknown, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::TopicNotExist.as_i32());
     let mut far = pull_request(0, PULL_SYS_FLAG_SUBSCRIPTION | PULL_SYS_FLAG_COMMIT_OFFSET, "*");
-    far.ext_fields.insert("queueId", "2".into());
+    far.ext_fields.insert("queueId", "2");
     let response = respond(&store, &consumers, &mut offsets, &far, PullAttempt::First);
     assert_eq!(response.code, ResponseCode::SystemError.as_i32());
     assert_eq!(response.remark.as_deref(), Some("queueId[2] is illegal, topic:[T] topicConfig.readQueueNums:[2]"));
@@ -308,7 +308,7 @@ fn pull_commits_offset_on_first_attempt_only() {
     assert!(matches!(process_pull(&context, &mut offsets, 0, &request, PullAttempt::First), PullDecision::Suspend(_)));
     assert_eq!(offsets.query("G", "T", 0), Some(3));
     assert!(offsets.is_dirty());
-    request.ext_fields.insert("commitOffset", "9".into());
+    request.ext_fields.insert("commitOffset", "9");
     respond(&store, &consumers, &mut offsets, &request, PullAttempt::Resumed);
     assert_eq!(offsets.query("G", "T", 0), Some(3));
 }
@@ -326,7 +326,7 @@ fn consumer_offsets_query_update_and_persist() {
     let disk_ref: DiskRef = Arc::new(disk.clone());
     let mut offsets = OffsetTable::load(&disk_ref).expect("empty table");
     let response = offset::query_consumer_offset(&store, &offsets, &query_offset_request(0));
-    assert_eq!((response.code, response.ext_fields.get("offset").map(String::as_str)), (0, Some("0")));
+    assert_eq!((response.code, response.ext_fields.get("offset")), (0, Some("0")));
     let header = UpdateConsumerOffsetRequestHeader {
         consumer_group: "G".into(),
         topic: "T".into(),
@@ -336,7 +336,7 @@ fn consumer_offsets_query_update_and_persist() {
     let update = RemotingCommand::request(RequestCode::UpdateConsumerOffset, &header);
     assert_eq!(offset::update_consumer_offset(&mut offsets, &update).code, 0);
     let response = offset::query_consumer_offset(&store, &offsets, &query_offset_request(0));
-    assert_eq!(response.ext_fields.get("offset").map(String::as_str), Some("7"));
+    assert_eq!(response.ext_fields.get("offset"), Some("7"));
 
     assert_eq!(offsets.persist_if_dirty(&disk_ref), Ok(true));
     assert_eq!(offsets.persist_if_dirty(&disk_ref), Ok(false));
@@ -354,16 +354,16 @@ fn queue_bounds_and_time_search() {
         RequestCode::GetMaxOffset,
         &GetMaxOffsetRequestHeader { topic: "T".into(), queue_id: 0 },
     );
-    assert_eq!(offset::get_max_offset(&store, &max).ext_fields.get("offset").map(String::as_str), Some("10"));
+    assert_eq!(offset::get_max_offset(&store, &max).ext_fields.get("offset"), Some("10"));
     let min = RemotingCommand::request(
         RequestCode::GetMinOffset,
         &GetMinOffsetRequestHeader { topic: "T".into(), queue_id: 0 },
     );
-    assert_eq!(offset::get_min_offset(&store, &min).ext_fields.get("offset").map(String::as_str), Some("0"));
+    assert_eq!(offset::get_min_offset(&store, &min).ext_fields.get("offset"), Some("0"));
     let search = |timestamp| {
         let header = SearchOffsetRequestHeader { topic: "T".into(), queue_id: 0, timestamp };
         let request = RemotingCommand::request(RequestCode::SearchOffsetByTimestamp, &header);
-        offset::search_offset_by_timestamp(&store, &request).ext_fields.get("offset").cloned()
+        offset::search_offset_by_timestamp(&store, &request).ext_fields.get("offset").map(str::to_owned)
     };
     assert_eq!(search(4_000).as_deref(), Some("3"));
     assert_eq!(search(4_500).as_deref(), Some("4"));
@@ -371,7 +371,7 @@ fn queue_bounds_and_time_search() {
     let earliest = |queue_id| {
         let header = GetEarliestMsgStoretimeRequestHeader { topic: "T".into(), queue_id };
         let request = RemotingCommand::request(RequestCode::GetEarliestMsgStoretime, &header);
-        offset::get_earliest_msg_storetime(&store, &request).ext_fields.get("timestamp").cloned()
+        offset::get_earliest_msg_storetime(&store, &request).ext_fields.get("timestamp").map(str::to_owned)
     };
     assert_eq!(earliest(0).as_deref(), Some("1000"));
     assert_eq!(earliest(1).as_deref(), Some("-1"));

@@ -142,5 +142,5 @@ fn heartbeat_and_unregister_requests() {
     let notify = notify_consumer_ids_changed("G");
     assert_eq!(notify.code, 40);
     assert!(notify.is_oneway());
-    assert_eq!(notify.ext_fields.get("consumerGroup").map(String::as_str), Some("G"));
+    assert_eq!(notify.ext_fields.get("consumerGroup"), Some("G"));
 }

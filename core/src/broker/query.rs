@@ -70,7 +70,7 @@ pub fn query_message(store: &MessageStore, request: &RemotingCommand) -> Remotin
         Ok(header) => header,
         Err(error) => return RequestError::from(error).response_to(request),
     };
-    let unique = request.ext_fields.get(UNIQUE_MSG_QUERY_FLAG).map(String::as_str) == Some("true");
+    let unique = request.ext_fields.get(UNIQUE_MSG_QUERY_FLAG) == Some("true");
     let count_max = if unique {
         QUERY_UNIQUE_COUNT_MAX
     } else {

@@ -63,8 +63,8 @@ fn refusal(request: &RemotingCommand, topics: &mut TopicConfigManager, config: &
         prepare_send(config, topics, &mut QueuePicker::new(), NOW_MS, producer(), request).expect_err("send refused");
     assert_eq!(response.opaque, request.opaque);
     assert!(response.is_response());
-    assert_eq!(response.ext_fields.get("MSG_REGION").map(String::as_str), Some("DefaultRegion"));
-    assert_eq!(response.ext_fields.get("TRACE_ON").map(String::as_str), Some("true"));
+    assert_eq!(response.ext_fields.get("MSG_REGION"), Some("DefaultRegion"));
+    assert_eq!(response.ext_fields.get("TRACE_ON"), Some("true"));
     (response.code, response.remark.unwrap_or_default())
 }
 
@@ -365,10 +365,10 @@ fn batch_response_lists_every_offset_msg_id() {
     let response = send_response(&config, &request, &prepared, Ok(&outcome(&[(100, 5), (200, 6)], false)));
     assert_eq!(response.serialize_type, SerializeType::RocketMq);
     assert_eq!(
-        response.ext_fields.get("msgId").map(String::as_str),
+        response.ext_fields.get("msgId"),
         Some("7F00000100002A9F0000000000000064,7F00000100002A9F00000000000000C8")
     );
-    assert_eq!(response.ext_fields.get("queueOffset").map(String::as_str), Some("5"));
+    assert_eq!(response.ext_fields.get("queueOffset"), Some("5"));
 }
 
 /// A late sync flush is FLUSH_DISK_TIMEOUT with the full header, unless the producer said
@@ -380,7 +380,7 @@ fn flush_timeout_response() {
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &request);
     let response = send_response(&config, &request, &prepared, Ok(&outcome(&[(8, 0)], true)));
     assert_eq!(response.code, ResponseCode::FlushDiskTimeout.as_i32());
-    assert_eq!(response.ext_fields.get("msgId").map(String::as_str), Some("7F00000100002A9F0000000000000008"));
+    assert_eq!(response.ext_fields.get("msgId"), Some("7F00000100002A9F0000000000000008"));
     let no_wait = send_v1(&header("T", 0, "WAIT\u{1}false\u{2}"), b"x");
     let prepared = prepare_ok(&config, &mut topics, &mut picker, &no_wait);
     assert!(!prepared.wait_store_msg_ok);

@@ -61,8 +61,8 @@ impl CommandHeader for DeleteTopicFromNamesrvRequestHeader {
     fn read_fields(fields: &ExtFields) -> Result<Self, HeaderError> {
         let topic = fields.get("topic").ok_or(HeaderError::Missing { field: "topic" })?;
         Ok(DeleteTopicFromNamesrvRequestHeader {
-            topic: topic.clone(),
-            cluster_name: fields.get("clusterName").cloned(),
+            topic: topic.to_owned(),
+            cluster_name: fields.get("clusterName").map(str::to_owned),
         })
     }
 }

@@ -74,7 +74,7 @@ fn register_master_then_slave() {
         master_addr: Some(A_MASTER.into()),
     });
     assert_eq!(server.process(10, ConnectionId(2), &request), expected);
-    assert_eq!(expected.ext_fields.get("masterAddr").map(String::as_str), Some(A_MASTER));
+    assert_eq!(expected.ext_fields.get("masterAddr"), Some(A_MASTER));
 }
 
 /// A known topic's route comes back as exact JSON, with opaque and serialize type echoed.
@@ -195,11 +195,11 @@ fn bad_requests_are_system_errors() {
     assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
 
     let mut request = register_request(A_MASTER, 0, 3);
-    request.ext_fields.insert("bodyCrc32", "12345".into());
+    request.ext_fields.insert("bodyCrc32", "12345");
     assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, "crc32 not match"));
 
     let mut request = register_request(A_MASTER, 0, 4);
-    request.ext_fields.insert("compressed", "true".into());
+    request.ext_fields.insert("compressed", "true");
     let remark = "invalid request body: compressed RegisterBrokerBody is not supported: set compressedRegister=false";
     assert_eq!(server.process(0, ConnectionId(1), &request), system_error(&request, remark));
 

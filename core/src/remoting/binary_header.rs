@@ -13,7 +13,7 @@
 //! header ends exactly after the ext section. An unknown language byte is read as OTHER, as
 //! lenient as the JSON header. An empty remark or empty extFields cannot be told from none.
 
-use super::ext_fields::{intern, ExtFields, EXT_FIELDS_TYPICAL};
+use super::ext_fields::{intern, ExtFields, FieldValue, EXT_FIELDS_TYPICAL};
 
 use bytes::{BufMut, BytesMut};
 
@@ -123,7 +123,7 @@ fn decode_ext_section(section: &[u8]) -> Result<ExtFields, FrameError> {
             .map_err(|_| FrameError::NegativeFieldLength { field: "extFields key", len: i32::from(key_len) })?;
         let key = utf8(reader.take(key_len, "extFields key")?, "extFields key")?;
         let value = utf8(reader.i32_prefixed("extFields value")?, "extFields value")?;
-        fields.insert(intern(key), value.to_owned());
+        fields.insert(intern(key), FieldValue::from(value));
     }
     Ok(fields)
 }

@@ -179,7 +179,7 @@ mod tests {
         let header = GetRouteInfoRequestHeader { topic: "T".to_owned(), accept_standard_json_only: None };
         let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic, &header).with_opaque(7);
         assert_eq!(request.code, 105);
-        assert_eq!(request.ext_fields.get("topic").map(String::as_str), Some("T"));
+        assert_eq!(request.ext_fields.get("topic"), Some("T"));
         assert_eq!(request.read_header::<GetRouteInfoRequestHeader>(), Ok(header));
         assert_eq!(request.request_code(), Some(RequestCode::GetRouteinfoByTopic));
         assert_eq!(request.response_code(), None);

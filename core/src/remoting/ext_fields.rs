@@ -17,6 +17,10 @@ pub const EXT_FIELDS_TYPICAL: usize = 16;
 /// A field name: borrowed for the known names, owned for any other a peer sends.
 pub type FieldKey = Cow<'static, str>;
 
+/// One field's value: a string kept inline when it is at most 24 bytes (every number, and the
+/// topic, group and queue names of ordinary use), else on the heap.
+pub type FieldValue = compact_str::CompactString;
+
 /// Every field name of the typed headers (sorted), so decoders can borrow instead of allocate.
 const KNOWN_KEYS: &[&str] = &[
     "a",
@@ -115,11 +119,28 @@ fn cmp_key(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len())
 }
 
+/// The longest known name ("indexLastUpdatePhyoffset", 24 bytes) and then some.
+const KNOWN_KEY_LEN_MAX: usize = 32;
+
+/// `KNOWN_KEYS` grouped by byte length: a key is compared only with names of its own length,
+/// a handful at most, instead of a binary search over all of them.
+fn known_keys_by_len() -> &'static [Vec<&'static str>; KNOWN_KEY_LEN_MAX + 1] {
+    static BY_LEN: std::sync::OnceLock<[Vec<&'static str>; KNOWN_KEY_LEN_MAX + 1]> = std::sync::OnceLock::new();
+    BY_LEN.get_or_init(|| {
+        let mut by_len: [Vec<&'static str>; KNOWN_KEY_LEN_MAX + 1] = std::array::from_fn(|_| Vec::new());
+        for key in KNOWN_KEYS {
+            by_len[key.len()].push(key);
+        }
+        by_len
+    })
+}
+
 /// `key` as a `FieldKey`: the static name when it is a known one, else an owned copy.
 pub fn intern(key: &str) -> FieldKey {
-    match KNOWN_KEYS.binary_search_by(|known| cmp_key(known, key)) {
-        Ok(at) => Cow::Borrowed(KNOWN_KEYS[at]),
-        Err(_) => Cow::Owned(key.to_owned()),
+    let known = known_keys_by_len().get(key.len()).and_then(|same_len| same_len.iter().find(|known| **known == key));
+    match known {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(key.to_owned()),
     }
 }
 
@@ -128,7 +149,7 @@ pub fn intern(key: &str) -> FieldKey {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ExtFields {
     /// Sorted by key, keys unique.
-    entries: Vec<(FieldKey, String)>,
+    entries: Vec<(FieldKey, FieldValue)>,
 }
 
 impl ExtFields {
@@ -147,8 +168,8 @@ impl ExtFields {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&String> {
-        self.position(key).ok().map(|at| &self.entries[at].1)
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.position(key).ok().map(|at| self.entries[at].1.as_str())
     }
 
     /// True when `key` has a value.
@@ -157,8 +178,9 @@ impl ExtFields {
     }
 
     /// Sets `key` to `value`; returns the value it replaced.
-    pub fn insert(&mut self, key: impl Into<FieldKey>, value: String) -> Option<String> {
+    pub fn insert(&mut self, key: impl Into<FieldKey>, value: impl Into<FieldValue>) -> Option<FieldValue> {
         let key = key.into();
+        let value = value.into();
         // Decoders meet keys in order (Petrel and fastjson's sorted maps write them so): append.
         if self.entries.last().is_none_or(|(last, _)| cmp_key(last, &key) == Ordering::Less) {
             self.entries.push((key, value));
@@ -174,7 +196,7 @@ impl ExtFields {
     }
 
     /// Removes `key`; returns its value.
-    pub fn remove(&mut self, key: &str) -> Option<String> {
+    pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
         self.position(key).ok().map(|at| self.entries.remove(at).1)
     }
 
@@ -189,8 +211,8 @@ impl ExtFields {
     }
 
     /// The fields in key order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &String)> + '_ {
-        self.entries.iter().map(|(k, v)| (k.borrow(), v))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.entries.iter().map(|(k, v)| (k.borrow(), v.as_str()))
     }
 
     /// The keys in order.
@@ -205,16 +227,16 @@ impl fmt::Debug for ExtFields {
     }
 }
 
-impl<K: Into<FieldKey>> FromIterator<(K, String)> for ExtFields {
-    fn from_iter<I: IntoIterator<Item = (K, String)>>(iter: I) -> Self {
+impl<K: Into<FieldKey>, V: Into<FieldValue>> FromIterator<(K, V)> for ExtFields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut fields = ExtFields::new();
         fields.extend(iter);
         fields
     }
 }
 
-impl<K: Into<FieldKey>> Extend<(K, String)> for ExtFields {
-    fn extend<I: IntoIterator<Item = (K, String)>>(&mut self, iter: I) {
+impl<K: Into<FieldKey>, V: Into<FieldValue>> Extend<(K, V)> for ExtFields {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (key, value) in iter {
             self.insert(key, value);
         }
@@ -223,20 +245,23 @@ impl<K: Into<FieldKey>> Extend<(K, String)> for ExtFields {
 
 impl IntoIterator for ExtFields {
     type Item = (String, String);
-    type IntoIter = std::iter::Map<std::vec::IntoIter<(FieldKey, String)>, fn((FieldKey, String)) -> (String, String)>;
+    type IntoIter =
+        std::iter::Map<std::vec::IntoIter<(FieldKey, FieldValue)>, fn((FieldKey, FieldValue)) -> (String, String)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter().map(|(k, v)| (k.into_owned(), v))
+        self.entries.into_iter().map(|(k, v)| (k.into_owned(), v.into_string()))
     }
 }
 
 impl<'a> IntoIterator for &'a ExtFields {
-    type Item = (&'a str, &'a String);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (FieldKey, String)>, fn(&'a (FieldKey, String)) -> (&'a str, &'a String)>;
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (FieldKey, FieldValue)>,
+        fn(&'a (FieldKey, FieldValue)) -> (&'a str, &'a str),
+    >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k.borrow(), v))
+        self.entries.iter().map(|(k, v)| (k.borrow(), v.as_str()))
     }
 }
 
@@ -325,16 +350,16 @@ mod tests {
             let mut model = BTreeMap::new();
             for op in ops {
                 match op {
-                    Op::Insert(k, v) => prop_assert_eq!(fields.insert(intern(&k), v.clone()), model.insert(k, v)),
-                    Op::Remove(k) => prop_assert_eq!(fields.remove(&k), model.remove(&k)),
+                    Op::Insert(k, v) => prop_assert_eq!(fields.insert(intern(&k), v.clone()).map(FieldValue::into_string), model.insert(k, v)),
+                    Op::Remove(k) => prop_assert_eq!(fields.remove(&k).map(FieldValue::into_string), model.remove(&k)),
                 }
                 prop_assert_eq!(fields.len(), model.len());
             }
-            let ours: Vec<(&str, &String)> = fields.iter().collect();
-            let theirs: Vec<(&str, &String)> = model.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            let ours: Vec<(&str, &str)> = fields.iter().collect();
+            let theirs: Vec<(&str, &str)> = model.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             prop_assert_eq!(ours, theirs);
             for (k, v) in &model {
-                prop_assert_eq!(fields.get(k), Some(v));
+                prop_assert_eq!(fields.get(k), Some(v.as_str()));
                 prop_assert!(fields.contains_key(k));
             }
             let collected: ExtFields = model.clone().into_iter().collect();

@@ -231,7 +231,7 @@ mod tests {
         assert_eq!((command.code, command.version, command.opaque, command.flag), (105, 401, 7, 0));
         assert_eq!(command.language, LanguageCode::Java);
         assert_eq!(command.serialize_type, SerializeType::Json);
-        assert_eq!(command.ext_fields.get("topic").map(String::as_str), Some("T"));
+        assert_eq!(command.ext_fields.get("topic"), Some("T"));
         assert_eq!(command.body, None);
     }
 

@@ -7,7 +7,7 @@
 //! `Option` here; a primitive `boolean` without `@CFNotNull` reads as `false` when absent.
 
 use super::error::HeaderError;
-use super::ext_fields::ExtFields;
+use super::ext_fields::{ExtFields, FieldValue};
 
 /// A typed header that travels in a command's extFields.
 pub trait CommandHeader: Sized {
@@ -34,7 +34,7 @@ impl CommandHeader for EmptyHeader {
 /// `makeCustomHeaderToNet` (`toString()`) and `decodeCommandCustomHeader` (`parseXxx`) do it.
 pub trait HeaderField: Sized {
     /// The string to send, or `None` to leave the key out.
-    fn to_field(&self) -> Option<String>;
+    fn to_field(&self) -> Option<FieldValue>;
 
     /// Parses a received string.
     fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError>;
@@ -46,8 +46,8 @@ pub trait HeaderField: Sized {
 }
 
 impl HeaderField for String {
-    fn to_field(&self) -> Option<String> {
-        Some(self.clone())
+    fn to_field(&self) -> Option<FieldValue> {
+        Some(FieldValue::from(self.as_str()))
     }
 
     fn parse_field(_field: &'static str, raw: &str) -> Result<Self, HeaderError> {
@@ -56,8 +56,8 @@ impl HeaderField for String {
 }
 
 impl HeaderField for i32 {
-    fn to_field(&self) -> Option<String> {
-        Some(self.to_string())
+    fn to_field(&self) -> Option<FieldValue> {
+        Some(compact_str::ToCompactString::to_compact_string(self))
     }
 
     fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
@@ -66,8 +66,8 @@ impl HeaderField for i32 {
 }
 
 impl HeaderField for i64 {
-    fn to_field(&self) -> Option<String> {
-        Some(self.to_string())
+    fn to_field(&self) -> Option<FieldValue> {
+        Some(compact_str::ToCompactString::to_compact_string(self))
     }
 
     fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
@@ -76,8 +76,8 @@ impl HeaderField for i64 {
 }
 
 impl HeaderField for bool {
-    fn to_field(&self) -> Option<String> {
-        Some(self.to_string())
+    fn to_field(&self) -> Option<FieldValue> {
+        Some(FieldValue::from(if *self { "true" } else { "false" }))
     }
 
     /// Java writes `true`/`false`; case is ignored as `Boolean.parseBoolean` does, but anything
@@ -94,7 +94,7 @@ impl HeaderField for bool {
 }
 
 impl<T: HeaderField> HeaderField for Option<T> {
-    fn to_field(&self) -> Option<String> {
+    fn to_field(&self) -> Option<FieldValue> {
         self.as_ref().and_then(T::to_field)
     }
 

@@ -315,7 +315,7 @@ mod tests {
                 .collect();
             let renamed: ExtFields = fields
                 .iter()
-                .map(|(letter, value)| (long_by_letter[letter].to_owned(), value.clone()))
+                .map(|(letter, value)| (long_by_letter[letter].to_owned(), value))
                 .collect();
             prop_assert_eq!(v1_fields, renamed);
         }

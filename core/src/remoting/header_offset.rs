@@ -183,7 +183,7 @@ mod tests {
         let header = ResetOffsetRequestHeader { topic: "T".into(), group: "G".into(), timestamp: 5, is_force: true };
         let mut fields = ExtFields::new();
         header.write_fields(&mut fields);
-        assert_eq!(fields.get("isForce").map(String::as_str), Some("true"));
+        assert_eq!(fields.get("isForce"), Some("true"));
         fields.remove("isForce");
         assert_eq!(
             ResetOffsetRequestHeader::read_fields(&fields),

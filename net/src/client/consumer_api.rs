@@ -127,8 +127,14 @@ impl ConsumerApi {
     }
 
     /// The master address of `broker_name`.
+    /// Looked up on every pull, so it reads the routes in place: the same answer as `masters()`,
+    /// where a later route's entry for a broker replaces an earlier one.
     pub fn master_addr(&self, broker_name: &str) -> Result<SocketAddr, ConsumerError> {
-        self.masters().remove(broker_name).ok_or_else(|| ConsumerError::NoBrokerAddr { broker: broker_name.to_owned() })
+        let routes = self.routes();
+        let brokers = routes.values().rev().flat_map(|route| route.broker_datas.iter().rev());
+        let mut named = brokers.filter(|b| b.broker_name == broker_name);
+        let addr = named.find_map(|b| b.master_addr()?.parse().ok());
+        addr.ok_or_else(|| ConsumerError::NoBrokerAddr { broker: broker_name.to_owned() })
     }
 
     async fn fetch_route(&self, topic: &str) -> Option<TopicRouteData> {
