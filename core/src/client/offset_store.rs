@@ -111,12 +111,16 @@ impl OffsetTable {
     /// ignored (consumption finishing out of order must not move the commit back).
     pub fn update(&mut self, queue: &MessageQueue, offset: i64, increase_only: bool) {
         assert!(offset >= 0, "committed offsets are never negative");
-        let old = self.offsets.get(queue).copied();
-        if increase_only && old.is_some_and(|old| old >= offset) {
-            return;
+        // Called once per consumed message: the queue is cloned only the first time it is seen
+        // (or marked dirty), not on every update.
+        match self.offsets.get_mut(queue) {
+            Some(old) if *old == offset || (increase_only && *old >= offset) => return,
+            Some(old) => *old = offset,
+            None => {
+                self.offsets.insert(queue.clone(), offset);
+            }
         }
-        if old != Some(offset) {
-            self.offsets.insert(queue.clone(), offset);
+        if !self.dirty.contains_key(queue) {
             self.dirty.insert(queue.clone(), ());
         }
     }

@@ -32,7 +32,7 @@ impl Message {
 
     /// With the TAGS property set.
     pub fn with_tags(mut self, tags: impl Into<String>) -> Self {
-        self.properties.set(keys::TAGS, tags);
+        self.properties.set(keys::TAGS, tags.into());
         self
     }
 
@@ -55,7 +55,7 @@ impl Message {
 
     /// With one property set.
     pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.properties.set(key, value);
+        self.properties.set(key.into(), value.into());
         self
     }
 

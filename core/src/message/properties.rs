@@ -10,6 +10,8 @@
 //! Decoding is strict except where Java writers differ: the trailing `\x02` may be missing, and
 //! an empty value is kept (Java's reader drops pairs with empty values; its writer emits them).
 
+use compact_str::CompactString;
+
 use super::error::{RecordError, RecordField};
 
 /// Separates a key from its value.
@@ -68,7 +70,9 @@ pub const KEY_SEPARATOR: char = ' ';
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties {
     /// The pairs in insertion order; keys are unique (every mutation goes through `set`).
-    entries: Vec<(String, String)>,
+    /// Inline strings: names and most values are short, and every consumed message decodes
+    /// its properties.
+    entries: Vec<(CompactString, CompactString)>,
 }
 
 impl Properties {
@@ -83,7 +87,7 @@ impl Properties {
     }
 
     /// Sets `key` to `value`: replaces the value in place if the key exists, else appends.
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn set(&mut self, key: impl Into<CompactString>, value: impl Into<CompactString>) {
         let key = key.into();
         let value = value.into();
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
@@ -95,7 +99,7 @@ impl Properties {
     /// Removes `key`, returning its value if it was present.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
+        Some(self.entries.remove(index).1.into_string())
     }
 
     /// The pairs in insertion order.
@@ -137,7 +141,7 @@ impl Properties {
     pub fn validate(&self) -> Result<(), RecordError> {
         let has_separator = |s: &str| s.bytes().any(|b| b == NAME_VALUE_SEPARATOR || b == PROPERTY_SEPARATOR);
         match self.entries.iter().find(|(k, v)| has_separator(k) || has_separator(v)) {
-            Some((key, _)) => Err(RecordError::PropertySeparator { key: key.clone() }),
+            Some((key, _)) => Err(RecordError::PropertySeparator { key: key.to_string() }),
             None => Ok(()),
         }
     }
@@ -176,13 +180,13 @@ impl Properties {
             if properties.get(key).is_some() {
                 return Err(RecordError::BadProperties { reason: "duplicate key" });
             }
-            properties.entries.push((key.to_owned(), value.to_owned()));
+            properties.entries.push((CompactString::from(key), CompactString::from(value)));
         }
         Ok(properties)
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
+impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Properties {
     /// Collects pairs with `set` semantics: a repeated key keeps its first position, last value.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut properties = Properties::new();

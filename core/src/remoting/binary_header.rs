@@ -13,9 +13,9 @@
 //! header ends exactly after the ext section. An unknown language byte is read as OTHER, as
 //! lenient as the JSON header. An empty remark or empty extFields cannot be told from none.
 
-use super::ext_fields::{intern, ExtFields, FieldValue, EXT_FIELDS_TYPICAL};
+use super::ext_fields::{known_key, ExtFields, FieldKey, FieldValue, EXT_FIELDS_TYPICAL};
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use super::code::{LanguageCode, SerializeType};
 use super::command::RemotingCommand;
@@ -46,24 +46,41 @@ pub(crate) fn encode(command: &RemotingCommand, out: &mut BytesMut) -> Result<()
     let ext_len = i32::try_from(ext_len_bytes).map_err(|_| EncodeError::HeaderTooLarge { header_len_bytes })?;
 
     let start = out.len();
-    out.reserve(header_len_bytes);
-    out.put_i16(code);
-    out.put_u8(command.language.as_u8());
-    out.put_i16(version);
-    out.put_i32(command.opaque);
-    out.put_i32(command.flag);
-    out.put_i32(remark_len);
-    out.put_slice(remark);
-    out.put_i32(ext_len);
+    out.resize(start + header_len_bytes, 0);
+    let mut cursor = Cursor { rest: &mut out[start..] };
+    cursor.put(&code.to_be_bytes());
+    cursor.put(&[command.language.as_u8()]);
+    cursor.put(&version.to_be_bytes());
+    cursor.put(&command.opaque.to_be_bytes());
+    cursor.put(&command.flag.to_be_bytes());
+    cursor.put(&remark_len.to_be_bytes());
+    cursor.put(remark);
+    cursor.put(&ext_len.to_be_bytes());
     for (key, value) in &command.ext_fields {
         // Lengths were checked by ext_section_len.
-        out.put_i16(key.len() as i16);
-        out.put_slice(key.as_bytes());
-        out.put_i32(value.len() as i32);
-        out.put_slice(value.as_bytes());
+        cursor.put(&(key.len() as i16).to_be_bytes());
+        cursor.put(key.as_bytes());
+        cursor.put(&(value.len() as i32).to_be_bytes());
+        cursor.put(value.as_bytes());
     }
-    assert_eq!(out.len() - start, header_len_bytes, "binary header length as computed");
+    assert!(cursor.rest.is_empty(), "binary header length as computed");
     Ok(())
+}
+
+/// Fills a buffer sized beforehand, front to back: plain slice copies, without the capacity
+/// checks of a growing buffer on every put.
+struct Cursor<'a> {
+    /// The bytes not written yet.
+    rest: &'a mut [u8],
+}
+
+impl Cursor<'_> {
+    /// Writes `bytes` next. The caller sized the buffer: running past its end is a bug.
+    fn put(&mut self, bytes: &[u8]) {
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        self.rest = tail;
+    }
 }
 
 /// The byte length of the ext section, checking each key fits an i16 length.
@@ -121,9 +138,13 @@ fn decode_ext_section(section: &[u8]) -> Result<ExtFields, FrameError> {
         let key_len = i16::from_be_bytes(reader.array("extFields key length")?);
         let key_len = usize::try_from(key_len)
             .map_err(|_| FrameError::NegativeFieldLength { field: "extFields key", len: i32::from(key_len) })?;
-        let key = utf8(reader.take(key_len, "extFields key")?, "extFields key")?;
+        let key_bytes = reader.take(key_len, "extFields key")?;
+        let key = match known_key(key_bytes) {
+            Some(known) => FieldKey::Borrowed(known),
+            None => FieldKey::Owned(utf8(key_bytes, "extFields key")?.to_owned()),
+        };
         let value = utf8(reader.i32_prefixed("extFields value")?, "extFields value")?;
-        fields.insert(intern(key), FieldValue::from(value));
+        fields.insert(key, FieldValue::from(value));
     }
     Ok(fields)
 }

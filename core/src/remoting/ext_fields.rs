@@ -14,6 +14,9 @@ use std::fmt;
 /// request has 11, a send 13), so decoding one grows the vector at most once.
 pub const EXT_FIELDS_TYPICAL: usize = 16;
 
+/// Up to this many fields, `get` scans instead of searching.
+const LINEAR_SEARCH_MAX: usize = 24;
+
 /// A field name: borrowed for the known names, owned for any other a peer sends.
 pub type FieldKey = Cow<'static, str>;
 
@@ -137,11 +140,19 @@ fn known_keys_by_len() -> &'static [Vec<&'static str>; KNOWN_KEY_LEN_MAX + 1] {
 
 /// `key` as a `FieldKey`: the static name when it is a known one, else an owned copy.
 pub fn intern(key: &str) -> FieldKey {
-    let known = known_keys_by_len().get(key.len()).and_then(|same_len| same_len.iter().find(|known| **known == key));
-    match known {
+    match known_key(key.as_bytes()) {
         Some(known) => Cow::Borrowed(known),
         None => Cow::Owned(key.to_owned()),
     }
+}
+
+/// The known name spelled by `key`, if any. Decoders look raw bytes up here first: a known
+/// name needs no UTF-8 check.
+pub fn known_key(key: &[u8]) -> Option<&'static str> {
+    let same_len = known_keys_by_len().get(key.len())?;
+    // Names of one length mostly differ in their first byte: test it before the whole slice.
+    let first = *key.first()?;
+    same_len.iter().find(|known| known.as_bytes()[0] == first && known.as_bytes() == key).copied()
 }
 
 /// A command's extFields. Iteration is in key order (byte order of the UTF-8 keys), the order
@@ -163,12 +174,24 @@ impl ExtFields {
         ExtFields { entries: Vec::with_capacity(capacity) }
     }
 
+    /// Makes room for `additional` more fields.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     fn position(&self, key: &str) -> Result<usize, usize> {
         self.entries.binary_search_by(|(k, _)| cmp_key(k, key))
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
+        // A header has a dozen fields or so: a scan that rejects on length first beats a binary
+        // search of byte-wise comparisons.
+        if self.entries.len() <= LINEAR_SEARCH_MAX {
+            let key = key.as_bytes();
+            let found = self.entries.iter().find(|(k, _)| k.len() == key.len() && k.as_bytes() == key);
+            return found.map(|(_, value)| value.as_str());
+        }
         self.position(key).ok().map(|at| self.entries[at].1.as_str())
     }
 

@@ -107,6 +107,43 @@ impl<T: HeaderField> HeaderField for Option<T> {
     }
 }
 
+/// The positions of `names` in byte order of the names (`str`'s order, `ExtFields`' order),
+/// computed at compile time for each header.
+pub const fn key_order<const N: usize>(names: &[&str]) -> [usize; N] {
+    let mut order = [0usize; N];
+    let mut i = 0;
+    while i < N {
+        order[i] = i;
+        i += 1;
+    }
+    // Insertion sort: a header has a dozen names at most.
+    let mut sorted = 1;
+    while sorted < N {
+        let mut at = sorted;
+        while at > 0 && str_less(names[order[at]], names[order[at - 1]]) {
+            let swap = order[at];
+            order[at] = order[at - 1];
+            order[at - 1] = swap;
+            at -= 1;
+        }
+        sorted += 1;
+    }
+    order
+}
+
+/// `a < b` in byte order, usable in a const context.
+const fn str_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
 /// The value of an absent field: the declared default, or the type's own rule.
 macro_rules! header_field_absent {
     ($key:literal, $ty:ty) => {
@@ -141,11 +178,18 @@ macro_rules! command_header {
         impl $crate::remoting::header::CommandHeader for $name {
             fn write_fields(&self, fields: &mut $crate::remoting::ext_fields::ExtFields) {
                 use $crate::remoting::header::HeaderField;
-                $(
-                    if let Some(value) = HeaderField::to_field(&self.$field) {
-                        fields.insert($key, value);
+                const NAMES: &[&str] = $name::FIELD_NAMES;
+                const COUNT: usize = NAMES.len();
+                // Inserted in key order, each field lands at the end of the sorted vector.
+                const SORTED: [usize; COUNT] = $crate::remoting::header::key_order(NAMES);
+                let mut values: [Option<$crate::remoting::ext_fields::FieldValue>; COUNT] =
+                    [$( HeaderField::to_field(&self.$field) ),*];
+                fields.reserve(COUNT);
+                for at in SORTED {
+                    if let Some(value) = values[at].take() {
+                        fields.insert(NAMES[at], value);
                     }
-                )*
+                }
             }
 
             fn read_fields(
@@ -271,6 +315,18 @@ mod tests {
 
     fn fields(pairs: &[(&str, &str)]) -> ExtFields {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    proptest::proptest! {
+        /// `key_order` lists the names' positions in `str` order (stable for equal names).
+        #[test]
+        fn key_order_sorts_as_str(names in proptest::collection::vec("[a-cA-C]{0,3}", 6)) {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let order: [usize; 6] = key_order(&names);
+            let mut expected: Vec<usize> = (0..6).collect();
+            expected.sort_by_key(|&at| names[at]);
+            proptest::prop_assert_eq!(order.to_vec(), expected);
+        }
     }
 
     /// Absent optional and defaulted fields read as None/false; unknown keys are ignored.
