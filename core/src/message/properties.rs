@@ -170,17 +170,33 @@ impl Properties {
             return Ok(properties);
         }
         let text = text.strip_suffix(char::from(PROPERTY_SEPARATOR)).unwrap_or(text);
-        for pair in text.split(char::from(PROPERTY_SEPARATOR)) {
-            let Some((key, value)) = pair.split_once(char::from(NAME_VALUE_SEPARATOR)) else {
-                return Err(RecordError::BadProperties { reason: "pair without a name/value separator" });
-            };
-            if value.as_bytes().contains(&NAME_VALUE_SEPARATOR) {
-                return Err(RecordError::BadProperties { reason: "pair with two name/value separators" });
+        // One pass over the bytes (every consumed message comes through here). The separators
+        // are ASCII, so slicing the text at them always lands on character boundaries.
+        let raw = text.as_bytes();
+        let (mut start, mut name_end) = (0, None);
+        // The text is scanned with one extra PROPERTY_SEPARATOR at its end, closing the last pair.
+        let ends = raw.iter().copied().enumerate().chain(std::iter::once((raw.len(), PROPERTY_SEPARATOR)));
+        for (at, byte) in ends {
+            // Both separators are below every printable byte: one test skips ordinary text.
+            if byte > PROPERTY_SEPARATOR.max(NAME_VALUE_SEPARATOR) {
+                continue;
             }
-            if properties.get(key).is_some() {
-                return Err(RecordError::BadProperties { reason: "duplicate key" });
+            if byte == NAME_VALUE_SEPARATOR {
+                if name_end.is_some() {
+                    return Err(RecordError::BadProperties { reason: "pair with two name/value separators" });
+                }
+                name_end = Some(at);
+            } else if byte == PROPERTY_SEPARATOR {
+                let Some(end) = name_end.take() else {
+                    return Err(RecordError::BadProperties { reason: "pair without a name/value separator" });
+                };
+                let (key, value) = (&text[start..end], &text[end + 1..at]);
+                if properties.get(key).is_some() {
+                    return Err(RecordError::BadProperties { reason: "duplicate key" });
+                }
+                properties.entries.push((CompactString::from(key), CompactString::from(value)));
+                start = at + 1;
             }
-            properties.entries.push((CompactString::from(key), CompactString::from(value)));
         }
         Ok(properties)
     }
@@ -201,6 +217,30 @@ impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Pr
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The format read the obvious way, piece by piece, for the differential test.
+    fn split_reading(bytes: &[u8]) -> Result<Properties, RecordError> {
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidUtf8 { field: RecordField::Properties })?;
+        let mut properties = Properties::new();
+        if text.is_empty() {
+            return Ok(properties);
+        }
+        let text = text.strip_suffix(char::from(PROPERTY_SEPARATOR)).unwrap_or(text);
+        for pair in text.split(char::from(PROPERTY_SEPARATOR)) {
+            let Some((key, value)) = pair.split_once(char::from(NAME_VALUE_SEPARATOR)) else {
+                return Err(RecordError::BadProperties { reason: "pair without a name/value separator" });
+            };
+            if value.as_bytes().contains(&NAME_VALUE_SEPARATOR) {
+                return Err(RecordError::BadProperties { reason: "pair with two name/value separators" });
+            }
+            if properties.get(key).is_some() {
+                return Err(RecordError::BadProperties { reason: "duplicate key" });
+            }
+            properties.entries.push((CompactString::from(key), CompactString::from(value)));
+        }
+        Ok(properties)
+    }
 
     fn encode(properties: &Properties) -> Vec<u8> {
         let mut out = Vec::new();
@@ -283,6 +323,14 @@ mod tests {
             let p: Properties = pairs.into_iter().collect();
             let decoded = Properties::decode(&encode(&p));
             prop_assert_eq!(decoded, Ok(p));
+        }
+
+        /// The one-pass decoder agrees with a plain split-based reading of the format on
+        /// any input built from separators and a few letters: same pairs, same error.
+        #[test]
+        fn decode_matches_split_reading(bytes in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'b', 0xC3, 0xA9, NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR]), 0..24)) {
+            prop_assert_eq!(Properties::decode(&bytes), split_reading(&bytes));
         }
 
         /// Arbitrary bytes never panic the decoder.
