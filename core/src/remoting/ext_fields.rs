@@ -155,6 +155,12 @@ pub fn known_key(key: &[u8]) -> Option<&'static str> {
     same_len.iter().find(|known| known.as_bytes()[0] == first && known.as_bytes() == key).copied()
 }
 
+/// `a == b`, testing the length and the first byte before comparing the rest: names of a
+/// header's fields mostly differ in one or the other.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
+}
+
 /// A command's extFields. Iteration is in key order (byte order of the UTF-8 keys), the order
 /// the JSON header writes them in, so encoding is deterministic.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -189,7 +195,7 @@ impl ExtFields {
         // search of byte-wise comparisons.
         if self.entries.len() <= LINEAR_SEARCH_MAX {
             let key = key.as_bytes();
-            let found = self.entries.iter().find(|(k, _)| k.len() == key.len() && k.as_bytes() == key);
+            let found = self.entries.iter().find(|(k, _)| same_bytes(k.as_bytes(), key));
             return found.map(|(_, value)| value.as_str());
         }
         self.position(key).ok().map(|at| self.entries[at].1.as_str())

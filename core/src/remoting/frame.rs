@@ -136,7 +136,10 @@ pub fn encode_frame(command: &RemotingCommand, out: &mut BytesMut) -> Result<(),
 /// and the header. The transport writes this and then the body's parts as they are, so the
 /// body is never copied.
 pub fn encode_frame_prefix(command: &RemotingCommand) -> Result<BytesMut, EncodeError> {
-    let mut out = BytesMut::new();
+    // Room for a typical header in one allocation: the fixed parts, the remark, and about
+    // 32 bytes per field (the length words, a short name and a short value).
+    let remark_len_bytes = command.remark.as_ref().map_or(0, String::len);
+    let mut out = BytesMut::with_capacity(64 + remark_len_bytes + 32 * command.ext_fields.len());
     write_prefix(command, &mut out)?;
     Ok(out)
 }
