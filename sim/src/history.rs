@@ -111,6 +111,13 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
+    /// The run began (recorded first, at time 0).
+    RunStarted {
+        /// The simulated wall clock at time 0, milliseconds since the Unix epoch: the clock the
+        /// brokers stamp store times with, so `store_timestamp - epoch_ms` is a store time in
+        /// run milliseconds.
+        epoch_ms: i64,
+    },
     /// A producer started sending `id` (one call of the client's send, retries included).
     SendInvoke {
         /// The message.
@@ -130,6 +137,12 @@ pub enum Op {
         status: AckStatus,
         /// Simulated microseconds from invoke to result.
         latency_us: u64,
+        /// The storing broker's address, from the answer's offsetMsgId (store host and
+        /// CommitLog offset: what a send answer says of the store besides the queue position);
+        /// `None` when that id does not parse.
+        store_host: Option<String>,
+        /// The message's CommitLog (physical) offset on that broker, from the same id.
+        commit_log_offset: Option<i64>,
     },
     /// The send failed and the message was certainly not stored (refused before any request
     /// reached a broker, or every attempt was answered with a refusal).
@@ -159,8 +172,20 @@ pub enum Op {
         queue: QueueRef,
         /// Its queue offset.
         offset: i64,
+        /// The broker's store time of the message (`storeTimestamp`, milliseconds since the
+        /// Unix epoch by the broker's clock), as the consumer received it; `RunStarted` places
+        /// it on the run's time axis.
+        store_timestamp: i64,
         /// RocketMQ's reconsume count carried by the message.
         reconsume_times: i32,
+        /// Simulated milliseconds since the run began at which the listener was handed the
+        /// message (the event itself is recorded when the listener answered). The simulated
+        /// consumers never make a listener call wait for a slot, so this is the instant the
+        /// pull that brought the message was answered (for a message consumed again after a
+        /// `Later`, the instant of that retry): one pull's messages get it within a millisecond
+        /// (madsim advances its clock by 50-100 ns per task poll), and a consumer's successive
+        /// pulls of a queue are at least a network round trip (2 ms) apart.
+        received_ms: u64,
         /// What the listener answered.
         result: Processing,
     },
@@ -339,5 +364,43 @@ mod tests {
         b.push(6, Op::FaultsHealed);
         let (index, first, second) = a.first_difference(&b).expect("differ");
         assert_eq!((index, first, second.map(|e| e.at_ms)), (1, None, Some(6)));
+    }
+
+    #[test]
+    fn store_facts_serialise_with_their_events() {
+        let queue = QueueRef { topic: "t".into(), broker: "b".into(), queue_id: 1 };
+        let id = MsgId { producer: 0, seq: 2 };
+        let mut history = History::default();
+        history.push(0, Op::RunStarted { epoch_ms: 1_000_000 });
+        let (store_host, commit_log_offset) = (Some("10.0.2.10:10911".to_owned()), Some(4_096));
+        let status = AckStatus::SendOk;
+        history.push(
+            7,
+            Op::SendOk { id, queue: queue.clone(), offset: 3, status, latency_us: 9, store_host, commit_log_offset },
+        );
+        let (consumer, group) = ("c".to_owned(), "g".to_owned());
+        let store_timestamp = 1_000_006;
+        let result = Processing::Success;
+        let consumed = Op::Consumed {
+            consumer,
+            group,
+            id: Some(id),
+            queue,
+            offset: 3,
+            store_timestamp,
+            reconsume_times: 0,
+            received_ms: 8,
+            result,
+        };
+        history.push(9, consumed);
+        let text = history.to_json_lines();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.starts_with("{\"at_ms\":0,\"op\":\"run_started\",\"epoch_ms\":1000000}\n"), "{text}");
+        assert!(text.contains("\"store_host\":\"10.0.2.10:10911\",\"commit_log_offset\":4096}"), "{text}");
+        assert!(text.contains("\"store_timestamp\":1000006,\"reconsume_times\":0,\"received_ms\":8,"), "{text}");
+        for line in text.lines() {
+            let event: Event = serde_json::from_str(line).expect("an event");
+            assert!(history.events.contains(&event));
+        }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! [`render`] turns a run's [`RunMeta`], [`History`] and checker verdicts into four files a person
 //! opens after a seeded chaos run:
-//! - `summary.txt` ([`text::summary`]): the run's facts, counts, publish latency percentiles, one
-//!   line per checker with its first violations, and the command that reproduces the run;
+//! - `summary.txt` ([`text::summary`]): the run's facts, counts, publish latency percentiles,
+//!   delivery latency percentiles (a message's broker store time to the moment a consumer's
+//!   listener was handed it), one line per checker with its first violations, and the command
+//!   that reproduces the run;
 //! - `timeline.txt` ([`text::timeline`]): one line per node start/stop/crash, fault and phase
 //!   change, in simulated time;
 //! - `report.json` ([`json::render`]): the same facts for tools, with the per-bucket throughput

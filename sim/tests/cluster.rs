@@ -89,6 +89,61 @@ fn planted_bugs_are_caught() {
     }
 }
 
+/// A scenario outside the catalogue: broker-b's disk fails writes for 10 s, which stops its
+/// store; broker-a's fails syncs for only 1 ms, in which it syncs nothing.
+const HEAL_RESTARTS: &str = r#"
+name = "heal-restarts"
+description = "Only a broker whose store failed is restarted at the final heal."
+duration_s = 20
+tail_s = 20
+liveness_settle_s = 15
+
+[cluster]
+brokers = [{ name = "broker-a", flush = "sync" }, { name = "broker-b", flush = "sync" }]
+
+[[producers]]
+count = 1
+rate = 40
+
+[[consumers]]
+group = "g1"
+count = 1
+
+[[faults.timeline]]
+at_s = 10
+fault = "disk-sync-eio"
+target = "broker-a"
+for_s = 0.001
+
+[[faults.timeline]]
+at_s = 2
+fault = "disk-write-eio"
+target = "broker-b"
+for_s = 10
+"#;
+
+/// The final heal restarts a broker that had disk faults only when its store failed: broker-b
+/// (its store stopped on a failed write) is killed and restarted once, just before the heal;
+/// broker-a, whose faults did no harm, keeps running. Nothing else crashes a node here, and the
+/// run passes (so broker-b takes writes again).
+#[test]
+fn final_heal_restarts_only_brokers_whose_store_failed() {
+    let out = out_dir();
+    let scenario = out.path().join("heal-restarts.toml");
+    std::fs::write(&scenario, HEAL_RESTARTS).expect("scenario file");
+    let (ok, stdout) = sim(&[scenario.to_str().expect("utf-8 path"), "--seeds", "1..4"], out.path());
+    assert!(ok, "{stdout}");
+    for seed in 1..4 {
+        let timeline = report_file(out.path(), "heal-restarts", seed, "timeline.txt");
+        let crashes: Vec<&str> = timeline.lines().filter(|line| line.contains("  crash  ")).collect();
+        assert_eq!(crashes.len(), 1, "seed {seed}:\n{timeline}");
+        assert!(crashes[0].ends_with("crash  broker-b (kill)"), "seed {seed}:\n{timeline}");
+        let heal = timeline.lines().position(|line| line.contains("  heal  ")).expect("a heal");
+        let crash = timeline.lines().position(|line| line.contains("  crash  ")).expect("a crash");
+        assert!(crash < heal, "restarted by the final heal, before the liveness phase:\n{timeline}");
+    }
+}
+
 /// The summaries of fixed seeds, without their wall-clock lines: any change in behaviour shows
 /// up as a snapshot diff.
 #[test]

@@ -225,6 +225,12 @@ impl BrokerNode {
         self.core.holds.len()
     }
 
+    /// Why the store refuses writes, if it does: after a failed write or sync it takes none
+    /// until the broker restarts and recovers from the disk (reads go on meanwhile).
+    pub fn store_failed(&self) -> Option<String> {
+        self.core.store.with_store(|store| store.failed().map(str::to_owned))
+    }
+
     /// Stops the tasks and answers held pulls, unregisters from the NameServers (best effort,
     /// `UNREGISTER_TIMEOUT` each; after the tasks stop, so no periodic registration can undo
     /// it), closes the server and its connections, persists the consumer offsets and the topic

@@ -75,7 +75,9 @@ impl Run {
         offset: i64,
         status: AckStatus,
     ) -> &mut Run {
-        self.push(at_ms, Op::SendOk { id, queue: queue(broker, queue_id), offset, status, latency_us: 1_000 })
+        let queue = queue(broker, queue_id);
+        let (store_host, commit_log_offset) = (None, None);
+        self.push(at_ms, Op::SendOk { id, queue, offset, status, latency_us: 1_000, store_host, commit_log_offset })
     }
 
     /// A `SendInvoke` then a `SEND_OK` acknowledgement of `id`, both at `at_ms`.
@@ -123,10 +125,25 @@ impl Run {
         self.deliver(at_ms, consumer, group, Some(id), (broker, queue_id, offset), Processing::Later)
     }
 
-    /// A delivery of any body from `(broker, queue_id, offset)`.
+    /// A delivery of any body from `(broker, queue_id, offset)`, handed to the listener when
+    /// it answered.
     pub(super) fn deliver(
         &mut self,
         at_ms: u64,
+        consumer: &str,
+        group: &str,
+        id: Option<MsgId>,
+        position: (&str, i32, i64),
+        result: Processing,
+    ) -> &mut Run {
+        self.deliver_received((at_ms, at_ms), consumer, group, id, position, result)
+    }
+
+    /// A delivery of any body from `(broker, queue_id, offset)`, handed to the listener at
+    /// `received_ms` and answered at `at_ms`.
+    pub(super) fn deliver_received(
+        &mut self,
+        (at_ms, received_ms): (u64, u64),
         consumer: &str,
         group: &str,
         id: Option<MsgId>,
@@ -141,7 +158,9 @@ impl Run {
                 id,
                 queue: queue(broker, queue_id),
                 offset,
+                store_timestamp: 0,
                 reconsume_times: 0,
+                received_ms,
                 result,
             },
         )

@@ -68,6 +68,8 @@ pub(super) struct Delivery<'a> {
     pub(super) queue: &'a QueueRef,
     /// Its queue offset.
     pub(super) offset: i64,
+    /// When the listener was handed it (the event's time is when it answered).
+    pub(super) received_ms: u64,
     /// The listener's answer.
     pub(super) result: Processing,
 }
@@ -122,6 +124,8 @@ pub(super) struct Index<'a> {
     pub(super) config: &'a CheckConfig,
     /// The first `SendInvoke` of each id.
     pub(super) invoked: BTreeMap<MsgId, Stamp>,
+    /// The KEYS of each id's first `SendInvoke`, for the ids sent with one.
+    pub(super) keys: BTreeMap<MsgId, &'a str>,
     /// The outcomes of each id's sends, in history order.
     pub(super) outcomes: BTreeMap<MsgId, Vec<(Stamp, Outcome)>>,
     /// Every `SendOk`, in history order.
@@ -138,9 +142,13 @@ pub(super) struct Index<'a> {
     pub(super) end_ms: u64,
     /// Each broker's power losses, in history order.
     power_losses: BTreeMap<&'a str, Vec<Stamp>>,
+    /// Each node's starts, in history order.
+    starts: BTreeMap<&'a str, Vec<Stamp>>,
     /// `disruptions_before[i]`: how many disruptions (crashes, starts, failed starts, stops,
     /// fault starts and ends, heals) precede event `i`; one entry more than there are events.
     disruptions_before: Vec<usize>,
+    /// The times of the disruptions, ascending.
+    disruption_ms: Vec<u64>,
     /// Per windowed (ASYNC_FLUSH) broker, per power loss: how far consumers had got in each of
     /// its queues before it (the highest delivered offset + 1 or committed offset). A message
     /// stored below that mark after the power loss sits at a reused offset the consumers had
@@ -164,6 +172,7 @@ impl<'a> Index<'a> {
         let mut index = Index {
             config,
             invoked: BTreeMap::new(),
+            keys: BTreeMap::new(),
             outcomes: BTreeMap::new(),
             acks: Vec::new(),
             acks_by_id: BTreeMap::new(),
@@ -172,7 +181,9 @@ impl<'a> Index<'a> {
             healed_ms: None,
             end_ms: 0,
             power_losses: BTreeMap::new(),
+            starts: BTreeMap::new(),
             disruptions_before: Vec::with_capacity(history.events.len() + 1),
+            disruption_ms: Vec::new(),
             reuse_marks: BTreeMap::new(),
             queue_moves: BTreeMap::new(),
             shared_ownership: BTreeMap::new(),
@@ -186,8 +197,13 @@ impl<'a> Index<'a> {
             let stamp = Stamp { index: position, at_ms: event.at_ms };
             index.end_ms = index.end_ms.max(event.at_ms);
             match &event.op {
-                Op::SendInvoke { id, .. } => {
-                    index.invoked.entry(*id).or_insert(stamp);
+                Op::SendInvoke { id, key } => {
+                    if !index.invoked.contains_key(id) {
+                        index.invoked.insert(*id, stamp);
+                        if let Some(key) = key {
+                            index.keys.insert(*id, key.as_str());
+                        }
+                    }
                 }
                 Op::SendOk { id, queue, offset, status, .. } => {
                     index.outcomes.entry(*id).or_default().push((stamp, Outcome::Ok));
@@ -196,7 +212,7 @@ impl<'a> Index<'a> {
                 }
                 Op::SendFailed { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Failed)),
                 Op::SendUnknown { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Unknown)),
-                Op::Consumed { consumer, group, id, queue, offset, result, .. } => {
+                Op::Consumed { consumer, group, id, queue, offset, received_ms, result, .. } => {
                     if let (Some(id), Processing::Success) = (id, result) {
                         let per_group = index.first_success.entry(*id).or_default();
                         per_group.entry(group.as_str()).or_default().entry(consumer.as_str()).or_insert(event.at_ms);
@@ -208,6 +224,7 @@ impl<'a> Index<'a> {
                         id: *id,
                         queue,
                         offset: *offset,
+                        received_ms: *received_ms,
                         result: *result,
                     });
                 }
@@ -216,6 +233,7 @@ impl<'a> Index<'a> {
                 }
                 Op::NodeCrashed { node, role, kind } => {
                     disruptions += 1;
+                    index.disruption_ms.push(event.at_ms);
                     index.release_all(&mut owned, node, event.at_ms);
                     if (*role, *kind) == (Role::Broker, CrashKind::PowerLoss) {
                         index.power_losses.entry(node.as_str()).or_default().push(stamp);
@@ -229,21 +247,28 @@ impl<'a> Index<'a> {
                         index.note_owners(&owned, group, queue, event.at_ms);
                     }
                 }
-                Op::NodeStarted { .. }
-                | Op::NodeStartFailed { .. }
+                Op::NodeStarted { node, .. } => {
+                    disruptions += 1;
+                    index.disruption_ms.push(event.at_ms);
+                    index.starts.entry(node.as_str()).or_default().push(stamp);
+                }
+                Op::NodeStartFailed { .. }
                 | Op::NodeStopped { .. }
                 | Op::FaultStarted { .. }
                 | Op::FaultEnded { .. } => {
                     disruptions += 1;
+                    index.disruption_ms.push(event.at_ms);
                 }
                 Op::FaultsHealed => {
                     disruptions += 1;
+                    index.disruption_ms.push(event.at_ms);
                     index.healed_ms = Some(event.at_ms);
                 }
-                Op::ProducersStopped | Op::RunEnded => {}
+                Op::RunStarted { .. } | Op::ProducersStopped | Op::RunEnded => {}
             }
         }
         index.disruptions_before.push(disruptions);
+        index.disruption_ms.sort_unstable();
         index.reuse_marks = index.reuse_marks();
         index
     }
@@ -317,8 +342,10 @@ impl<'a> Index<'a> {
                 .map(|loss| {
                     let mut reached: BTreeMap<&'a QueueRef, i64> = BTreeMap::new();
                     // A delivery counts, whenever it came, if it is of a message stored before the
-                    // loss (consumers pull ahead of what they have consumed); a commit counts if
-                    // it came before the loss.
+                    // loss (consumers pull ahead of what they have consumed), or if the broker
+                    // served it before it came back (a pull answered just before the loss and
+                    // delivered after it, of a message whose acknowledgement was also in flight);
+                    // a commit counts if it came before the loss.
                     let stored_before = |d: &Delivery<'_>| {
                         d.id.is_some_and(|id| {
                             self.acks_of(id).any(|ack| {
@@ -326,10 +353,15 @@ impl<'a> Index<'a> {
                             })
                         })
                     };
+                    let restart =
+                        self.starts.get(*broker).and_then(|starts| starts.iter().find(|s| s.index > loss.index));
+                    let served_before_restart = |d: &Delivery<'_>| {
+                        restart.is_none_or(|restart| d.stamp.index < restart.index || d.received_ms < restart.at_ms)
+                    };
                     let deliveries = self
                         .deliveries
                         .iter()
-                        .filter(|d| d.stamp.index < loss.index || stored_before(d))
+                        .filter(|d| served_before_restart(d) || stored_before(d))
                         .map(|d| (d.queue, d.offset.saturating_add(1)));
                     let commits =
                         self.commits.iter().filter(|c| c.stamp.index < loss.index).map(|c| (c.queue, c.offset));
@@ -453,6 +485,13 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// Whether any disruption happened at a time in `[from_ms, to_ms]` (both ends included:
+    /// events of one millisecond are not ordered by time).
+    pub(super) fn disrupted_during(&self, from_ms: u64, to_ms: u64) -> bool {
+        let first = self.disruption_ms.partition_point(|at| *at < from_ms);
+        self.disruption_ms.get(first).is_some_and(|at| *at <= to_ms)
+    }
+
     /// Whether any disruption (a node crashing, starting, failing to start or stopping, a fault
     /// starting or ending, the faults healing) happened strictly between events `first` and `second`.
     pub(super) fn disrupted_between(&self, first: usize, second: usize) -> bool {
@@ -549,6 +588,49 @@ mod tests {
         assert!(!lost.pass);
         let lost_ids: Vec<MsgId> = lost.violations.iter().flat_map(|v| v.ids.clone()).collect();
         assert_eq!(lost_ids, [id(0, 13), id(1, 10), id(1, 11), id(1, 12), id(1, 13)]);
+    }
+
+    #[test]
+    fn a_delivery_served_before_the_restart_marks_the_offsets_passed() {
+        // Offsets 0..=2 consumed; offset 3's acknowledgement and its pull answer were both in
+        // flight when the broker lost power at 1 s, so both arrive after the loss.
+        let cfg = clustering(&[("b1", Some(100))]);
+        let mut run = Run::new();
+        for offset in 0..3 {
+            run.send(10 * offset as u64, id(0, offset as u64), "b1", 0, offset);
+            run.consume(10 * offset as u64 + 1, "g1-c0", "g1", id(0, offset as u64), "b1", 0, offset);
+        }
+        run.invoke(990, id(0, 3));
+        run.crash(1_000, "b1", CrashKind::PowerLoss);
+        run.ack(1_001, id(0, 3), "b1", 0, 3, AckStatus::SendOk);
+        run.consume(1_001, "g1-c0", "g1", id(0, 3), "b1", 0, 3);
+        run.push(5_000, Op::NodeStarted { node: "b1".into(), role: Role::Broker });
+        // The restarted broker hands out offsets 2, 3 and 4 again; the consumer, at 4, passes
+        // over 2 and 3. A delivery of offset 4 after the restart marks nothing.
+        for (seq, offset) in [(10, 2), (11, 3), (12, 4)] {
+            run.send(6_000 + seq, id(0, seq), "b1", 0, offset);
+        }
+        run.consume(6_100, "g1-c0", "g1", id(0, 12), "b1", 0, 4);
+        run.send(6_200, id(0, 13), "b1", 0, 5);
+        let ix = Index::build(&run.history, &cfg);
+        assert!(matches!(ix.promise(id(0, 10)), Some(Promise::Excused)), "offset 2 was passed before the loss");
+        assert!(matches!(ix.promise(id(0, 11)), Some(Promise::Excused)), "offset 3 was served before the restart");
+        assert!(matches!(ix.promise(id(0, 13)), Some(Promise::Kept(_))), "offset 5 was never reached before");
+    }
+
+    #[test]
+    fn disruptions_count_inside_a_closed_time_span() {
+        let mut run = Run::new();
+        run.crash(100, "b1", CrashKind::Kill);
+        run.push(300, Op::FaultStarted { fault: "clog".into(), nodes: Vec::new() });
+        run.push(200, Op::RunEnded);
+        let cfg = clustering(&[]);
+        let ix = Index::build(&run.history, &cfg);
+        assert!(ix.disrupted_during(100, 100) && ix.disrupted_during(0, 100) && ix.disrupted_during(300, 400));
+        assert!(ix.disrupted_during(150, 350));
+        assert!(!ix.disrupted_during(101, 299), "a phase change is no disruption");
+        assert!(!ix.disrupted_during(301, u64::MAX) && !ix.disrupted_during(0, 99));
+        assert!(!ix.disrupted_during(300, 100), "an empty span");
     }
 
     #[test]

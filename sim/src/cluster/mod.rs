@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_core::planted::PlantedBug;
-use petrel_core::protocol::TopicConfig;
+use petrel_core::protocol::{TopicConfig, TopicRouteData};
 use petrel_net::client::admin::{AdminClient, TopicTarget};
 use tokio::sync::watch;
 
@@ -134,6 +134,7 @@ fn node_ip(role: u8, index: usize) -> IpAddr {
 /// The supervisor: builds the cluster, drives the phases, and records them.
 async fn supervise(scenario: Scenario, seed: u64, options: RunOptions, recorder: Recorder) {
     let clock = Clock::start();
+    recorder.record(0, Op::RunStarted { epoch_ms: clock.epoch_ms() });
     let (producers_stop, producers_stop_rx) = watch::channel(false);
     let (consumers_stop, consumers_stop_rx) = watch::channel(false);
     let cluster = Arc::new(Cluster::build(
@@ -174,7 +175,16 @@ async fn supervise(scenario: Scenario, seed: u64, options: RunOptions, recorder:
     recorder.record(clock.now_ms(), Op::RunEnded);
 }
 
-/// Creates the scenario's topic on every broker (retrying while brokers start).
+/// Creates the scenario's topic on every broker (retrying while brokers start), then waits
+/// until every NameServer routes it to every broker.
+///
+/// A broker answers the topic update before its registration carrying the topic reaches the
+/// NameServers (RocketMQ's broker does the same), and a client keeps the route it fetched at
+/// start for a whole route refresh interval (30 s). Clients started on the update's answer
+/// alone could route to only the brokers registered so far: consumers of one group then
+/// allocate from different queue sets (one member seeing 16 queues, another 8) and overlap
+/// or leave queues unowned until their next refresh. The scenario means to start its clients
+/// once the topic exists, so the run waits for the routes (at most `ROUTE_WAIT_POLLS` polls).
 async fn create_topic(scenario: &Scenario, cluster: &Cluster) {
     let handle = madsim::runtime::Handle::current();
     let node = handle.create_node().name("admin").ip(node_ip(9, 0)).build();
@@ -182,8 +192,9 @@ async fn create_topic(scenario: &Scenario, cluster: &Cluster) {
     let brokers: Vec<SocketAddr> = cluster.broker_addrs();
     let mut config = TopicConfig::new(&scenario.cluster.topic, scenario.cluster.queues as i32);
     config.write_queue_nums = scenario.cluster.queues as i32;
+    let names: Vec<String> = scenario.cluster.brokers.iter().map(|b| b.name.clone()).collect();
     let task = node.spawn(async move {
-        let admin = AdminClient::new(namesrvs, Duration::from_secs(3));
+        let admin = AdminClient::new(namesrvs.clone(), Duration::from_secs(3));
         for addr in brokers {
             for _ in 0..30 {
                 if admin.update_topic(&TopicTarget::Broker(addr), &config).await.is_ok() {
@@ -193,9 +204,37 @@ async fn create_topic(scenario: &Scenario, cluster: &Cluster) {
             }
         }
         admin.shutdown().await;
+        for namesrv in namesrvs {
+            let admin = AdminClient::new(vec![namesrv], Duration::from_secs(3));
+            for _ in 0..ROUTE_WAIT_POLLS {
+                let route = admin.topic_route(&config.topic_name).await;
+                if route.is_ok_and(|route| routes_everywhere(&route, &names, &config)) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            admin.shutdown().await;
+        }
     });
     // The admin node's task ends on its own; a panic inside it is the simulation's panic.
     let _ = task.await;
+}
+
+/// Most polls of one NameServer's route while waiting for the topic (100 ms apart).
+const ROUTE_WAIT_POLLS: u32 = 100;
+
+/// Whether `route` has every broker in `names`, with its master's address and `config`'s
+/// queue counts.
+fn routes_everywhere(route: &TopicRouteData, names: &[String], config: &TopicConfig) -> bool {
+    names.iter().all(|name| {
+        let queues = route.queue_datas.iter().any(|q| {
+            &q.broker_name == name
+                && q.read_queue_nums == config.read_queue_nums
+                && q.write_queue_nums == config.write_queue_nums
+        });
+        let master = route.broker_datas.iter().any(|b| &b.broker_name == name && b.master_addr().is_some());
+        queues && master
+    })
 }
 
 /// Whether every acknowledged message has been consumed successfully by every group (every

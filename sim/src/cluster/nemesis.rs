@@ -18,10 +18,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::nodes::Cluster;
+use super::nodes::{BrokerProbe, Cluster};
 use crate::disk::{CrashKind as DiskCrash, FaultConfig};
 use crate::history::{CrashKind, Op, Role};
 use crate::scenario::{FaultKind, NemesisSpec, Scenario, TimedFault};
+
+/// How long the final heal waits, after clearing the disks' faults, before it asks which
+/// brokers' stores failed: longer than the slowest injected sync stall (500 ms), which is slept
+/// before a failed sync's result reaches the store.
+const STORE_SETTLE: Duration = Duration::from_secs(1);
 
 /// A fault in force, with what its heal must undo.
 #[derive(Debug, Clone)]
@@ -56,9 +61,10 @@ pub struct Nemesis {
     clogged: BTreeMap<(usize, usize), u32>,
     down: Vec<bool>,
     paused: Vec<bool>,
-    /// Brokers whose disk had write/sync errors or filled up: restarted at the final heal, as
-    /// an operator would after fixing the disk (the store stops itself on such errors).
-    disk_restart: Vec<bool>,
+    /// Brokers that had a disk fault: at the final heal, those whose store stopped taking
+    /// writes (it stops itself on a failed write or sync) or whose start failed are restarted,
+    /// as an operator would after fixing the disk.
+    disk_faulted: Vec<bool>,
     net_default: madsim::net::Config,
     scenario: Scenario,
 }
@@ -92,7 +98,7 @@ impl Nemesis {
             clogged: BTreeMap::new(),
             down: vec![false; count],
             paused: vec![false; count],
-            disk_restart: vec![false; count],
+            disk_faulted: vec![false; count],
             net_default: madsim::net::Config::default(),
             scenario: scenario.clone(),
         }
@@ -148,8 +154,10 @@ impl Nemesis {
         }
     }
 
-    /// Heals everything still wrong: restarts crashed nodes and brokers whose disks failed,
-    /// resumes paused nodes, opens every link, restores the network. Waits briefly for restarts.
+    /// Heals everything still wrong: resumes paused nodes, opens every link, restores the
+    /// network, clears every disk's faults, restarts the brokers that had disk faults and cannot
+    /// take writes without a restart (their store failed, or their start did), and restarts
+    /// crashed nodes. Waits briefly for restarts.
     pub async fn heal_all(&mut self) {
         let net = NetSim::current();
         net.update_config(|config| *config = self.net_default.clone());
@@ -166,16 +174,35 @@ impl Nemesis {
                 disk.set_capacity(None);
                 let _ = disk.set_faults(FaultConfig::default());
             }
-            if self.disk_restart[node] && !self.down[node] {
-                self.crash(node, CrashKind::Kill);
-            }
-            self.disk_restart[node] = false;
+        }
+        self.restart_failed_stores().await;
+        for node in 0..self.cluster.nodes.len() {
             if self.down[node] {
                 self.down[node] = false;
                 handle.restart(self.id(node));
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    /// Kills (for `heal_all` to restart) every running broker that had a disk fault and cannot
+    /// take writes until it restarts. First waits `STORE_SETTLE`, so that I/O begun under the
+    /// faults has finished and its failures are recorded (a sync's stall is slept before its
+    /// result reaches the store). A broker whose disk faults did it no harm keeps running.
+    async fn restart_failed_stores(&mut self) {
+        let candidates: Vec<usize> =
+            (0..self.cluster.nodes.len()).filter(|node| self.disk_faulted[*node] && !self.down[*node]).collect();
+        self.disk_faulted.iter_mut().for_each(|faulted| *faulted = false);
+        if candidates.is_empty() {
+            return;
+        }
+        tokio::time::sleep(STORE_SETTLE).await;
+        for node in candidates {
+            let probe = self.cluster.nodes[node].broker.as_ref();
+            if !self.down[node] && probe.and_then(BrokerProbe::restart_reason).is_some() {
+                self.crash(node, CrashKind::Kill);
+            }
+        }
     }
 
     fn id(&self, node: usize) -> NodeId {
@@ -282,10 +309,8 @@ impl Nemesis {
                 if kind == FaultKind::DiskFull {
                     disk.set_capacity(Some(disk.allocated_bytes()));
                 }
-                if matches!(kind, FaultKind::DiskWriteEio | FaultKind::DiskSyncEio | FaultKind::DiskFull)
-                    && self.cluster.nodes[node].role == Role::Broker
-                {
-                    self.disk_restart[node] = true;
+                if self.cluster.nodes[node].role == Role::Broker {
+                    self.disk_faulted[node] = true;
                 }
                 (Active::Disk { node }, vec![self.name(node)])
             }

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use madsim::task::NodeId;
 use petrel_core::client::send::SendStatus;
 use petrel_core::client::MessageQueue;
 use petrel_core::clock;
+use petrel_core::message::id::parse_offset_msg_id;
 use petrel_core::message::{Message, MessageExt};
 use petrel_core::protocol::heartbeat::MessageModel;
 use petrel_core::store::config::StoreConfig;
@@ -44,12 +45,20 @@ use crate::scenario::{ConsumerSpec, FlushSpec, ProducerSpec, Scenario, SendMode}
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: tokio::time::Instant,
+    /// The wall clock at `start`, milliseconds since the Unix epoch (simulated, from the seed).
+    epoch_ms: i64,
 }
 
 impl Clock {
     /// Starts counting now.
     pub fn start() -> Clock {
-        Clock { start: clock::monotonic() }
+        Clock { start: clock::monotonic(), epoch_ms: clock::epoch_ms() }
+    }
+
+    /// The wall clock at the start, milliseconds since the Unix epoch: the time base of the
+    /// brokers' store timestamps.
+    pub fn epoch_ms(&self) -> i64 {
+        self.epoch_ms
     }
 
     /// Milliseconds since the start.
@@ -73,12 +82,51 @@ pub struct SimNode {
     pub handle: NodeHandle,
     /// Its disk, when the role keeps files (brokers, consumers).
     pub disk: Option<SimDisk>,
+    /// What the simulation sees of a broker's current run (brokers only).
+    pub broker: Option<BrokerProbe>,
 }
 
 impl SimNode {
     /// madsim's id of the node.
     pub fn id(&self) -> NodeId {
         self.handle.id()
+    }
+}
+
+/// Where a broker node's current run is.
+#[derive(Debug, Default)]
+enum BrokerRun {
+    /// Its process is starting (or waits for the go signal).
+    #[default]
+    Starting,
+    /// The broker runs; the node owns it, so the reference dies with the process.
+    Running(Weak<BrokerNode>),
+    /// The broker did not start: its process is up, serving nothing.
+    StartFailed(String),
+}
+
+/// A broker node's run as the nemesis sees it: whether it started, and whether its store has
+/// stopped taking writes. Shared by the node's init task (which updates it on every start)
+/// and the nemesis.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerProbe {
+    run: Arc<Mutex<BrokerRun>>,
+}
+
+impl BrokerProbe {
+    fn set(&self, run: BrokerRun) {
+        *self.run.lock().unwrap_or_else(PoisonError::into_inner) = run;
+    }
+
+    /// Why the broker cannot take writes until it restarts: its start failed, or its store
+    /// stopped after a failed write or sync (see `BrokerNode::store_failed`). `None` while it
+    /// starts or runs with a working store, and when its process is gone.
+    pub fn restart_reason(&self) -> Option<String> {
+        match &*self.run.lock().unwrap_or_else(PoisonError::into_inner) {
+            BrokerRun::Starting => None,
+            BrokerRun::Running(node) => node.upgrade()?.store_failed().map(|reason| format!("store failed: {reason}")),
+            BrokerRun::StartFailed(error) => Some(format!("start failed: {error}")),
+        }
     }
 }
 
@@ -106,6 +154,8 @@ struct Shared {
     clock: Clock,
     finished: Arc<Mutex<BTreeSet<String>>>,
     topic: String,
+    /// The topic's queues on all brokers together.
+    topic_queues: usize,
     namesrv_addrs: Vec<SocketAddr>,
     seed: u64,
     planted: Option<petrel_core::planted::PlantedBug>,
@@ -141,6 +191,7 @@ impl Cluster {
             clock,
             finished: Arc::new(Mutex::new(BTreeSet::new())),
             topic: scenario.cluster.topic.clone(),
+            topic_queues: scenario.cluster.brokers.len().saturating_mul(scenario.cluster.queues as usize),
             namesrv_addrs: namesrv_addrs.clone(),
             seed,
             planted: options.planted,
@@ -295,7 +346,7 @@ fn namesrv_node(
         })
     };
     let handle = build_node(handle, &name, addr.ip(), init);
-    SimNode { name, role: Role::Namesrv, handle, disk: None }
+    SimNode { name, role: Role::Namesrv, handle, disk: None, broker: None }
 }
 
 fn broker_node(
@@ -307,27 +358,33 @@ fn broker_node(
     go: watch::Receiver<bool>,
 ) -> SimNode {
     let ip = config.listen.ip();
-    let (shared_c, name_c, disk_c) = (shared.clone(), name.clone(), disk.clone());
+    let probe = BrokerProbe::default();
+    let (shared_c, name_c, disk_c, probe_c) = (shared.clone(), name.clone(), disk.clone(), probe.clone());
     let init = move || -> Init {
         let (shared, name, mut go) = (shared_c.clone(), name_c.clone(), go.clone());
-        let (config, disk) = (config.clone(), disk_c.clone());
+        let (config, disk, probe) = (config.clone(), disk_c.clone(), probe_c.clone());
+        probe.set(BrokerRun::Starting);
         Box::pin(async move {
             let _ = go.wait_for(|go| *go).await;
             match BrokerNode::start(config, Arc::new(disk)).await {
                 Ok(node) => {
+                    let node = Arc::new(node);
+                    probe.set(BrokerRun::Running(Arc::downgrade(&node)));
                     shared.record(Op::NodeStarted { node: name, role: Role::Broker });
                     std::future::pending::<()>().await;
                     drop(node);
                 }
                 Err(error) => {
-                    shared.record(Op::NodeStartFailed { node: name, role: Role::Broker, error: error.to_string() });
+                    let error = error.to_string();
+                    probe.set(BrokerRun::StartFailed(error.clone()));
+                    shared.record(Op::NodeStartFailed { node: name, role: Role::Broker, error });
                     std::future::pending::<()>().await;
                 }
             }
         })
     };
     let handle = build_node(handle, &name, ip, init);
-    SimNode { name, role: Role::Broker, handle, disk: Some(disk) }
+    SimNode { name, role: Role::Broker, handle, disk: Some(disk), broker: Some(probe) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -369,7 +426,7 @@ fn producer_node(
         })
     };
     let handle = build_node(handle, &name, ip, init);
-    SimNode { name, role: Role::Producer, handle, disk: None }
+    SimNode { name, role: Role::Producer, handle, disk: None, broker: None }
 }
 
 /// One producer's workload.
@@ -449,21 +506,26 @@ fn record_send(
     retries: u32,
 ) {
     let op = match result {
-        Ok(result) => Op::SendOk {
-            id,
-            queue: QueueRef {
-                topic: result.message_queue.topic,
-                broker: result.message_queue.broker_name,
-                queue_id: result.message_queue.queue_id,
-            },
-            offset: result.queue_offset,
-            status: match result.status {
-                SendStatus::SendOk => AckStatus::SendOk,
-                SendStatus::FlushDiskTimeout => AckStatus::FlushDiskTimeout,
-                SendStatus::FlushSlaveTimeout | SendStatus::SlaveNotAvailable => AckStatus::Other,
-            },
-            latency_us: Clock::micros_since(started),
-        },
+        Ok(result) => {
+            let stored = parse_offset_msg_id(&result.offset_msg_id).ok();
+            Op::SendOk {
+                id,
+                queue: QueueRef {
+                    topic: result.message_queue.topic,
+                    broker: result.message_queue.broker_name,
+                    queue_id: result.message_queue.queue_id,
+                },
+                offset: result.queue_offset,
+                status: match result.status {
+                    SendStatus::SendOk => AckStatus::SendOk,
+                    SendStatus::FlushDiskTimeout => AckStatus::FlushDiskTimeout,
+                    SendStatus::FlushSlaveTimeout | SendStatus::SlaveNotAvailable => AckStatus::Other,
+                },
+                latency_us: Clock::micros_since(started),
+                store_host: stored.map(|(host, _)| host.to_string()),
+                commit_log_offset: stored.map(|(_, offset)| offset),
+            }
+        }
         Err(error) if certainly_not_stored(&error, retries) => Op::SendFailed { id, error: error.to_string() },
         Err(error) => Op::SendUnknown { id, error: error.to_string() },
     };
@@ -532,7 +594,7 @@ fn consumer_node(
         })
     };
     let handle = build_node(handle, &name, ip, init);
-    SimNode { name, role: Role::Consumer, handle, disk: Some(disk) }
+    SimNode { name, role: Role::Consumer, handle, disk: Some(disk), broker: None }
 }
 
 fn consumer_config(shared: &Shared, args: &ConsumerArgs) -> ConsumerConfig {
@@ -540,6 +602,7 @@ fn consumer_config(shared: &Shared, args: &ConsumerArgs) -> ConsumerConfig {
         .subscribe(&shared.topic, "*");
     config.client_id = format!("{}@{}", args.ip, args.name);
     config.consume_from = ConsumeFrom::FirstOffset;
+    config.consume_concurrency = listener_calls_max(&config, shared.topic_queues);
     config.planted = shared.planted;
     if args.spec.model == GroupModel::Broadcasting {
         config.message_model = MessageModel::Broadcasting;
@@ -551,6 +614,22 @@ fn consumer_config(shared: &Shared, args: &ConsumerArgs) -> ConsumerConfig {
         group: args.spec.group.clone(),
     }));
     config
+}
+
+/// A listener-call bound no consumer of the run can reach, so a consume task never waits for
+/// a slot and the listener is called at the instant the pull that brought its messages was
+/// answered (what `Op::Consumed::received_ms` records, and the `key-order` checker relies on).
+/// A message in flight is at most one consume task: per queue, pulling pauses at
+/// `queue_in_flight_count_max` messages, so a queue has fewer than that plus one pull batch in
+/// flight; twice that per queue covers the tasks of an assignment that is ending while the
+/// next one starts. (RocketMQ's `consumeThreadMax` bounds threads that block; the simulated
+/// listener only sleeps, so the bound models nothing here but a scheduling delay.)
+fn listener_calls_max(config: &ConsumerConfig, topic_queues: usize) -> usize {
+    let pull_batch = usize::try_from(config.pull_batch_size).unwrap_or(0);
+    let per_queue = config.queue_in_flight_count_max.saturating_add(pull_batch);
+    let bound = topic_queues.saturating_mul(per_queue).saturating_mul(2);
+    // The consumer's shutdown drains the slots with one `u32` acquisition.
+    bound.clamp(config.consume_concurrency, u32::MAX as usize)
 }
 
 fn queue_ref(queue: &MessageQueue) -> QueueRef {
@@ -598,6 +677,8 @@ impl MessageListener for SimListener {
             (rng.gen_range(min..=max), rng.gen_bool(self.spec.failure_rate))
         };
         let result = if later { Processing::Later } else { Processing::Success };
+        // Read when the consumer calls, before the processing time passes.
+        let received_ms = self.shared.clock.now_ms();
         let (shared, consumer, group, queue) =
             (self.shared.clone(), self.name.clone(), self.group.clone(), queue_ref(queue));
         Box::pin(async move {
@@ -611,7 +692,9 @@ impl MessageListener for SimListener {
                     id: MsgId::parse_body(&msg.body),
                     queue: queue.clone(),
                     offset: msg.queue_offset,
+                    store_timestamp: msg.store_timestamp,
                     reconsume_times: msg.reconsume_times,
+                    received_ms,
                     result,
                 });
             }

@@ -1,5 +1,5 @@
-//! One pass over a history: the counts, publish latency percentiles, throughput series, fault
-//! intervals and phase marks that every report file is rendered from.
+//! One pass over a history: the counts, publish and delivery latency percentiles, throughput
+//! series, fault intervals and phase marks that every report file is rendered from.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -27,6 +27,10 @@ pub(super) struct Analysis {
     pub counts: Counts,
     /// Publish latency percentiles; `None` when no send was acknowledged.
     pub latency: Option<Latency>,
+    /// Delivery latency percentiles: from the broker's store time of a message to the moment a
+    /// consumer's listener was handed it, over the deliveries answered `Success`; `None`
+    /// without such a delivery or without `RunStarted` (which places store times in the run).
+    pub delivery_latency: Option<Latency>,
     /// Acknowledgements and successful deliveries per bucket of simulated time.
     pub throughput: Throughput,
     /// Fault, crash and stop intervals, by start time (then history order).
@@ -127,10 +131,10 @@ pub(super) struct CrashesByKind {
     pub power_loss: u64,
 }
 
-/// Publish latency percentiles (nearest rank, from an HDR histogram), in simulated µs.
+/// Latency percentiles (nearest rank, from an HDR histogram), in simulated µs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(super) struct Latency {
-    /// How many acknowledged sends were measured.
+    /// How many samples (acknowledged sends, or successful deliveries) were measured.
     pub samples: u64,
     /// Median.
     pub p50: u64,
@@ -226,6 +230,8 @@ impl Analysis {
         let mut answered = BTreeSet::new();
         let mut consumed = BTreeSet::new();
         let mut latencies = Vec::new();
+        // (store timestamp, received ms) of each successful delivery, and the run's epoch.
+        let (mut stored_received, mut epoch_ms) = (Vec::new(), None);
         let mut acks_at = Vec::new();
         let mut deliveries_at = Vec::new();
         let mut tracker = IntervalTracker::default();
@@ -236,6 +242,7 @@ impl Analysis {
         for (index, event) in history.events.iter().enumerate() {
             let at_ms = event.at_ms;
             match &event.op {
+                Op::RunStarted { epoch_ms: epoch } => epoch_ms = Some(*epoch),
                 Op::SendInvoke { id, .. } => {
                     counts.sends.invoked += 1;
                     invoked.insert(*id);
@@ -260,13 +267,14 @@ impl Analysis {
                     counts.sends.unknown += 1;
                     answered.insert(*id);
                 }
-                Op::Consumed { id, result, .. } => {
+                Op::Consumed { id, result, store_timestamp, received_ms, .. } => {
                     let deliveries = &mut counts.deliveries;
                     deliveries.total += 1;
                     match result {
                         Processing::Success => {
                             deliveries.success += 1;
                             deliveries_at.push(at_ms);
+                            stored_received.push((*store_timestamp, *received_ms));
                             if let Some(id) = id {
                                 consumed.insert(*id);
                             }
@@ -322,6 +330,7 @@ impl Analysis {
             end_ms,
             counts,
             latency: latency(&latencies),
+            delivery_latency: epoch_ms.and_then(|epoch_ms| latency(&delivery_latencies_us(epoch_ms, &stored_received))),
             throughput: throughput(end_ms, &acks_at, &deliveries_at),
             intervals: tracker.finish(),
             crashes,
@@ -334,6 +343,20 @@ impl Analysis {
 /// A collection size as a count.
 fn count(len: usize) -> u64 {
     u64::try_from(len).unwrap_or(u64::MAX)
+}
+
+/// Microseconds from each store time (`store_timestamp`, epoch ms) to its reception
+/// (`received_ms`, run ms), with the run's time 0 at `epoch_ms`. A store time after the
+/// reception (a broker clock ahead of the run's) counts as 0.
+pub(super) fn delivery_latencies_us(epoch_ms: i64, stored_received: &[(i64, u64)]) -> Vec<u64> {
+    stored_received
+        .iter()
+        .map(|(store_timestamp, received_ms)| {
+            let stored_ms = i128::from(*store_timestamp) - i128::from(epoch_ms);
+            let ms = (i128::from(*received_ms) - stored_ms).max(0);
+            u64::try_from(ms.saturating_mul(1000)).unwrap_or(u64::MAX)
+        })
+        .collect()
 }
 
 /// Percentiles of `latencies_us`; `None` when there are none.

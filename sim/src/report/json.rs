@@ -20,6 +20,9 @@ struct JsonReport<'a> {
     counts: &'a Counts,
     /// Publish latency percentiles, µs; `null` when no send was acknowledged.
     latency_us: Option<&'a Latency>,
+    /// Delivery latency percentiles (broker store time to the listener), µs; `null` without a
+    /// successful delivery.
+    delivery_latency_us: Option<&'a Latency>,
     /// Acknowledgements and successful deliveries per bucket of simulated time.
     throughput: &'a Throughput,
     /// Fault, crash and clean-stop intervals (`end_ms` null while open at the end).
@@ -40,6 +43,7 @@ pub(super) fn render(meta: &RunMeta, analysis: &Analysis, verdicts: &[CheckResul
         end_ms: analysis.end_ms,
         counts: &analysis.counts,
         latency_us: analysis.latency.as_ref(),
+        delivery_latency_us: analysis.delivery_latency.as_ref(),
         throughput: &analysis.throughput,
         faults: &analysis.intervals,
         healed_ms: &analysis.healed_ms,

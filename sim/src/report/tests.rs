@@ -20,14 +20,24 @@ fn queue() -> QueueRef {
     QueueRef { topic: "t".to_owned(), broker: "broker-a".to_owned(), queue_id: 0 }
 }
 
+/// The sample run's wall clock at time 0, epoch ms.
+const EPOCH_MS: i64 = 1_650_000_000_000;
+
 /// An acknowledgement of `seq` at offset `seq` with `latency_us`.
 fn ok(seq: u64, status: AckStatus, latency_us: u64) -> Op {
     let offset = i64::try_from(seq).unwrap_or(i64::MAX);
-    Op::SendOk { id: id(seq), queue: queue(), offset, status, latency_us }
+    let (store_host, commit_log_offset) = (Some("10.0.2.10:10911".to_owned()), Some(offset.saturating_mul(300)));
+    Op::SendOk { id: id(seq), queue: queue(), offset, status, latency_us, store_host, commit_log_offset }
 }
 
-/// A delivery of `seq` to `consumer`.
+/// A delivery of `seq` to `consumer`, stored at epoch 0 and received at run time 0.
 fn consumed(consumer: &str, seq: u64, result: Processing) -> Op {
+    delivered(consumer, seq, result, (-EPOCH_MS, 0))
+}
+
+/// A delivery of `seq` to `consumer`, stored at run time `stored_ms` (broker store time
+/// `EPOCH_MS + stored_ms`) and handed to the listener at run time `received_ms`.
+fn delivered(consumer: &str, seq: u64, result: Processing, (stored_ms, received_ms): (i64, u64)) -> Op {
     let offset = i64::try_from(seq).unwrap_or(i64::MAX);
     Op::Consumed {
         consumer: consumer.to_owned(),
@@ -35,7 +45,9 @@ fn consumed(consumer: &str, seq: u64, result: Processing) -> Op {
         id: Some(id(seq)),
         queue: queue(),
         offset,
+        store_timestamp: EPOCH_MS.saturating_add(stored_ms),
         reconsume_times: 0,
+        received_ms,
         result,
     }
 }
@@ -51,24 +63,26 @@ fn halves() -> Vec<String> {
 }
 
 /// Six sends (two SEND_OK, one FLUSH_DISK_TIMEOUT, one failed, one unknown, one unanswered),
-/// five deliveries (one `Later`), a commit, a partition, a power loss and restart, the heal.
+/// five deliveries (one `Later`; the four successes 19, 28, 10 and 12 ms after their store
+/// times), a commit, a partition, a power loss and restart, the heal.
 fn sample_history() -> History {
     let mut history = History::default();
+    history.push(0, Op::RunStarted { epoch_ms: EPOCH_MS });
     history.push(0, started("namesrv-0", Role::Namesrv));
     history.push(0, started("broker-a", Role::Broker));
     history.push(0, started("p0", Role::Producer));
     history.push(0, started("g1-c0", Role::Consumer));
     history.push(100, Op::SendInvoke { id: id(0), key: None });
     history.push(102, ok(0, AckStatus::SendOk, 2000));
-    history.push(150, consumed("g1-c0", 0, Processing::Success));
+    history.push(150, delivered("g1-c0", 0, Processing::Success, (101, 120)));
     history.push(
         160,
         Op::OffsetCommitted { consumer: "g1-c0".to_owned(), group: "g1".to_owned(), queue: queue(), offset: 1 },
     );
     history.push(1200, Op::SendInvoke { id: id(1), key: Some("k1".to_owned()) });
     history.push(1204, ok(1, AckStatus::FlushDiskTimeout, 4000));
-    history.push(1300, consumed("g1-c0", 1, Processing::Later));
-    history.push(1500, consumed("g1-c0", 1, Processing::Success));
+    history.push(1300, delivered("g1-c0", 1, Processing::Later, (1202, 1210)));
+    history.push(1500, delivered("g1-c0", 1, Processing::Success, (1202, 1230)));
     history.push(2000, Op::FaultStarted { fault: "partition halves".to_owned(), nodes: halves() });
     history.push(2500, Op::SendInvoke { id: id(2), key: None });
     history.push(3500, Op::NodeCrashed { node: "broker-a".to_owned(), role: Role::Broker, kind: CrashKind::PowerLoss });
@@ -80,8 +94,8 @@ fn sample_history() -> History {
     history.push(6000, Op::FaultsHealed);
     history.push(6100, Op::SendInvoke { id: id(4), key: None });
     history.push(6103, ok(4, AckStatus::SendOk, 3000));
-    history.push(6200, consumed("g1-c0", 4, Processing::Success));
-    history.push(6250, consumed("g1-c0", 4, Processing::Success));
+    history.push(6200, delivered("g1-c0", 4, Processing::Success, (6101, 6111)));
+    history.push(6250, delivered("g1-c0", 4, Processing::Success, (6101, 6113)));
     history.push(7000, Op::SendInvoke { id: id(5), key: None });
     history.push(8000, Op::ProducersStopped);
     history.push(9000, Op::RunEnded);
@@ -143,6 +157,8 @@ fn summary_has_counts_verdicts_and_reproduce_line() {
         "faults     1 started, 1 ended (partition halves x1)\n",
         "crashes    1 (0 kill, 1 power_loss); 0 clean stops, 5 starts, 0 failed starts\n",
         "latency    p50 3.00ms  p90 4.00ms  p99 4.00ms  p99.9 4.00ms  max 4.00ms  (3 acks)\n",
+        "delivery   p50 12.00ms  p90 28.00ms  p99 28.00ms  p99.9 28.00ms  max 28.00ms  (4 deliveries, store to \
+         listener)\n",
         "\nchecks\nlost        PASS  3 acknowledged, 0 lost\nduplicates  FAIL  12 duplicated\n",
         "    p0-0: consumed twice by g1 (offset 0)\n",
         "    p0-9: consumed twice by g1 (offset 9)\n    ... and 2 more in report.json\n",
@@ -205,6 +221,9 @@ fn json_parses_with_counts_buckets_and_intervals() {
     assert_eq!(counts["faults"]["crashes_by_kind"]["power_loss"], 1);
     assert_eq!(json["latency_us"]["p50"], 3000);
     assert_eq!(json["latency_us"]["max"], 4000);
+    assert_eq!(json["delivery_latency_us"]["samples"], 4);
+    assert_eq!(json["delivery_latency_us"]["p50"], 12_000);
+    assert_eq!(json["delivery_latency_us"]["max"], 28_000);
 
     assert_eq!(json["throughput"]["bucket_ms"], 1000);
     let buckets = json["throughput"]["buckets"].as_array().expect("buckets");
@@ -276,13 +295,14 @@ fn empty_history_renders() {
     let meta = RunMeta { scenario: "empty".to_owned(), seed: 0, sim_ms: 0, wall_ms: 0, reproduce: String::new() };
     let report = render(&meta, &History::default(), &[]);
     assert!(report.summary.contains("wall       -\nspeed      -\nverdict    PASS (0 checks)\n"), "{}", report.summary);
-    assert!(report.summary.contains("latency    no acknowledged sends\n"));
+    assert!(report.summary.contains("latency    no acknowledged sends\ndelivery   no successful deliveries\n"));
     assert!(report.summary.contains("(no checks ran)\n"));
     assert_eq!(report.timeline, "(no node, fault or phase events)\n");
     assert!(report.svg.starts_with("<svg") && report.svg.contains(r#"class="axis""#));
     assert!(!report.svg.contains("<polyline"));
     let json: Value = serde_json::from_str(&report.json).expect("valid JSON");
     assert_eq!(json["latency_us"], Value::Null);
+    assert_eq!(json["delivery_latency_us"], Value::Null);
     assert_eq!(json["throughput"]["buckets"].as_array().map(Vec::len), Some(0));
     assert_eq!(json["pass"], true);
 }
@@ -307,10 +327,16 @@ fn hostile_history_renders_bounded_and_escaped() {
             id: None,
             queue: queue(),
             offset: -1,
+            store_timestamp: i64::MIN,
             reconsume_times: -1,
+            received_ms: u64::MAX,
             result: Processing::Later,
         },
     );
+    // Store times far before and after a run that began at the latest possible instant.
+    history.push(4, Op::RunStarted { epoch_ms: i64::MAX });
+    history.push(4, delivered("c", 1, Processing::Success, (i64::MIN, u64::MAX)));
+    history.push(4, delivered("c", 2, Processing::Success, (i64::MAX, 0)));
     let meta =
         RunMeta { scenario: "<x>".to_owned(), seed: u64::MAX, sim_ms: 0, wall_ms: 1, reproduce: "r\nm".to_owned() };
     let verdicts = [CheckResult {
@@ -326,6 +352,8 @@ fn hostile_history_renders_bounded_and_escaped() {
     assert!(buckets as u64 <= MAX_BUCKETS + 1, "{buckets} buckets");
     assert_eq!(json["counts"]["deliveries"]["foreign"], 1);
     assert_eq!(json["latency_us"]["max"], u64::MAX);
+    assert_eq!(json["delivery_latency_us"]["samples"], 3);
+    assert_eq!(json["delivery_latency_us"]["max"], u64::MAX);
     assert!(!report.svg.contains("<clog>") && !report.svg.contains("<x>") && !report.svg.contains('\u{0}'));
     assert!(report.svg.contains("&lt;x&gt; seed 18446744073709551615: FAIL"));
     assert!(report.summary.contains("reproduce: r m\n"));

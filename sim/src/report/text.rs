@@ -79,7 +79,9 @@ pub(super) fn summary(meta: &RunMeta, analysis: &Analysis, verdicts: &[CheckResu
             faults.start_failures
         ),
     ));
-    lines.push(fact("latency", latency_line(analysis.latency.as_ref())));
+    lines.push(fact("latency", latency_line(analysis.latency.as_ref(), "acks", "no acknowledged sends")));
+    let delivery = analysis.delivery_latency.as_ref();
+    lines.push(fact("delivery", latency_line(delivery, "deliveries, store to listener", "no successful deliveries")));
     lines.push(String::new());
 
     lines.push("checks".to_owned());
@@ -154,12 +156,13 @@ pub(super) fn ms_2(us: u64) -> String {
     format!("{}.{:02}ms", hundredths / 100, hundredths % 100)
 }
 
-/// `p50 1.23ms  p90 ...  max 52.10ms  (1150 acks)`, or a note that nothing was acknowledged.
-fn latency_line(latency: Option<&Latency>) -> String {
+/// `p50 1.23ms  p90 ...  max 52.10ms  (1150 acks)` with `samples` naming what was measured, or
+/// `none` when nothing was.
+fn latency_line(latency: Option<&Latency>, samples: &str, none: &str) -> String {
     match latency {
-        None => "no acknowledged sends".to_owned(),
+        None => none.to_owned(),
         Some(latency) => format!(
-            "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} acks)",
+            "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} {samples})",
             ms_2(latency.p50),
             ms_2(latency.p90),
             ms_2(latency.p99),
