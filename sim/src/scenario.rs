@@ -348,13 +348,12 @@ impl fmt::Display for FaultKind {
 #[serde(deny_unknown_fields)]
 pub struct Guarantees {
     /// Checker names (`lost`, `unexpected`, `aborted`, `duplicates`, `queue-offset`, `order`,
-    /// `offsets`, `liveness`).
+    /// `key-order`, `offsets`, `liveness`).
     pub claimed: BTreeSet<String>,
 }
 
 /// Every checker's name, in report order.
-pub const CHECKERS: [&str; 8] =
-    ["lost", "unexpected", "aborted", "duplicates", "queue-offset", "order", "offsets", "liveness"];
+pub const CHECKERS: [&str; 9] = crate::checkers::CHECKER_NAMES;
 
 impl Default for Guarantees {
     fn default() -> Self {

@@ -47,6 +47,8 @@ pub(super) struct Ack<'a> {
     pub(super) stamp: Stamp,
     /// Where it was stored.
     pub(super) queue: &'a QueueRef,
+    /// `queue`'s place among the history's queues (see `Ranks`).
+    pub(super) queue_rank: u32,
     /// Its queue offset.
     pub(super) offset: i64,
     /// The acknowledgement's status.
@@ -66,6 +68,10 @@ pub(super) struct Delivery<'a> {
     pub(super) id: Option<MsgId>,
     /// The queue it came from.
     pub(super) queue: &'a QueueRef,
+    /// `queue`'s place among the history's queues (see `Ranks`).
+    pub(super) queue_rank: u32,
+    /// `consumer`'s place among the history's consumers (see `Ranks`).
+    pub(super) consumer_rank: u32,
     /// Its queue offset.
     pub(super) offset: i64,
     /// When the listener was handed it (the event's time is when it answered).
@@ -117,6 +123,49 @@ impl fmt::Display for Scope<'_> {
     }
 }
 
+/// Small numbers for the history's queues and consumers, given in their own order: keys made
+/// of them sort as keys made of the names would, and compare without comparing strings (the
+/// checkers' maps are keyed per delivery).
+struct Ranks<'a> {
+    /// Sorted; a queue's rank is its place here.
+    queues: Vec<&'a QueueRef>,
+    /// Sorted; a consumer's rank is its place here.
+    consumers: Vec<&'a str>,
+}
+
+impl<'a> Ranks<'a> {
+    fn of(history: &'a History) -> Ranks<'a> {
+        let (mut queues, mut consumers) = (BTreeSet::new(), BTreeSet::new());
+        for event in &history.events {
+            match &event.op {
+                Op::SendOk { queue, .. } => {
+                    queues.insert(queue);
+                }
+                Op::Consumed { consumer, queue, .. } => {
+                    queues.insert(queue);
+                    consumers.insert(consumer.as_str());
+                }
+                _ => {}
+            }
+        }
+        Ranks { queues: queues.into_iter().collect(), consumers: consumers.into_iter().collect() }
+    }
+
+    /// A run has a few dozen queues and consumers at most: a scan that tests the queue id
+    /// first finds one faster than a search that compares names.
+    fn queue(&self, queue: &QueueRef) -> u32 {
+        let at = self.queues.iter().position(|known| {
+            known.queue_id == queue.queue_id && known.broker == queue.broker && known.topic == queue.topic
+        });
+        at.and_then(|at| u32::try_from(at).ok()).unwrap_or(u32::MAX)
+    }
+
+    fn consumer(&self, consumer: &str) -> u32 {
+        let at = self.consumers.iter().position(|known| *known == consumer);
+        at.and_then(|at| u32::try_from(at).ok()).unwrap_or(u32::MAX)
+    }
+}
+
 /// A history gathered for the checkers.
 #[derive(Debug)]
 pub(super) struct Index<'a> {
@@ -163,7 +212,8 @@ pub(super) struct Index<'a> {
     /// an open interval lasts to the end of the run.
     shared_ownership: BTreeMap<(&'a str, &'a QueueRef), Vec<SharedInterval>>,
     /// Per id, per group, per consumer: the time of its first `Success` delivery.
-    first_success: BTreeMap<MsgId, BTreeMap<&'a str, BTreeMap<&'a str, u64>>>,
+    /// A flat list per id (a message reaches a handful of consumers): (group, consumer, time).
+    first_success: BTreeMap<MsgId, Vec<(&'a str, &'a str, u64)>>,
 }
 
 impl<'a> Index<'a> {
@@ -189,6 +239,7 @@ impl<'a> Index<'a> {
             shared_ownership: BTreeMap::new(),
             first_success: BTreeMap::new(),
         };
+        let ranks = Ranks::of(history);
         let mut disruptions = 0usize;
         // Each consumer's queues by its latest rebalance: (group, consumer) -> queues.
         let mut owned: BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>> = BTreeMap::new();
@@ -208,14 +259,17 @@ impl<'a> Index<'a> {
                 Op::SendOk { id, queue, offset, status, .. } => {
                     index.outcomes.entry(*id).or_default().push((stamp, Outcome::Ok));
                     index.acks_by_id.entry(*id).or_default().push(index.acks.len());
-                    index.acks.push(Ack { id: *id, stamp, queue, offset: *offset, status: *status });
+                    let queue_rank = ranks.queue(queue);
+                    index.acks.push(Ack { id: *id, stamp, queue, queue_rank, offset: *offset, status: *status });
                 }
                 Op::SendFailed { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Failed)),
                 Op::SendUnknown { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Unknown)),
                 Op::Consumed { consumer, group, id, queue, offset, received_ms, result, .. } => {
                     if let (Some(id), Processing::Success) = (id, result) {
-                        let per_group = index.first_success.entry(*id).or_default();
-                        per_group.entry(group.as_str()).or_default().entry(consumer.as_str()).or_insert(event.at_ms);
+                        let firsts = index.first_success.entry(*id).or_default();
+                        if !firsts.iter().any(|(g, c, _)| *g == group.as_str() && *c == consumer.as_str()) {
+                            firsts.push((group.as_str(), consumer.as_str(), event.at_ms));
+                        }
                     }
                     index.deliveries.push(Delivery {
                         stamp,
@@ -223,6 +277,8 @@ impl<'a> Index<'a> {
                         group,
                         id: *id,
                         queue,
+                        queue_rank: ranks.queue(queue),
+                        consumer_rank: ranks.consumer(consumer),
                         offset: *offset,
                         received_ms: *received_ms,
                         result: *result,
@@ -464,14 +520,15 @@ impl<'a> Index<'a> {
     /// for a broadcasting group. `Err` lists the members still missing it (empty for a
     /// clustering group that never consumed it).
     pub(super) fn consumed_by(&self, id: MsgId, group: &str) -> Result<u64, Vec<&'a str>> {
-        let per_consumer = self.first_success.get(&id).and_then(|groups| groups.get(group));
+        let firsts = self.first_success.get(&id).map_or(&[][..], Vec::as_slice);
+        let of_group = || firsts.iter().filter(move |(g, _, _)| *g == group);
         match self.config.groups.get(group) {
             Some((GroupModel::Broadcasting, members)) => {
                 let mut latest = 0u64;
                 let mut missing = Vec::new();
                 for member in members {
-                    match per_consumer.and_then(|firsts| firsts.get(member.as_str())) {
-                        Some(at_ms) => latest = latest.max(*at_ms),
+                    match of_group().find(|(_, consumer, _)| *consumer == member.as_str()) {
+                        Some((_, _, at_ms)) => latest = latest.max(*at_ms),
                         None => missing.push(member.as_str()),
                     }
                 }
@@ -481,7 +538,7 @@ impl<'a> Index<'a> {
                     Err(missing)
                 }
             }
-            _ => per_consumer.and_then(|firsts| firsts.values().min().copied()).ok_or_else(Vec::new),
+            _ => of_group().map(|(_, _, at_ms)| *at_ms).min().ok_or_else(Vec::new),
         }
     }
 

@@ -31,14 +31,15 @@ use std::collections::BTreeMap;
 
 use super::index::{Delivery, Index};
 use super::{count, verdict, CheckResult, Violation};
-use crate::history::{MsgId, QueueRef};
+use crate::history::MsgId;
 
 /// Receptions of one queue by one consumer at least this many milliseconds apart came with
 /// different pulls (see the module docs); closer ones may have come with one.
 const PULL_GAP_MS: u64 = 2;
 
 /// One consumer's receptions of one key's messages from one producer in one queue.
-type StreamKey<'a> = (&'a str, &'a QueueRef, u32, &'a str);
+/// (consumer rank, queue rank, producer, key): the ranks sort as the names do (`Index`).
+type StreamKey<'a> = (u32, u32, u32, &'a str);
 
 /// What the walk over the streams found.
 #[derive(Debug, Default)]
@@ -60,7 +61,8 @@ pub(super) fn key_order(ix: &Index<'_>) -> CheckResult {
             continue;
         }
         let Some(key) = ix.keys.get(&id) else { continue };
-        streams.entry((delivery.consumer, delivery.queue, id.producer, key)).or_default().push(delivery);
+        let stream = (delivery.consumer_rank, delivery.queue_rank, id.producer, *key);
+        streams.entry(stream).or_default().push(delivery);
     }
     let mut tally = Tally::default();
     let mut violations = Vec::new();

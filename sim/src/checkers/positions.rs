@@ -40,22 +40,25 @@ impl Seen {
 /// (a send with an unknown outcome, or a retry's other copy) was never promised: any power loss
 /// after it was first seen excuses it. One violation per position.
 pub(super) fn queue_offset(ix: &Index<'_>) -> CheckResult {
-    let mut positions: BTreeMap<(&QueueRef, i64), BTreeMap<MsgId, Seen>> = BTreeMap::new();
+    // Keyed by the queue's rank, which sorts as the queue does; the queue itself rides along.
+    let mut positions: BTreeMap<(u32, i64), (&QueueRef, BTreeMap<MsgId, Seen>)> = BTreeMap::new();
     for ack in &ix.acks {
-        let seen = positions.entry((ack.queue, ack.offset)).or_default().entry(ack.id).or_insert(Seen::new(ack.stamp));
+        let (_, ids) = positions.entry((ack.queue_rank, ack.offset)).or_insert_with(|| (ack.queue, BTreeMap::new()));
+        let seen = ids.entry(ack.id).or_insert(Seen::new(ack.stamp));
         seen.record(ack.stamp);
         seen.ack.get_or_insert((ack.stamp, ack.status));
     }
     for delivery in &ix.deliveries {
         if let Some(id) = delivery.id {
-            let seen = positions.entry((delivery.queue, delivery.offset)).or_default();
-            seen.entry(id).or_insert(Seen::new(delivery.stamp)).record(delivery.stamp);
+            let at = (delivery.queue_rank, delivery.offset);
+            let (_, ids) = positions.entry(at).or_insert_with(|| (delivery.queue, BTreeMap::new()));
+            ids.entry(id).or_insert(Seen::new(delivery.stamp)).record(delivery.stamp);
         }
     }
 
     let mut reused = 0usize;
     let mut violations = Vec::new();
-    for ((queue, offset), ids) in &positions {
+    for ((_, offset), (queue, ids)) in &positions {
         if ids.len() < 2 {
             continue;
         }
