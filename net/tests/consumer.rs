@@ -69,8 +69,14 @@ impl Cluster {
 
     /// Creates `topic` with 4 queues on both brokers and waits until its route lists all 8.
     async fn create_topic(&self, topic: &str) {
+        self.create_topic_on(topic, &[0, 1]).await;
+    }
+
+    /// Creates (or updates) `topic` with 4 queues on the brokers at `which` and waits until its
+    /// route lists 4 queues per broker.
+    async fn create_topic_on(&self, topic: &str, which: &[usize]) {
         let tools = RemotingClient::new(ClientConfig::default(), None);
-        for broker in &self.brokers {
+        for broker in which.iter().map(|at| &self.brokers[*at]) {
             let header = CreateTopicRequestHeader {
                 topic: topic.to_owned(),
                 default_topic: AUTO_CREATE_TOPIC_KEY_TOPIC.to_owned(),
@@ -86,8 +92,10 @@ impl Cluster {
             assert_eq!(response.response_code(), Some(ResponseCode::Success));
         }
         let puller = PullConsumer::new(PullConsumerConfig::new("probe", self.namesrv_addrs()));
-        let routed = eventually(|| async { puller.fetch_queues(topic).await.map(|q| q.len()).unwrap_or(0) == 8 }).await;
-        assert!(routed, "topic {topic} is routed with 8 queues");
+        let expected = which.len() * QUEUES_PER_BROKER as usize;
+        let routed =
+            eventually(|| async { puller.fetch_queues(topic).await.map(|q| q.len()).unwrap_or(0) == expected }).await;
+        assert!(routed, "topic {topic} is routed with {expected} queues");
     }
 
     /// Sends `count` messages with bodies `{prefix}{i}` and returns the bodies.
@@ -215,6 +223,40 @@ async fn clustering_consumers_split_queues_and_consume_everything() {
     assert!(all_seen, "every message is consumed ({} of {})", seen.len(), sent.len());
     assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), tally(&sent).keys().cloned().collect::<Vec<_>>());
     assert_eq!(duplicates, 0, "no duplicates without faults");
+    c1.shutdown().await;
+    c2.shutdown().await;
+    cluster.shutdown().await;
+}
+
+/// A broker new in the topic's route has had no heartbeat from the group (heartbeats go out
+/// every `heartbeat_interval`, an hour here) and knows none of its consumers. Rebalancing then
+/// asks the next broker for the group's members instead of failing, so the two consumers split
+/// the new broker's queues too instead of keeping the old split until a heartbeat.
+#[tokio::test]
+async fn rebalance_asks_the_next_broker_when_the_first_does_not_know_the_group() {
+    let cluster = Cluster::start(60).await;
+    cluster.create_topic_on("Late", &[1]).await;
+    let config = |instance| {
+        let mut config = consumer_config(&cluster, "G6", instance, "Late");
+        config.heartbeat_interval = Duration::from_secs(3_600);
+        config.rebalance_interval = Duration::from_millis(200);
+        config.route_refresh_interval = Duration::from_millis(200);
+        config
+    };
+    let c1 = PushConsumer::start(config("c1"), Arc::new(Recorder::default())).await;
+    let c2 = PushConsumer::start(config("c2"), Arc::new(Recorder::default())).await;
+    let split_of = |total: usize| {
+        let (c1, c2) = (&c1, &c2);
+        move || async move {
+            let (a, b) = (c1.assigned_queues(), c2.assigned_queues());
+            a.len() + b.len() == total && a.iter().all(|q| !b.contains(q)) && !a.is_empty() && !b.is_empty()
+        }
+    };
+    assert!(eventually(split_of(4)).await, "broker-b's 4 queues are split between the two consumers");
+
+    // broker-a (first by name) joins the route; neither consumer has sent it a heartbeat.
+    cluster.create_topic_on("Late", &[0, 1]).await;
+    assert!(eventually(split_of(8)).await, "all 8 queues are split: the rebalance asked broker-b for the members");
     c1.shutdown().await;
     c2.shutdown().await;
     cluster.shutdown().await;

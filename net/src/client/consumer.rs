@@ -358,13 +358,42 @@ impl ConsumerInner {
         if !self.clustering() {
             return Ok(all);
         }
-        // Java asks a random broker of the topic; the first by name keeps runs repeatable.
+        // Java asks a random broker of the topic; asking in name order keeps runs repeatable.
         let mut brokers: Vec<&str> = route.broker_datas.iter().map(|b| b.broker_name.as_str()).collect();
         brokers.sort_unstable();
-        let broker = brokers.first().ok_or_else(|| ConsumerError::NoRoute { topic: topic.to_owned() })?;
-        let ids = self.api.consumer_ids(broker, &self.config.group).await?;
         let (group, me) = (&self.config.group, &self.config.client_id);
+        let ids = self
+            .group_members(&brokers, group, me)
+            .await
+            .ok_or_else(|| ConsumerError::NoRoute { topic: topic.to_owned() })??;
         Ok(self.config.allocate.allocate(group, me, &all, &ids))
+    }
+
+    /// The group's members as the first of `brokers` that knows this consumer sees them. A
+    /// broker that has not had this consumer's heartbeat (just restarted, or new in the route:
+    /// heartbeats go out every `heartbeat_interval`) answers without it, or with no consumer at
+    /// all: the next broker is asked. Failing that, the first list any broker gave; failing
+    /// that, the last error. `None` when there is no broker to ask.
+    async fn group_members(
+        &self,
+        brokers: &[&str],
+        group: &str,
+        me: &str,
+    ) -> Option<Result<Vec<String>, ConsumerError>> {
+        let (mut first_list, mut last_error) = (None, None);
+        for broker in brokers {
+            match self.api.consumer_ids(broker, group).await {
+                Ok(ids) if ids.iter().any(|id| id == me) => return Some(Ok(ids)),
+                Ok(ids) => {
+                    first_list.get_or_insert(ids);
+                }
+                Err(error) => {
+                    debug!(%broker, %group, %error, "consumer list not available here, asking the next broker");
+                    last_error = Some(error);
+                }
+            }
+        }
+        first_list.map(Ok).or_else(|| last_error.map(Err))
     }
 
     async fn rebalance_topic(self: &Arc<Self>, topic: &str, expression: &str) -> Result<(), ConsumerError> {

@@ -33,6 +33,9 @@ impl Seen {
     }
 }
 
+/// One queue position: its queue, and the ids seen there.
+type Position<'a> = (&'a QueueRef, BTreeMap<MsgId, Seen>);
+
 /// `queue-offset`: every (queue, offset) holds one message id for the whole run, as seen by
 /// acknowledgements and deliveries. Different ids at one position are allowed in the order they
 /// appeared when the loss of each but the last is excused by a power loss of the broker that
@@ -41,7 +44,7 @@ impl Seen {
 /// after it was first seen excuses it. One violation per position.
 pub(super) fn queue_offset(ix: &Index<'_>) -> CheckResult {
     // Keyed by the queue's rank, which sorts as the queue does; the queue itself rides along.
-    let mut positions: BTreeMap<(u32, i64), (&QueueRef, BTreeMap<MsgId, Seen>)> = BTreeMap::new();
+    let mut positions: BTreeMap<(u32, i64), Position<'_>> = BTreeMap::new();
     for ack in &ix.acks {
         let (_, ids) = positions.entry((ack.queue_rank, ack.offset)).or_insert_with(|| (ack.queue, BTreeMap::new()));
         let seen = ids.entry(ack.id).or_insert(Seen::new(ack.stamp));
