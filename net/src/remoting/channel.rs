@@ -26,7 +26,9 @@ pub const CALL_TIMEOUT_MAX: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Runs `future` for at most `timeout` (cut to `CALL_TIMEOUT_MAX`); `None` when time ran out.
 pub(super) async fn within<F: Future>(timeout: Duration, future: F) -> Option<F::Output> {
-    tokio::time::timeout(timeout.min(CALL_TIMEOUT_MAX), future).await.ok()
+    // Boxed once here: a call's state machine is a few hundred bytes, and the timer's wrappers
+    // would otherwise move it by value at every layer.
+    tokio::time::timeout(timeout.min(CALL_TIMEOUT_MAX), Box::pin(future)).await.ok()
 }
 
 /// Identifies a connection within one server or one client (numbered from 1 in the order the
