@@ -19,7 +19,12 @@ pub struct IndexService {
 
 /// The key RocketMQ indexes for a message key: `topic#key`.
 pub fn index_key(topic: &str, key: &str) -> String {
-    format!("{topic}#{key}")
+    // Built by hand: `format!` costs several times as much, and this runs per stored key.
+    let mut text = String::with_capacity(topic.len() + 1 + key.len());
+    text.push_str(topic);
+    text.push('#');
+    text.push_str(key);
+    text
 }
 
 /// What recovery must do to the index files before trusting them.

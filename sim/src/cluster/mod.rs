@@ -27,7 +27,7 @@ use petrel_net::client::admin::{AdminClient, TopicTarget};
 use tokio::sync::watch;
 
 use crate::checkers::{check_all, CheckConfig, CheckResult, GroupModel};
-use crate::history::{History, Op, Processing, Recorder};
+use crate::history::{History, MsgId, Op, Processing, Recorder};
 use crate::scenario::{FlushSpec, Scenario, SendMode};
 
 use self::nodes::{Clock, Cluster};
@@ -238,28 +238,146 @@ fn routes_everywhere(route: &TopicRouteData, names: &[String], config: &TopicCon
 }
 
 /// Whether every acknowledged message has been consumed successfully by every group (every
-/// member, for broadcasting).
+/// member, for broadcasting). Sorted vectors rather than sets: this reads the whole history.
 fn drained(history: &History, config: &CheckConfig) -> bool {
-    let mut acked = BTreeSet::new();
-    let mut consumed: BTreeMap<(&str, &str), BTreeSet<_>> = BTreeMap::new();
+    let mut acked = Vec::new();
+    let mut consumed: BTreeMap<(&str, &str), Vec<MsgId>> = BTreeMap::new();
     for event in &history.events {
         match &event.op {
-            Op::SendOk { id, .. } => {
-                acked.insert(*id);
-            }
+            Op::SendOk { id, .. } => acked.push(*id),
             Op::Consumed { consumer, group, id: Some(id), result: Processing::Success, .. } => {
-                consumed.entry((group.as_str(), consumer.as_str())).or_default().insert(*id);
+                consumed.entry((group.as_str(), consumer.as_str())).or_default().push(*id);
             }
             _ => {}
         }
     }
-    config.groups.iter().all(|(group, (model, members))| {
-        let has = |member: &String| consumed.iter().find(|((g, m), _)| *g == group && *m == member).map(|(_, ids)| ids);
-        match model {
-            GroupModel::Clustering => {
-                acked.iter().all(|id| members.iter().any(|m| has(m).is_some_and(|s| s.contains(id))))
-            }
-            GroupModel::Broadcasting => members.iter().all(|m| has(m).map_or(acked.is_empty(), |s| acked.is_subset(s))),
+    acked.sort_unstable();
+    acked.dedup();
+    for ids in consumed.values_mut() {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    let consumed = &consumed;
+    let has = |group: &str, member: &str| -> &[MsgId] {
+        consumed.iter().find(|((g, m), _)| *g == group && *m == member).map_or(&[], |(_, ids)| ids.as_slice())
+    };
+    config.groups.iter().all(|(group, (model, members))| match model {
+        GroupModel::Clustering => {
+            let mut sets: Vec<&[MsgId]> = members.iter().map(|m| has(group, m)).collect();
+            acked.iter().all(|id| sets.iter_mut().any(|set| advance_to(set, id)))
         }
+        GroupModel::Broadcasting => members.iter().all(|m| {
+            let mut set = has(group, m);
+            acked.iter().all(|id| advance_to(&mut set, id))
+        }),
     })
+}
+
+/// Whether sorted `set` holds `id`, where `id` is at least every id asked before: drops the
+/// smaller ids from the front of `set` on the way.
+fn advance_to(set: &mut &[MsgId], id: &MsgId) -> bool {
+    let skip = set.partition_point(|x| x < id);
+    *set = &set[skip..];
+    set.first() == Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::QueueRef;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// The definition `drained` implements, over sets.
+    fn drained_by_sets(history: &History, config: &CheckConfig) -> bool {
+        let mut acked = BTreeSet::new();
+        let mut consumed: BTreeMap<(String, String), BTreeSet<MsgId>> = BTreeMap::new();
+        for event in &history.events {
+            match &event.op {
+                Op::SendOk { id, .. } => {
+                    acked.insert(*id);
+                }
+                Op::Consumed { consumer, group, id: Some(id), result: Processing::Success, .. } => {
+                    consumed.entry((group.clone(), consumer.clone())).or_default().insert(*id);
+                }
+                _ => {}
+            }
+        }
+        config.groups.iter().all(|(group, (model, members))| {
+            let set = |m: &String| consumed.get(&(group.clone(), m.clone()));
+            match model {
+                GroupModel::Clustering => {
+                    acked.iter().all(|id| members.iter().any(|m| set(m).is_some_and(|s| s.contains(id))))
+                }
+                GroupModel::Broadcasting => members.iter().all(|m| set(m).map_or(acked.is_empty(), |s| acked.is_subset(s))),
+            }
+        })
+    }
+
+    fn queue() -> QueueRef {
+        QueueRef { topic: "t".into(), broker: "b".into(), queue_id: 0 }
+    }
+
+    fn sent(id: MsgId) -> Op {
+        Op::SendOk {
+            id,
+            queue: queue(),
+            offset: 0,
+            status: crate::history::AckStatus::SendOk,
+            latency_us: 0,
+            store_host: None,
+            commit_log_offset: None,
+        }
+    }
+
+    fn consumed(consumer: &str, group: &str, id: MsgId, result: Processing) -> Op {
+        Op::Consumed {
+            consumer: consumer.into(),
+            group: group.into(),
+            id: Some(id),
+            queue: queue(),
+            offset: 0,
+            store_timestamp: 0,
+            reconsume_times: 0,
+            received_ms: 0,
+            result,
+        }
+    }
+
+    /// Random small histories over two groups (one of each model, two members each): the
+    /// sorted-vector walk agrees with the set definition, and both outcomes occur.
+    #[test]
+    fn drained_agrees_with_the_set_definition() {
+        let mut groups = BTreeMap::new();
+        groups.insert("c".to_string(), (GroupModel::Clustering, vec!["c0".to_string(), "c1".to_string()]));
+        groups.insert("b".to_string(), (GroupModel::Broadcasting, vec!["b0".to_string(), "b1".to_string()]));
+        let config = CheckConfig {
+            groups,
+            power_loss_window_ms: BTreeMap::new(),
+            sequential_producers: BTreeSet::new(),
+            liveness_window_ms: 0,
+            liveness_settle_ms: 0,
+        };
+        let mut outcomes = BTreeSet::new();
+        for seed in 0..400u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut history = History::default();
+            for at_ms in 0..rng.gen_range(0..12u64) {
+                let id = MsgId { producer: rng.gen_range(0..2), seq: rng.gen_range(0..3) };
+                let result = if rng.gen_bool(0.8) { Processing::Success } else { Processing::Later };
+                let op = match rng.gen_range(0..5) {
+                    0 => sent(id),
+                    1 => consumed("c0", "c", id, result),
+                    2 => consumed("c1", "c", id, result),
+                    3 => consumed("b0", "b", id, result),
+                    _ => consumed("b1", "b", id, result),
+                };
+                history.push(at_ms, op);
+            }
+            let expected = drained_by_sets(&history, &config);
+            assert_eq!(drained(&history, &config), expected, "seed {seed}: {history:?}");
+            outcomes.insert(expected);
+        }
+        assert_eq!(outcomes.len(), 2, "both drained and not drained histories were drawn");
+    }
 }

@@ -522,7 +522,7 @@ fn record_send(
                     SendStatus::FlushSlaveTimeout | SendStatus::SlaveNotAvailable => AckStatus::Other,
                 },
                 latency_us: Clock::micros_since(started),
-                store_host: stored.map(|(host, _)| host.to_string()),
+                store_host: stored.map(|(host, _)| host_text(host)),
                 commit_log_offset: stored.map(|(_, offset)| offset),
             }
         }
@@ -530,6 +530,18 @@ fn record_send(
         Err(error) => Op::SendUnknown { id, error: error.to_string() },
     };
     shared.record(op);
+}
+
+/// `host` as `SocketAddr`'s `Display` writes it, without its padding machinery for IPv4 (this
+/// runs once per acknowledged send).
+fn host_text(host: SocketAddr) -> String {
+    match host {
+        SocketAddr::V4(v4) => {
+            let [a, b, c, d] = v4.ip().octets();
+            format!("{a}.{b}.{c}.{d}:{}", v4.port())
+        }
+        SocketAddr::V6(_) => host.to_string(),
+    }
 }
 
 /// Whether a failed send certainly stored nothing: refused before any request left, or (with
@@ -636,6 +648,11 @@ fn queue_ref(queue: &MessageQueue) -> QueueRef {
     QueueRef { topic: queue.topic.clone(), broker: queue.broker_name.clone(), queue_id: queue.queue_id }
 }
 
+/// Moves `queue` out, leaving empty names behind.
+fn take_queue(queue: &mut QueueRef) -> QueueRef {
+    QueueRef { topic: std::mem::take(&mut queue.topic), broker: std::mem::take(&mut queue.broker), queue_id: queue.queue_id }
+}
+
 /// Records a consumer's offset commits and rebalances.
 struct HistoryObserver {
     shared: Shared,
@@ -679,29 +696,52 @@ impl MessageListener for SimListener {
         let result = if later { Processing::Later } else { Processing::Success };
         // Read when the consumer calls, before the processing time passes.
         let received_ms = self.shared.clock.now_ms();
-        let (shared, consumer, group, queue) =
-            (self.shared.clone(), self.name.clone(), self.group.clone(), queue_ref(queue));
+        // Only what recording needs is captured; the last message's event takes the names
+        // instead of copies (a pull of one message, the usual case, copies each name once).
+        let (recorder, clock) = (self.shared.recorder.clone(), self.shared.clock);
+        let (mut consumer, mut group, mut queue) = (self.name.clone(), self.group.clone(), queue_ref(queue));
         Box::pin(async move {
             if delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
-            for msg in &msgs {
-                shared.record(Op::Consumed {
-                    consumer: consumer.clone(),
-                    group: group.clone(),
+            let now_ms = clock.now_ms();
+            let last = msgs.len().saturating_sub(1);
+            for (i, msg) in msgs.iter().enumerate() {
+                let (consumer, group, queue) = if i == last {
+                    (std::mem::take(&mut consumer), std::mem::take(&mut group), take_queue(&mut queue))
+                } else {
+                    (consumer.clone(), group.clone(), queue.clone())
+                };
+                let op = Op::Consumed {
+                    consumer,
+                    group,
                     id: MsgId::parse_body(&msg.body),
-                    queue: queue.clone(),
+                    queue,
                     offset: msg.queue_offset,
                     store_timestamp: msg.store_timestamp,
                     reconsume_times: msg.reconsume_times,
                     received_ms,
                     result,
-                });
+                };
+                recorder.record(now_ms, op);
             }
             match result {
                 Processing::Success => ConsumeResult::Success,
                 Processing::Later => ConsumeResult::Later,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_text_is_the_display_of_the_address() {
+        for text in ["10.0.1.2:10911", "0.0.0.0:0", "255.255.255.255:65535", "[2001:db8::1]:10911"] {
+            let addr: SocketAddr = text.parse().expect("a valid address");
+            assert_eq!(host_text(addr), addr.to_string());
+        }
     }
 }
