@@ -42,6 +42,7 @@ use crate::remoting::{
     RemotingCommand, RequestCode, ResponseCode, SendMessageRequestHeader, SendMessageRequestHeaderV2,
     SendMessageResponseHeader, HEADER_SIZE_MAX_BYTES,
 };
+use crate::store::message_store::StoredMessage;
 use crate::store::service::PutOutcome;
 use crate::store::StoreError;
 
@@ -308,8 +309,10 @@ impl StoreTemplate<'_> {
         }
     }
 
-    fn single(&self, body: Bytes) -> MessageToStore {
-        self.message(self.header.flag, body, self.properties.clone())
+    /// The one message of a non-batch send; it takes the template's properties.
+    fn single(mut self, body: Bytes) -> MessageToStore {
+        let properties = std::mem::take(&mut self.properties);
+        self.message(self.header.flag, body, properties)
     }
 
     /// The batch's entries, each with its own flag, body and properties, the header's
@@ -348,15 +351,15 @@ pub fn send_response(
     };
     let stored = &outcome.result.messages;
     assert_eq!(stored.len(), prepared.messages.len(), "the store answers one entry per message");
-    let msg_ids: Vec<String> = prepared
-        .messages
-        .iter()
-        .zip(stored)
-        .map(|(message, stored)| {
-            let offset = i64::try_from(stored.offset.0).expect("CommitLog offsets fit an i64");
-            offset_msg_id(message.store_host, offset)
-        })
-        .collect();
+    let msg_id = |(message, stored): (&MessageToStore, &StoredMessage)| {
+        let offset = i64::try_from(stored.offset.0).expect("CommitLog offsets fit an i64");
+        offset_msg_id(message.store_host, offset)
+    };
+    // One id for a single message (every send but a batch), without a list to join.
+    let msg_ids = match (prepared.messages.as_slice(), stored.as_slice()) {
+        ([message], [one]) => msg_id((message, one)),
+        _ => prepared.messages.iter().zip(stored).map(msg_id).collect::<Vec<String>>().join(","),
+    };
     let first_queue_offset = stored.first().map_or(0, |m| m.queue_offset.0);
     let code = if outcome.flush_timed_out && prepared.wait_store_msg_ok {
         ResponseCode::FlushDiskTimeout
@@ -365,7 +368,7 @@ pub fn send_response(
     };
     let mut response = send_response_base(config, request, code, None);
     response.write_header(&SendMessageResponseHeader {
-        msg_id: msg_ids.join(","),
+        msg_id: msg_ids,
         queue_id: prepared.queue_id,
         queue_offset: i64::try_from(first_queue_offset).expect("queue offsets fit an i64"),
         transaction_id: None,
@@ -423,8 +426,8 @@ fn send_response_base(
     remark: Option<String>,
 ) -> RemotingCommand {
     let mut response = RemotingCommand::response_to(request, code, remark);
-    response.ext_fields.insert(keys::MSG_REGION.to_owned(), config.region_id.clone());
-    response.ext_fields.insert(keys::TRACE_ON.to_owned(), config.trace_on.to_string());
+    response.ext_fields.insert(keys::MSG_REGION, config.region_id.as_str());
+    response.ext_fields.insert(keys::TRACE_ON, if config.trace_on { "true" } else { "false" });
     response
 }
 

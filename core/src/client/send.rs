@@ -102,7 +102,8 @@ pub fn send_request_header(
     born_timestamp_ms: i64,
     batch: bool,
 ) -> SendMessageRequestHeaderV2 {
-    let mut properties = message.properties.clone();
+    // Borrowed unless a retry message must lose its reconsume properties (sends copy nothing).
+    let mut properties = std::borrow::Cow::Borrowed(&message.properties);
     let mut sys_flag = 0;
     if properties.get(keys::TRAN_MSG) == Some("true") {
         sys_flag |= sysflag::TRANSACTION_PREPARED;
@@ -110,8 +111,8 @@ pub fn send_request_header(
     let (mut reconsume_times, mut max_reconsume_times) = (None, None);
     if message.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
         let take = |p: &mut Properties, key| p.remove(key).and_then(|v| v.parse::<i32>().ok());
-        reconsume_times = take(&mut properties, keys::RECONSUME_TIME);
-        max_reconsume_times = take(&mut properties, keys::MAX_RECONSUME_TIMES);
+        reconsume_times = take(properties.to_mut(), keys::RECONSUME_TIME);
+        max_reconsume_times = take(properties.to_mut(), keys::MAX_RECONSUME_TIMES);
     }
     SendMessageRequestHeaderV2 {
         a: producer_group.to_owned(),

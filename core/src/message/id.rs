@@ -44,11 +44,14 @@ const MS_PER_DAY: i64 = 86_400_000;
 
 /// The offsetMsgId of the record at `physical_offset` stored by `store_host`.
 pub fn offset_msg_id(store_host: SocketAddr, physical_offset: i64) -> String {
-    let mut raw = Vec::with_capacity(OFFSET_MSG_ID_V6_LEN / 2);
-    push_ip(&mut raw, store_host.ip());
-    raw.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
-    raw.extend_from_slice(&physical_offset.to_be_bytes());
-    let id = to_hex(&raw);
+    // Every stored and every delivered message gets one: written straight into the string.
+    let mut id = String::with_capacity(OFFSET_MSG_ID_V6_LEN);
+    match store_host.ip() {
+        IpAddr::V4(ip) => push_hex(&mut id, &ip.octets()),
+        IpAddr::V6(ip) => push_hex(&mut id, &ip.octets()),
+    }
+    push_hex(&mut id, &i32::from(store_host.port()).to_be_bytes());
+    push_hex(&mut id, &physical_offset.to_be_bytes());
     debug_assert_eq!(parse_offset_msg_id(&id), Ok((store_host_without_scope(store_host), physical_offset)));
     id
 }
@@ -105,7 +108,7 @@ impl UniqIdGenerator {
         self.counter = self.counter.wrapping_add(1);
         let mut id = String::with_capacity(self.prefix.len() + 12);
         id.push_str(&self.prefix);
-        id.push_str(&to_hex(&tail));
+        push_hex(&mut id, &tail);
         id
     }
 }
@@ -213,11 +216,16 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// Upper-case hex, as Java's `UtilAll.bytes2string`.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends the upper-case hex digits of `bytes` to `out`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
     for byte in bytes {
         out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
         out.push(char::from(HEX_UPPER[usize::from(byte & 0x0F)]));
     }
-    out
 }
 
 /// Bytes of an even-length hex string of either case.
