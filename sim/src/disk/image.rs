@@ -5,8 +5,12 @@
 //! - Pages are `page_size` bytes; a page absent from an image reads as zeros.
 //! - A page not in `dirty` has the same content in both images (often the same `Arc`).
 //! - Bytes at or past `len` are never read; the last page may be partly past the end.
+//!
+//! Both images are vectors indexed by page number (grown on demand up to the last page
+//! written) and `dirty` is a bitset: every read and write of a simulated broker comes through
+//! here, and a lookup by index costs a fraction of a tree's. Everything that visits pages does
+//! so in ascending page order, as the sorted maps this replaced did.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -28,6 +32,9 @@ pub struct PowerLossPages {
     pub torn: u64,
 }
 
+/// One image: `pages[i]` is page `i`, `None` (or past the end) when it reads as zeros.
+type Pages = Vec<Option<Page>>;
+
 /// A file's content as the cache and the device hold it.
 #[derive(Debug)]
 pub(super) struct FileImage {
@@ -36,18 +43,18 @@ pub(super) struct FileImage {
     /// Size of every page in both images.
     page_size: u64,
     /// What reads see: the OS page cache, which survives a process kill.
-    cache: BTreeMap<u64, Page>,
+    cache: Pages,
     /// What survives a power loss.
-    durable: BTreeMap<u64, Page>,
+    durable: Pages,
     /// Pages written since they were last synced.
-    dirty: BTreeSet<u64>,
+    dirty: PageSet,
 }
 
 impl FileImage {
     /// A file of `len` zero bytes, durable as such.
     pub(super) fn zeroed(len: u64, page_size: u64) -> FileImage {
         debug_assert!(page_size.is_power_of_two());
-        FileImage { len, page_size, cache: BTreeMap::new(), durable: BTreeMap::new(), dirty: BTreeSet::new() }
+        FileImage { len, page_size, cache: Vec::new(), durable: Vec::new(), dirty: PageSet::default() }
     }
 
     /// A file holding `data`, durable as such (what `replace_atomic` leaves).
@@ -97,12 +104,12 @@ impl FileImage {
         }
         let first = offset / self.page_size;
         let last = (offset + len - 1) / self.page_size;
-        let pages: Vec<u64> = self.dirty.range(first..=last).copied().collect();
-        for index in &pages {
-            set_page(&mut self.durable, *index, self.cache.get(index).cloned());
-            self.dirty.remove(index);
+        let mut written = 0;
+        for index in self.dirty.take_range(first, last) {
+            set_page(&mut self.durable, index, get_page(&self.cache, index).cloned());
+            written += 1;
         }
-        pages.len() as u64
+        written
     }
 
     /// Power fails: each dirty page is written back, lost or torn (drawn from `rng`), then both
@@ -115,9 +122,9 @@ impl FileImage {
     ) -> PowerLossPages {
         let mut fates = PowerLossPages::default();
         let total = u64::from(weights.written_back) + u64::from(weights.lost) + u64::from(weights.torn);
-        for index in std::mem::take(&mut self.dirty) {
-            let new = self.cache.get(&index).cloned();
-            let old = self.durable.get(&index).cloned();
+        for index in self.dirty.take_all() {
+            let new = get_page(&self.cache, index).cloned();
+            let old = get_page(&self.durable, index).cloned();
             let draw = if total == 0 { 0 } else { rng.gen_range(0..total) };
             let result = if draw < u64::from(weights.written_back) {
                 fates.written_back += 1;
@@ -150,9 +157,9 @@ impl FileImage {
                     *byte ^= mask;
                 }
             }
-            if !self.dirty.contains(&index) {
+            if !self.dirty.contains(index) {
                 // Both images changed the same way: share one copy again.
-                let shared = self.cache.get(&index).cloned();
+                let shared = get_page(&self.cache, index).cloned();
                 set_page(&mut self.durable, index, shared);
             }
             done += chunk as u64;
@@ -161,23 +168,91 @@ impl FileImage {
 
     /// Number of dirty pages.
     pub(super) fn dirty_pages(&self) -> u64 {
-        self.dirty.len() as u64
+        self.dirty.len()
     }
 
     /// Number of distinct pages held in memory (a page shared by both images counts once).
     pub(super) fn resident_pages(&self) -> u64 {
+        let cached = self.cache.iter().flatten().count();
         let durable_only = self
             .durable
             .iter()
-            .filter(|(index, page)| !self.cache.get(index).is_some_and(|cached| Arc::ptr_eq(cached, page)))
+            .enumerate()
+            .filter_map(|(index, page)| Some((index, page.as_ref()?)))
+            .filter(|(index, page)| !self.cache.get(*index).and_then(Option::as_ref).is_some_and(|c| Arc::ptr_eq(c, page)))
             .count();
-        (self.cache.len() + durable_only) as u64
+        (cached + durable_only) as u64
     }
 }
 
+/// A set of page numbers: one bit per page, grown on demand, with a count.
+#[derive(Debug, Default)]
+struct PageSet {
+    /// Bit `i % 64` of word `i / 64` is page `i`.
+    words: Vec<u64>,
+    /// Pages in the set.
+    len: u64,
+}
+
+impl PageSet {
+    fn insert(&mut self, index: u64) {
+        let (word, bit) = ((index / 64) as usize, index % 64);
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        if self.words[word] & (1 << bit) == 0 {
+            self.words[word] |= 1 << bit;
+            self.len += 1;
+        }
+    }
+
+    fn contains(&self, index: u64) -> bool {
+        self.words.get((index / 64) as usize).is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Empties the set, returning its pages in ascending order.
+    fn take_all(&mut self) -> Vec<u64> {
+        self.take_range(0, u64::MAX)
+    }
+
+    /// Removes the pages in `[first, last]` and returns them in ascending order.
+    fn take_range(&mut self, first: u64, last: u64) -> Vec<u64> {
+        let mut taken = Vec::new();
+        let end_word = ((last / 64) as usize).min(self.words.len().saturating_sub(1));
+        for word in (first / 64) as usize..=end_word {
+            let Some(bits) = self.words.get_mut(word) else { break };
+            let mut remaining = *bits;
+            while remaining != 0 {
+                let bit = u64::from(remaining.trailing_zeros());
+                remaining &= remaining - 1;
+                let index = word as u64 * 64 + bit;
+                if (first..=last).contains(&index) {
+                    *bits &= !(1 << bit);
+                    taken.push(index);
+                }
+            }
+        }
+        self.len -= taken.len() as u64;
+        taken
+    }
+}
+
+/// Page `index` of `image`, if present.
+fn get_page(image: &Pages, index: u64) -> Option<&Page> {
+    image.get(usize::try_from(index).ok()?)?.as_ref()
+}
+
 /// The page `index` of `image`, made present and unshared so it can be written.
-fn page_mut(image: &mut BTreeMap<u64, Page>, index: u64, page_size: u64) -> &mut [u8] {
-    let page = image.entry(index).or_insert_with(|| zero_page(page_size));
+fn page_mut(image: &mut Pages, index: u64, page_size: u64) -> &mut [u8] {
+    let at = index as usize;
+    if at >= image.len() {
+        image.resize(at + 1, None);
+    }
+    let page = image[at].get_or_insert_with(|| zero_page(page_size));
     Arc::make_mut(page)
 }
 
@@ -186,12 +261,22 @@ fn zero_page(page_size: u64) -> Page {
     Arc::from(vec![0u8; page_size as usize])
 }
 
-/// Stores `page` at `index`, or removes the entry for an absent (all-zero) page.
-fn set_page(image: &mut BTreeMap<u64, Page>, index: u64, page: Option<Page>) {
+/// Stores `page` at `index`, or clears the entry for an absent (all-zero) page.
+fn set_page(image: &mut Pages, index: u64, page: Option<Page>) {
+    let at = index as usize;
     match page {
-        Some(page) => image.insert(index, page),
-        None => image.remove(&index),
-    };
+        Some(page) => {
+            if at >= image.len() {
+                image.resize(at + 1, None);
+            }
+            image[at] = Some(page);
+        }
+        None => {
+            if let Some(slot) = image.get_mut(at) {
+                *slot = None;
+            }
+        }
+    }
 }
 
 /// A page whose sectors are each, by a fair coin, from `old` or `new` (absent = zeros).
@@ -208,13 +293,13 @@ fn tear(rng: &mut StdRng, old: Option<&[u8]>, new: Option<&[u8]>, page_size: u64
 }
 
 /// Appends `len` bytes of `image` from `offset` to `out`, zeros for absent pages.
-fn read_image(image: &BTreeMap<u64, Page>, page_size: u64, offset: u64, len: u64, out: &mut Vec<u8>) {
+fn read_image(image: &Pages, page_size: u64, offset: u64, len: u64, out: &mut Vec<u8>) {
     let mut done = 0u64;
     while done < len {
         let at = offset + done;
         let (index, within) = (at / page_size, (at % page_size) as usize);
         let chunk = (page_size - within as u64).min(len - done) as usize;
-        match image.get(&index) {
+        match get_page(image, index) {
             Some(page) => out.extend_from_slice(&page[within..within + chunk]),
             None => out.resize(out.len() + chunk, 0),
         }
@@ -269,6 +354,34 @@ mod tests {
             assert!(sector == [1; 8] || sector == [2; 8], "{sector:?}");
         }
         assert_eq!(image.dirty_pages(), 0);
+    }
+
+    /// The page set answers as a sorted set does, through random inserts and range takes.
+    #[test]
+    fn page_set_behaves_as_a_sorted_set() {
+        use std::collections::BTreeSet;
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..200 {
+            let (mut set, mut model) = (PageSet::default(), BTreeSet::new());
+            for _ in 0..rng.gen_range(0..40) {
+                if rng.gen_bool(0.7) {
+                    let page = rng.gen_range(0..300u64);
+                    set.insert(page);
+                    model.insert(page);
+                } else {
+                    let first = rng.gen_range(0..300u64);
+                    let last = first + rng.gen_range(0..150u64);
+                    let expected: Vec<u64> = model.range(first..=last).copied().collect();
+                    model.retain(|page| !(first..=last).contains(page));
+                    assert_eq!(set.take_range(first, last), expected);
+                }
+                assert_eq!(set.len(), model.len() as u64);
+                let page = rng.gen_range(0..300u64);
+                assert_eq!(set.contains(page), model.contains(&page));
+            }
+            assert_eq!(set.take_all(), model.into_iter().collect::<Vec<_>>());
+            assert_eq!(set.len(), 0);
+        }
     }
 
     #[test]
