@@ -13,6 +13,8 @@
 //! as Java does without `enablePropertyFilter`), and the OffsetMovedEvent message Java stores
 //! on PULL_OFFSET_MOVED.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use super::consumer::{ConsumerManager, RequestError};
@@ -109,12 +111,33 @@ pub fn process_pull(
     request: &RemotingCommand,
     attempt: PullAttempt,
 ) -> PullDecision {
-    let header = match request.read_header::<PullMessageRequestHeader>() {
-        Ok(header) => header,
-        Err(error) => return PullDecision::Respond(RequestError::from(error).response_to(request)),
-    };
-    let subscription = match check_topic(context, &header, request)
-        .and_then(|()| select_subscription(context.consumers, &header, request))
+    match read_pull_header(request) {
+        Ok(header) => process_read_pull(context, offsets, now_ms, request, &header, attempt, None),
+        Err(response) => PullDecision::Respond(response),
+    }
+}
+
+/// The pull request's header, or the response that refuses a bad one.
+pub fn read_pull_header(request: &RemotingCommand) -> Result<PullMessageRequestHeader, RemotingCommand> {
+    request.read_header::<PullMessageRequestHeader>().map_err(|error| RequestError::from(error).response_to(request))
+}
+
+/// [`process_pull`] with the header already read (`read_pull_header`). A held pull runs again
+/// from the header its first attempt read, and passes as `built` the subscription that attempt
+/// built from the request's own expression (SUBSCRIPTION sysflag): both depend on the request
+/// alone, so reading and building them again would give the same. Everything that depends on
+/// the broker's state (the topic, the group's subscription, the store) is looked at anew.
+pub fn process_read_pull(
+    context: &PullContext<'_>,
+    offsets: &mut OffsetTable,
+    now_ms: i64,
+    request: &RemotingCommand,
+    header: &PullMessageRequestHeader,
+    attempt: PullAttempt,
+    built: Option<&SubscriptionData>,
+) -> PullDecision {
+    let subscription = match check_topic(context, header, request)
+        .and_then(|()| select_subscription(context.consumers, header, request, built))
     {
         Ok(subscription) => subscription,
         Err(response) => return PullDecision::Respond(response),
@@ -124,7 +147,7 @@ pub fn process_pull(
     let filter = |code: i64| subscription.matches_tags_code(code);
     let got = context.store.get_messages(&header.topic, header.queue_id, start, count_max, &filter);
     let decision = match got {
-        Ok(got) => decide(request, &header, got, subscription, now_ms, attempt),
+        Ok(got) => decide(request, header, got, subscription, now_ms, attempt),
         Err(error) => PullDecision::Respond(RequestError::from(error).response_to(request)),
     };
     if attempt == PullAttempt::First && header.sys_flag & PULL_SYS_FLAG_COMMIT_OFFSET != 0 {
@@ -159,21 +182,26 @@ fn check_topic(
     Ok(())
 }
 
-/// The pull's filter: from the request when it carries one (SUBSCRIPTION sysflag), else the
-/// group's from its heartbeats, which must be at least as new as the request's version.
-fn select_subscription(
-    consumers: &ConsumerManager,
+/// The pull's filter: from the request when it carries one (SUBSCRIPTION sysflag; `built`
+/// when an earlier attempt of this request built it), else the group's from its heartbeats,
+/// which must be at least as new as the request's version. Borrowed where it can be.
+fn select_subscription<'a>(
+    consumers: &'a ConsumerManager,
     header: &PullMessageRequestHeader,
     request: &RemotingCommand,
-) -> Result<SubscriptionData, RemotingCommand> {
+    built: Option<&'a SubscriptionData>,
+) -> Result<Cow<'a, SubscriptionData>, RemotingCommand> {
     let respond = |code, remark: &str| Err(RemotingCommand::response_to(request, code, Some(remark.to_owned())));
     let subscription = if header.sys_flag & PULL_SYS_FLAG_SUBSCRIPTION != 0 {
-        let built =
-            SubscriptionData::build(&header.topic, header.subscription.as_deref(), header.expression_type.as_deref());
-        match built {
-            Ok(subscription) => subscription,
-            Err(_) => {
-                return respond(ResponseCode::SubscriptionParseFailed, "parse the consumer's subscription failed")
+        if let Some(built) = built {
+            Cow::Borrowed(built)
+        } else {
+            let expression = header.subscription.as_deref();
+            match SubscriptionData::build(&header.topic, expression, header.expression_type.as_deref()) {
+                Ok(subscription) => Cow::Owned(subscription),
+                Err(_) => {
+                    return respond(ResponseCode::SubscriptionParseFailed, "parse the consumer's subscription failed")
+                }
             }
         }
     } else {
@@ -188,7 +216,7 @@ fn select_subscription(
         if subscription.sub_version < header.sub_version {
             return respond(ResponseCode::SubscriptionNotLatest, "the consumer's subscription not latest");
         }
-        subscription.clone()
+        Cow::Borrowed(subscription)
     };
     if !subscription.is_tag_type() {
         let remark =
@@ -235,7 +263,7 @@ fn decide(
     request: &RemotingCommand,
     header: &PullMessageRequestHeader,
     got: GetResult,
-    subscription: SubscriptionData,
+    subscription: Cow<'_, SubscriptionData>,
     now_ms: i64,
     attempt: PullAttempt,
 ) -> PullDecision {
@@ -248,7 +276,7 @@ fn decide(
             topic: header.topic.clone(),
             queue_id: header.queue_id,
             offset: header.queue_offset,
-            subscription,
+            subscription: subscription.into_owned(),
         });
     }
     let remark = Some(status_name(got.status).to_owned());

@@ -66,6 +66,9 @@ pub mod keys {
 /// Separates keys inside the KEYS property.
 pub const KEY_SEPARATOR: char = ' ';
 
+/// Pairs `Properties::decode` makes room for before it reads any.
+const PROPERTIES_TYPICAL: usize = 8;
+
 /// An insertion-ordered set of (key, value) properties with unique keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties {
@@ -169,9 +172,9 @@ impl Properties {
             return Ok(Properties::new());
         }
         let text = text.strip_suffix(char::from(PROPERTY_SEPARATOR)).unwrap_or(text);
-        // Sized once: a count of the separators is cheaper than growing the vector twice.
-        let pairs = text.bytes().filter(|byte| *byte == PROPERTY_SEPARATOR).count() + 1;
-        let mut properties = Properties { entries: Vec::with_capacity(pairs) };
+        // Room for the properties a produced message carries (KEYS, UNIQ_KEY, WAIT, TAGS and
+        // the broker's additions), so the vector rarely grows.
+        let mut properties = Properties { entries: Vec::with_capacity(PROPERTIES_TYPICAL) };
         // One pass over the bytes (every consumed message comes through here). The separators
         // are ASCII, so slicing the text at them always lands on character boundaries.
         let raw = text.as_bytes();

@@ -24,7 +24,10 @@ use petrel_core::broker::consumer::{
     notify_consumer_ids_changed, process_heartbeat, process_unregister_client, ConsumerManager, GroupChange,
 };
 use petrel_core::broker::offset::{self, OffsetTable};
-use petrel_core::broker::pull::{process_pull, PullAttempt, PullContext, PullDecision, SuspendedPull};
+use petrel_core::broker::pull::{
+    process_read_pull, read_pull_header, PullAttempt, PullContext, PullDecision, SuspendedPull,
+    PULL_SYS_FLAG_SUBSCRIPTION,
+};
 use petrel_core::broker::query::{self, ConsumeStatsContext};
 use petrel_core::broker::send::{busy_response, prepare_send, send_response, PreparedSend, QueuePicker};
 use petrel_core::broker::topic_config::TopicConfigManager;
@@ -32,9 +35,9 @@ use petrel_core::broker::topic_persist::{TopicPersister, TopicSnapshot};
 use petrel_core::clock;
 use petrel_core::message::MessageToStore;
 use petrel_core::namesrv;
-use petrel_core::protocol::heartbeat::HeartbeatData;
+use petrel_core::protocol::heartbeat::{HeartbeatData, SubscriptionData};
 use petrel_core::protocol::JsonBody;
-use petrel_core::remoting::{RemotingCommand, RequestCode, ResponseCode};
+use petrel_core::remoting::{PullMessageRequestHeader, RemotingCommand, RequestCode, ResponseCode};
 use petrel_core::store::disk::DiskRef;
 use petrel_core::store::service::{PutOutcome, StoreService};
 use petrel_core::store::{QueueOffset, StoreError};
@@ -284,27 +287,40 @@ impl BrokerCore {
         self.holds.arrived(&first.topic, first.queue_id, arrival);
     }
 
-    /// Runs `process_pull` over the store and the broker state.
-    fn run_pull(&self, request: &RemotingCommand, attempt: PullAttempt) -> (PullDecision, i64) {
+    /// Runs a pull whose header is read over the store and the broker state
+    /// (`process_read_pull`; `built`: the subscription an earlier attempt built).
+    fn run_pull(
+        &self,
+        request: &RemotingCommand,
+        header: &PullMessageRequestHeader,
+        attempt: PullAttempt,
+        built: Option<&SubscriptionData>,
+    ) -> (PullDecision, i64) {
         self.store.with_store(|store| {
             let mut state = self.lock();
             let BrokerState { topics, consumers, offsets, .. } = &mut *state;
             let lookup = |topic: &str| topics.get(topic).cloned();
             let context = PullContext { store, consumers, topics: &lookup };
             let now_ms = clock::epoch_ms();
-            (process_pull(&context, offsets, now_ms, request, attempt), now_ms)
+            (process_read_pull(&context, offsets, now_ms, request, header, attempt, built), now_ms)
         })
     }
 
     /// PULL_MESSAGE, with long polling: a suspended pull waits for an arrival that wakes it,
-    /// its deadline, or the broker's shutdown, then runs again (resumed) and answers.
+    /// its deadline, or the broker's shutdown, then runs again (resumed) and answers. The
+    /// header is read once for both attempts.
     async fn pull(&self, request: RemotingCommand, requester: &Channel) -> RemotingCommand {
-        let held = match self.run_pull(&request, PullAttempt::First) {
+        let header = match read_pull_header(&request) {
+            Ok(header) => header,
+            Err(response) => return response,
+        };
+        let (held, now_ms) = match self.run_pull(&request, &header, PullAttempt::First, None) {
             (PullDecision::Respond(response), _) => return response,
             (PullDecision::Suspend(held), now_ms) => (held, now_ms),
         };
-        self.hold(&held.0, held.1, requester).await;
-        match self.run_pull(&request, PullAttempt::Resumed).0 {
+        self.hold(&held, now_ms, requester).await;
+        let built = (header.sys_flag & PULL_SYS_FLAG_SUBSCRIPTION != 0).then_some(&held.subscription);
+        match self.run_pull(&request, &header, PullAttempt::Resumed, built).0 {
             PullDecision::Respond(response) => response,
             PullDecision::Suspend(_) => unreachable!("a resumed pull always responds"),
         }
