@@ -164,7 +164,7 @@ impl Recorder {
 impl MessageListener for Recorder {
     fn consume(
         &self,
-        msgs: Vec<MessageExt>,
+        msgs: Arc<[MessageExt]>,
         _queue: &MessageQueue,
     ) -> Pin<Box<dyn Future<Output = ConsumeResult> + Send>> {
         let bodies: Vec<String> = msgs.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();

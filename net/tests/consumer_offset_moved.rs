@@ -178,7 +178,7 @@ struct GatedListener {
 impl MessageListener for GatedListener {
     fn consume(
         &self,
-        msgs: Vec<MessageExt>,
+        msgs: Arc<[MessageExt]>,
         _queue: &MessageQueue,
     ) -> Pin<Box<dyn Future<Output = ConsumeResult> + Send>> {
         let _ = self.calls.send(msgs.iter().map(|m| m.queue_offset).collect());

@@ -181,11 +181,11 @@ struct BenchListener {
 impl MessageListener for BenchListener {
     fn consume(
         &self,
-        msgs: Vec<MessageExt>,
+        msgs: Arc<[MessageExt]>,
         _queue: &MessageQueue,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConsumeResult> + Send>> {
         let now_ns = self.stats.now_ns();
-        for message in &msgs {
+        for message in msgs.iter() {
             self.stats.record_delivery(&message.body, now_ns);
         }
         Box::pin(async { ConsumeResult::Success })

@@ -973,7 +973,7 @@ struct PrintListener {
 impl petrel_net::client::MessageListener for PrintListener {
     fn consume(
         &self,
-        msgs: Vec<petrel_core::message::MessageExt>,
+        msgs: std::sync::Arc<[petrel_core::message::MessageExt]>,
         queue: &petrel_net::client::MessageQueue,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = petrel_net::client::ConsumeResult> + Send>> {
         use petrel_net::client::ConsumeResult;
@@ -986,7 +986,7 @@ impl petrel_net::client::MessageListener for PrintListener {
             return Box::pin(async { ConsumeResult::Later });
         }
         if !self.quiet {
-            for message in &msgs {
+            for message in msgs.iter() {
                 announce(&consume_line(message, queue));
             }
         }

@@ -50,10 +50,11 @@ pub enum ConsumeResult {
 
 /// The application's consumer of messages. Calls for different batches run concurrently.
 pub trait MessageListener: Send + Sync + 'static {
-    /// Consumes `msgs`, all from `queue`, in queue order.
+    /// Consumes `msgs`, all from `queue`, in queue order. The batch is shared: a batch
+    /// answered `Later` is handed over again without being copied.
     fn consume(
         &self,
-        msgs: Vec<MessageExt>,
+        msgs: Arc<[MessageExt]>,
         queue: &MessageQueue,
     ) -> Pin<Box<dyn Future<Output = ConsumeResult> + Send>>;
 }

@@ -81,6 +81,8 @@ async fn pause(inner: &ConsumerInner, duration: std::time::Duration) -> bool {
 /// A consume task: hands `msgs` to the listener (on one of the bounded slots) until it
 /// succeeds, the queue is reassigned, or the consumer stops (`ConsumeRequest.run`).
 async fn consume_task(inner: Arc<ConsumerInner>, queue: MessageQueue, generation: u64, msgs: Vec<MessageExt>) {
+    // Shared with the listener: a batch answered `Later` is handed over again, not copied.
+    let msgs: Arc<[MessageExt]> = msgs.into();
     loop {
         let Ok(permit) = inner.consume_slots.clone().acquire_owned().await else {
             return;
@@ -88,7 +90,7 @@ async fn consume_task(inner: Arc<ConsumerInner>, queue: MessageQueue, generation
         if inner.stopped() || !inner.is_current(&queue, generation) {
             return;
         }
-        let result = inner.listener.consume(msgs.clone(), &queue).await;
+        let result = inner.listener.consume(Arc::clone(&msgs), &queue).await;
         match result {
             ConsumeResult::Success => {
                 // Recorded before the slot is given back: shutdown drains the slots and then

@@ -685,7 +685,7 @@ struct SimListener {
 impl MessageListener for SimListener {
     fn consume(
         &self,
-        msgs: Vec<MessageExt>,
+        msgs: Arc<[MessageExt]>,
         queue: &MessageQueue,
     ) -> Pin<Box<dyn Future<Output = ConsumeResult> + Send>> {
         let (delay_ms, later) = {
