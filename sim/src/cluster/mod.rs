@@ -309,7 +309,9 @@ mod tests {
                 GroupModel::Clustering => {
                     acked.iter().all(|id| members.iter().any(|m| set(m).is_some_and(|s| s.contains(id))))
                 }
-                GroupModel::Broadcasting => members.iter().all(|m| set(m).map_or(acked.is_empty(), |s| acked.is_subset(s))),
+                GroupModel::Broadcasting => {
+                    members.iter().all(|m| set(m).map_or(acked.is_empty(), |s| acked.is_subset(s)))
+                }
             }
         })
     }

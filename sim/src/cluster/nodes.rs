@@ -650,7 +650,11 @@ fn queue_ref(queue: &MessageQueue) -> QueueRef {
 
 /// Moves `queue` out, leaving empty names behind.
 fn take_queue(queue: &mut QueueRef) -> QueueRef {
-    QueueRef { topic: std::mem::take(&mut queue.topic), broker: std::mem::take(&mut queue.broker), queue_id: queue.queue_id }
+    QueueRef {
+        topic: std::mem::take(&mut queue.topic),
+        broker: std::mem::take(&mut queue.broker),
+        queue_id: queue.queue_id,
+    }
 }
 
 /// Records a consumer's offset commits and rebalances.

@@ -179,7 +179,9 @@ impl FileImage {
             .iter()
             .enumerate()
             .filter_map(|(index, page)| Some((index, page.as_ref()?)))
-            .filter(|(index, page)| !self.cache.get(*index).and_then(Option::as_ref).is_some_and(|c| Arc::ptr_eq(c, page)))
+            .filter(|(index, page)| {
+                !self.cache.get(*index).and_then(Option::as_ref).is_some_and(|c| Arc::ptr_eq(c, page))
+            })
             .count();
         (cached + durable_only) as u64
     }
