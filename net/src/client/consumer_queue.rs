@@ -205,7 +205,8 @@ impl ConsumerInner {
         let mut msgs = msgs.into_iter().peekable();
         while msgs.peek().is_some() {
             let batch: Vec<MessageExt> = msgs.by_ref().take(size).collect();
-            tokio::spawn(consume_task(self.clone(), queue.clone(), generation, batch));
+            // Boxed where it is made, so the spawn moves a pointer instead of the state machine.
+            tokio::spawn(Box::pin(consume_task(self.clone(), queue.clone(), generation, batch)));
         }
     }
 

@@ -138,7 +138,9 @@ impl Driver {
         match self.shared.inbound_permits.clone().try_acquire_owned() {
             Ok(permit) => {
                 let channel = Channel::new(self.shared.clone());
-                tokio::spawn(serve_request(channel, self.handler.clone(), command, permit));
+                // Boxed where it is made: the task is then moved through the spawn as a pointer
+                // rather than copied, once per layer, as a whole state machine.
+                tokio::spawn(Box::pin(serve_request(channel, self.handler.clone(), command, permit)));
             }
             Err(_) => self.reject_busy(&command),
         }
