@@ -280,6 +280,10 @@ impl MessageStore {
         }
         let count_max = count_max.clamp(1, GET_MESSAGES_COUNT_MAX);
         let mut result = empty_get(GetStatus::NoMatchedMessage, offset, min, max);
+        // Sized for what the queue holds past `offset` (at most `count_max`): grown once.
+        let available = usize::try_from(max.0 - offset.0).unwrap_or(usize::MAX).min(count_max);
+        result.records.reserve_exact(available);
+        result.queue_offsets.reserve_exact(available);
         let mut bytes = 0usize;
         let mut next = offset;
         // SYNC_FLUSH serves only what is synced: a consumer must never see a message that a
