@@ -1,8 +1,8 @@
 //! Checkers over a run's [`History`]: each returns a typed verdict with the message ids that
 //! violate it.
 //!
-//! [`check_all`] runs nine checkers over one `index::Index` (the history gathered in a single
-//! pass), always in this order:
+//! [`check_all`] runs nine checkers over one `index::Index` (the history gathered once, its
+//! message ids and names numbered by `tables`), always in this order:
 //! 1. `lost` (`delivery`): every promised acknowledgement is consumed with `Success` by every
 //!    group (by any member of a clustering group, by every member of a broadcasting group).
 //! 2. `unexpected` (`delivery`): nothing is consumed that was never sent.
@@ -32,8 +32,9 @@
 //!
 //! # Verdicts
 //! Violations are sorted by their (sorted) ids, and at most [`MAX_VIOLATIONS_SHOWN`] are listed;
-//! the summary counts them all. Every iteration is over sorted maps or the history's order, so
-//! the same history always gives the same verdicts. No input makes a checker panic.
+//! the summary counts them all. Every iteration is over sorted maps, tables numbered in id or
+//! name order, or the history's order, so the same history always gives the same verdicts. No
+//! input makes a checker panic.
 
 mod delivery;
 mod duplicates;
@@ -43,7 +44,9 @@ mod index;
 mod key_order;
 mod liveness;
 mod offsets;
+mod ownership;
 mod positions;
+mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,11 +2,8 @@
 //! `unexpected` (a delivery of something never sent) and `aborted` (a delivery of something
 //! whose send certainly failed).
 
-use std::collections::BTreeMap;
-
-use super::index::{Delivery, Index, Outcome, Promise};
+use super::index::{Delivery, Index, Promise};
 use super::{count, verdict, CheckResult, Violation};
-use crate::history::MsgId;
 
 /// Who in `group` lacks a message: the group itself (clustering, `missing` empty) or the listed
 /// members (broadcasting).
@@ -22,30 +19,36 @@ pub(super) fn who(group: &str, missing: &[&str]) -> String {
 /// by every configured group (any member of a clustering group, every member of a
 /// broadcasting group). One violation per message and group.
 pub(super) fn lost(ix: &Index<'_>) -> CheckResult {
-    let mut excused = 0usize;
+    let (mut acknowledged, mut excused) = (0usize, 0usize);
     let mut violations = Vec::new();
-    for id in ix.acks_by_id.keys() {
-        let Some(promise) = ix.promise(*id) else { continue };
-        let missing: Vec<(&str, Vec<&str>)> = ix
-            .config
-            .groups
-            .keys()
-            .filter_map(|group| ix.consumed_by(*id, group).err().map(|members| (group.as_str(), members)))
-            .collect();
+    // One message's groups that lack it, with the members that do.
+    let mut missing: Vec<(&str, Vec<&str>)> = Vec::new();
+    for message in ix.messages.numbers() {
+        let Some(promise) = ix.promise(message) else { continue };
+        acknowledged += 1;
+        for group in &ix.group_specs {
+            if let Err(members) = ix.consumed_by(message, group) {
+                missing.push((group.name, members));
+            }
+        }
         if missing.is_empty() {
             continue;
         }
         match promise {
-            Promise::Excused => excused += 1,
+            Promise::Excused => {
+                excused += 1;
+                missing.clear();
+            }
             Promise::Kept(ack) => {
-                for (group, members) in missing {
+                let id = ix.id(message);
+                for (group, members) in missing.drain(..) {
                     violations.push(Violation {
-                        ids: vec![*id],
+                        ids: vec![id],
                         detail: format!(
                             "{id} acknowledged ({:?}) at {} ms as {} offset {} was never consumed by {}",
                             ack.status,
                             ack.stamp.at_ms,
-                            ack.queue,
+                            ix.queue(ack.queue),
                             ack.offset,
                             who(group, &members)
                         ),
@@ -54,8 +57,7 @@ pub(super) fn lost(ix: &Index<'_>) -> CheckResult {
             }
         }
     }
-    let summary =
-        format!("{} acknowledged, {excused} excused by power loss, {} lost", ix.acks_by_id.len(), violations.len());
+    let summary = format!("{acknowledged} acknowledged, {excused} excused by power loss, {} lost", violations.len());
     verdict("lost", summary, violations)
 }
 
@@ -64,8 +66,10 @@ pub(super) fn unexpected(ix: &Index<'_>) -> CheckResult {
     let (mut unreadable, mut never_sent) = (0usize, 0usize);
     let mut violations = Vec::new();
     for delivery in &ix.deliveries {
-        let Delivery { consumer, group, queue, offset, stamp, .. } = delivery;
-        match delivery.id {
+        let Delivery { offset, stamp, .. } = delivery;
+        let (consumer, group, queue) =
+            (ix.consumer(delivery.consumer), ix.group(delivery.group), ix.queue(delivery.queue));
+        match delivery.message {
             None => {
                 unreadable += 1;
                 violations.push(Violation {
@@ -77,8 +81,9 @@ pub(super) fn unexpected(ix: &Index<'_>) -> CheckResult {
                     ),
                 });
             }
-            Some(id) if !ix.invoked.contains_key(&id) => {
+            Some(message) if ix.invoked[message as usize].is_none() => {
                 never_sent += 1;
+                let id = ix.id(message);
                 violations.push(Violation {
                     ids: vec![id],
                     detail: format!(
@@ -101,37 +106,32 @@ pub(super) fn unexpected(ix: &Index<'_>) -> CheckResult {
 /// `aborted`: nothing whose every send outcome is `SendFailed` is ever delivered (with any
 /// answer). One violation per message.
 pub(super) fn aborted(ix: &Index<'_>) -> CheckResult {
-    let failed_at = |id: &MsgId| -> Option<u64> {
-        let outcomes = ix.outcomes.get(id)?;
-        if !outcomes.iter().all(|(_, outcome)| *outcome == Outcome::Failed) {
-            return None;
+    let mut failed = 0usize;
+    let mut violations = Vec::new();
+    for message in ix.messages.numbers() {
+        let ends = &ix.ends[message as usize];
+        if !ends.failed() {
+            continue;
         }
-        outcomes.first().map(|(stamp, _)| stamp.at_ms)
-    };
-    let failed = ix.outcomes.keys().filter(|id| failed_at(id).is_some()).count();
-    let mut delivered: BTreeMap<MsgId, (usize, &Delivery<'_>)> = BTreeMap::new();
-    for delivery in &ix.deliveries {
-        if let Some(id) = delivery.id.filter(|id| failed_at(id).is_some()) {
-            delivered.entry(id).or_insert((0, delivery)).0 += 1;
-        }
-    }
-    let violations: Vec<Violation> = delivered
-        .iter()
-        .map(|(id, (times, first))| Violation {
-            ids: vec![*id],
+        failed += 1;
+        let deliveries = ix.deliveries_of(message);
+        let Some(first) = deliveries.first().map(|at| &ix.deliveries[*at as usize]) else { continue };
+        let id = ix.id(message);
+        violations.push(Violation {
+            ids: vec![id],
             detail: format!(
                 "{id}'s send failed at {} ms but it was delivered {}, first to {} of group {} from {} offset {} at \
                  {} ms",
-                failed_at(id).unwrap_or_default(),
-                count(*times, "time", "times"),
-                first.consumer,
-                first.group,
-                first.queue,
+                ends.first_ms.unwrap_or_default(),
+                count(deliveries.len(), "time", "times"),
+                ix.consumer(first.consumer),
+                ix.group(first.group),
+                ix.queue(first.queue),
                 first.offset,
                 first.stamp.at_ms
             ),
-        })
-        .collect();
+        });
+    }
     let summary = format!("{}, {} delivered anyway", count(failed, "failed send", "failed sends"), violations.len());
     verdict("aborted", summary, violations)
 }

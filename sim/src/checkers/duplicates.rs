@@ -12,75 +12,117 @@
 //! message stored twice and delivered three times from two positions still needs a reason for
 //! the third delivery.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use super::index::{Delivery, Index, Scope};
+use super::index::{Index, Scope};
 use super::{count, verdict, CheckResult, Violation};
-use crate::history::{MsgId, Processing, QueueRef};
+use crate::history::Processing;
+
+/// Counts of the repeats classified so far.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Messages delivered more than once to one scope.
+    repeated: usize,
+    /// Repeats from another position (a producer retry).
+    retry: usize,
+    /// Repeats from one position, explained.
+    redelivery: usize,
+}
 
 /// Runs the `duplicates` checker.
 pub(super) fn duplicates(ix: &Index<'_>) -> CheckResult {
-    let mut successes: BTreeMap<(MsgId, Scope<'_>), Vec<&Delivery<'_>>> = BTreeMap::new();
-    let mut laters: BTreeMap<(MsgId, &str), BTreeSet<usize>> = BTreeMap::new();
-    for delivery in &ix.deliveries {
-        let Some(id) = delivery.id else { continue };
-        match delivery.result {
-            Processing::Later => {
-                laters.entry((id, delivery.group)).or_default().insert(delivery.stamp.index);
-            }
-            Processing::Success => {
-                successes.entry((id, ix.scope(delivery.group, delivery.consumer))).or_default().push(delivery);
+    let mut tally = Tally::default();
+    let mut violations = Vec::new();
+    // One message's `Success` deliveries: (scope, place in the message's deliveries).
+    let mut successes: Vec<(Scope, usize)> = Vec::new();
+    for message in ix.messages.numbers() {
+        let deliveries = ix.deliveries_of(message);
+        successes.clear();
+        for (nth, at) in deliveries.iter().enumerate() {
+            let delivery = &ix.deliveries[*at as usize];
+            if delivery.result == Processing::Success {
+                successes.push((ix.scope(delivery.group, delivery.consumer), nth));
             }
         }
-    }
-    let later_between = |id: MsgId, group: &str, first: usize, second: usize| {
-        first.saturating_add(1) < second
-            && laters.get(&(id, group)).is_some_and(|indices| indices.range(first + 1..second).next().is_some())
-    };
-
-    let mut repeated = BTreeSet::new();
-    let (mut retry, mut redelivery) = (0usize, 0usize);
-    let mut violations = Vec::new();
-    for ((id, scope), deliveries) in &successes {
-        if deliveries.len() < 2 {
+        if successes.len() < 2 {
             continue;
         }
-        repeated.insert(*id);
-        let mut last_from: BTreeMap<(&QueueRef, i64), &Delivery<'_>> = BTreeMap::new();
-        for (nth, delivery) in deliveries.iter().enumerate() {
-            match last_from.insert((delivery.queue, delivery.offset), delivery) {
-                None if nth == 0 => {}
-                None => retry += 1,
-                Some(previous) => {
-                    let (first, second) = (previous.stamp.index, delivery.stamp.index);
-                    let moved =
-                        ix.queue_moved_near(scope.group, delivery.queue, previous.stamp.at_ms, delivery.stamp.at_ms);
-                    if ix.disrupted_between(first, second) || later_between(*id, scope.group, first, second) || moved {
-                        redelivery += 1;
-                    } else {
-                        violations.push(Violation {
-                            ids: vec![*id],
-                            detail: format!(
-                                "{id} delivered to {scope} from {} offset {} at {} ms and again at {} ms (to {}) \
-                                 with no Later, rebalance, crash, restart or fault between",
-                                delivery.queue,
-                                delivery.offset,
-                                previous.stamp.at_ms,
-                                delivery.stamp.at_ms,
-                                delivery.consumer
-                            ),
-                        });
-                    }
-                }
+        // Stable: each scope's deliveries stay in history order.
+        successes.sort_by_key(|(scope, _)| *scope);
+        let mut repeated = false;
+        for run in successes.chunk_by(|a, b| a.0 == b.0) {
+            if run.len() < 2 {
+                continue;
             }
+            repeated = true;
+            judge_scope(ix, message, deliveries, run, &mut tally, &mut violations);
         }
+        tally.repeated += usize::from(repeated);
     }
     let summary = format!(
-        "{} delivered more than once: {retry} retry, {redelivery} redelivery, {} unexplained",
-        count(repeated.len(), "message", "messages"),
+        "{} delivered more than once: {} retry, {} redelivery, {} unexplained",
+        count(tally.repeated, "message", "messages"),
+        tally.retry,
+        tally.redelivery,
         violations.len()
     );
     verdict("duplicates", summary, violations)
+}
+
+/// Classifies the repeats of `message` to one scope: `deliveries` are the message's
+/// deliveries (indices into `Index::deliveries`, in history order) and `run` the `Success`
+/// ones to the scope, two or more, each with its place among them, in history order.
+fn judge_scope(
+    ix: &Index<'_>,
+    message: u32,
+    deliveries: &[u32],
+    run: &[(Scope, usize)],
+    tally: &mut Tally,
+    violations: &mut Vec<Violation>,
+) {
+    let scope = run[0].0;
+    let delivery_at = |nth: usize| &ix.deliveries[deliveries[nth] as usize];
+    // A `Later` answer for the message in the scope's group between two of its deliveries
+    // (the message's deliveries between them in its list are exactly those between them in
+    // the history).
+    let later_between = |first: usize, second: usize| {
+        (first + 1..second).any(|nth| {
+            let delivery = delivery_at(nth);
+            delivery.result == Processing::Later && delivery.group == scope.group
+        })
+    };
+    let mut last_from: BTreeMap<(u32, i64), usize> = BTreeMap::new();
+    for (k, (_, nth)) in run.iter().enumerate() {
+        let delivery = delivery_at(*nth);
+        match last_from.insert((delivery.queue, delivery.offset), *nth) {
+            None if k == 0 => {}
+            None => tally.retry += 1,
+            Some(previous_nth) => {
+                let previous = delivery_at(previous_nth);
+                let (first, second) = (previous.stamp.index, delivery.stamp.index);
+                let moved =
+                    ix.queue_moved_near(scope.group, delivery.queue, previous.stamp.at_ms, delivery.stamp.at_ms);
+                if ix.disrupted_between(first, second) || later_between(previous_nth, *nth) || moved {
+                    tally.redelivery += 1;
+                    continue;
+                }
+                let id = ix.id(message);
+                violations.push(Violation {
+                    ids: vec![id],
+                    detail: format!(
+                        "{id} delivered to {} from {} offset {} at {} ms and again at {} ms (to {}) with no Later, \
+                         rebalance, crash, restart or fault between",
+                        ix.scope_names(scope),
+                        ix.queue(delivery.queue),
+                        delivery.offset,
+                        previous.stamp.at_ms,
+                        delivery.stamp.at_ms,
+                        ix.consumer(delivery.consumer)
+                    ),
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,26 @@
-//! The facts every checker reads, gathered from a history in one pass: sends and their
-//! outcomes, acknowledgements, deliveries, offset commits, brokers' power losses, and where the
-//! disruptions (crashes, starts, failed starts, stops, faults) fall.
+//! The facts every checker reads, gathered from a history once: sends and their outcomes,
+//! acknowledgements, deliveries, offset commits, brokers' power losses (`power_loss`), who
+//! held which queue (`ownership`), and where the disruptions (crashes, starts, failed starts,
+//! stops, faults) fall.
+//!
+//! Message ids, queues, consumers and groups are numbered (`tables`): per-message facts are
+//! vectors indexed by message number (ids in id order), and records carry ranks, which sort
+//! as the names do, instead of names. [`Index::build`] numbers the ids and counts each kind of
+//! record first, so that every vector is allocated once at its size; then it gathers the
+//! records in one pass over the history, ranks the names, and derives the rest from the
+//! records.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod power_loss;
+
+use std::collections::BTreeMap;
 use std::fmt;
 
+use power_loss::Broker;
+
+use super::ownership::{Ownership, Ranked};
+use super::tables::{rank_in, Grouped, Messages, Names};
 use super::{CheckConfig, GroupModel};
-use crate::history::{AckStatus, CrashKind, History, MsgId, Op, Processing, QueueRef, Role};
-
-/// How long after a queue changes hands its old owner may still hold it: the push consumer's
-/// rebalance interval (20 s), after which every member has rebalanced again.
-const HANDOVER_MS: u64 = 20_000;
-
-/// A power loss and how far consumers had got in each queue of its broker before it.
-type ReuseMark<'a> = (Stamp, BTreeMap<&'a QueueRef, i64>);
-
-/// From when two or more consumers held a queue, to when that ended (`None`: still at the end).
-type SharedInterval = (u64, Option<u64>);
+use crate::history::{AckStatus, CrashKind, Event, History, MsgId, Op, Processing, QueueRef, Role};
 
 /// Where an event sits in the history: its position in the event list and its simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,17 +42,36 @@ pub(super) enum Outcome {
     Unknown,
 }
 
+/// How one message's sends ended, as far as the checkers ask.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SendEnds {
+    /// When its first outcome came, if any came.
+    pub(super) first_ms: Option<u64>,
+    /// Whether every outcome was `SendFailed` (true before the first).
+    pub(super) all_failed: bool,
+    /// Its first outcome after its first `SendInvoke`: when, and which.
+    pub(super) after_invoke: Option<(u64, Outcome)>,
+}
+
+impl SendEnds {
+    /// Before any outcome.
+    const NONE: SendEnds = SendEnds { first_ms: None, all_failed: true, after_invoke: None };
+
+    /// Whether the message has outcomes and every one is `SendFailed`.
+    pub(super) fn failed(&self) -> bool {
+        self.first_ms.is_some() && self.all_failed
+    }
+}
+
 /// A `SendOk` record.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Ack<'a> {
-    /// The message.
-    pub(super) id: MsgId,
+pub(super) struct Ack {
+    /// The message's number (see `Index::id`).
+    pub(super) message: u32,
     /// When it was acknowledged.
     pub(super) stamp: Stamp,
-    /// Where it was stored.
-    pub(super) queue: &'a QueueRef,
-    /// `queue`'s place among the history's queues (see `Ranks`).
-    pub(super) queue_rank: u32,
+    /// The rank of the queue it was stored in (see `Index::queue`).
+    pub(super) queue: u32,
     /// Its queue offset.
     pub(super) offset: i64,
     /// The acknowledgement's status.
@@ -57,21 +80,17 @@ pub(super) struct Ack<'a> {
 
 /// A `Consumed` record.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Delivery<'a> {
+pub(super) struct Delivery {
     /// When the listener answered.
     pub(super) stamp: Stamp,
-    /// The consumer node.
-    pub(super) consumer: &'a str,
-    /// Its group.
-    pub(super) group: &'a str,
-    /// The message, when the body carried an id.
-    pub(super) id: Option<MsgId>,
-    /// The queue it came from.
-    pub(super) queue: &'a QueueRef,
-    /// `queue`'s place among the history's queues (see `Ranks`).
-    pub(super) queue_rank: u32,
-    /// `consumer`'s place among the history's consumers (see `Ranks`).
-    pub(super) consumer_rank: u32,
+    /// The message's number, when the body carried an id.
+    pub(super) message: Option<u32>,
+    /// The consumer node's rank (see `Index::consumer`).
+    pub(super) consumer: u32,
+    /// Its group's rank (see `Index::group`).
+    pub(super) group: u32,
+    /// The rank of the queue it came from.
+    pub(super) queue: u32,
     /// Its queue offset.
     pub(super) offset: i64,
     /// When the listener was handed it (the event's time is when it answered).
@@ -82,39 +101,47 @@ pub(super) struct Delivery<'a> {
 
 /// An `OffsetCommitted` record.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Commit<'a> {
+pub(super) struct Commit {
     /// When it was committed.
     pub(super) stamp: Stamp,
-    /// The consumer node.
-    pub(super) consumer: &'a str,
-    /// Its group.
-    pub(super) group: &'a str,
-    /// The queue.
-    pub(super) queue: &'a QueueRef,
+    /// The consumer node's rank.
+    pub(super) consumer: u32,
+    /// Its group's rank.
+    pub(super) group: u32,
+    /// The queue's rank.
+    pub(super) queue: u32,
     /// The committed offset.
     pub(super) offset: i64,
 }
 
 /// Whether an acknowledged message must be consumed.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Promise<'a> {
+pub(super) enum Promise {
     /// It must: this acknowledgement is not excused by any power loss.
-    Kept(Ack<'a>),
+    Kept(Ack),
     /// Every acknowledgement of it is excused by a power loss.
     Excused,
 }
 
 /// Whose deliveries and offsets are judged together: a clustering group, or one consumer of a
-/// broadcasting group.
+/// broadcasting group. Ranks, so scopes sort as their names would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Scope<'a> {
-    /// The group.
-    pub(super) group: &'a str,
-    /// The consumer, for a broadcasting group.
-    pub(super) consumer: Option<&'a str>,
+pub(super) struct Scope {
+    /// The group's rank.
+    pub(super) group: u32,
+    /// The consumer's rank, for a broadcasting group.
+    pub(super) consumer: Option<u32>,
 }
 
-impl fmt::Display for Scope<'_> {
+/// A scope with its names, to print.
+pub(super) struct ScopeNames<'a> {
+    /// The group.
+    group: &'a str,
+    /// The consumer, for a broadcasting group.
+    consumer: Option<&'a str>,
+}
+
+impl fmt::Display for ScopeNames<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.consumer {
             None => write!(f, "group {}", self.group),
@@ -123,47 +150,38 @@ impl fmt::Display for Scope<'_> {
     }
 }
 
-/// Small numbers for the history's queues and consumers, given in their own order: keys made
-/// of them sort as keys made of the names would, and compare without comparing strings (the
-/// checkers' maps are keyed per delivery).
-struct Ranks<'a> {
-    /// Sorted; a queue's rank is its place here.
-    queues: Vec<&'a QueueRef>,
-    /// Sorted; a consumer's rank is its place here.
-    consumers: Vec<&'a str>,
+/// A configured consumer group, its names resolved to the history's ranks.
+#[derive(Debug)]
+pub(super) struct GroupSpec<'a> {
+    /// Its name.
+    pub(super) name: &'a str,
+    /// Its rank among the history's groups (`None`: no record names it).
+    rank: Option<u32>,
+    /// How it consumes.
+    model: GroupModel,
+    /// Its members in configuration order, each with its rank among the history's consumers.
+    members: Vec<(&'a str, Option<u32>)>,
 }
 
-impl<'a> Ranks<'a> {
-    fn of(history: &'a History) -> Ranks<'a> {
-        let (mut queues, mut consumers) = (BTreeSet::new(), BTreeSet::new());
-        for event in &history.events {
-            match &event.op {
-                Op::SendOk { queue, .. } => {
-                    queues.insert(queue);
-                }
-                Op::Consumed { consumer, queue, .. } => {
-                    queues.insert(queue);
-                    consumers.insert(consumer.as_str());
-                }
-                _ => {}
-            }
-        }
-        Ranks { queues: queues.into_iter().collect(), consumers: consumers.into_iter().collect() }
-    }
+/// A message's first `Success` delivery to one consumer of one group.
+#[derive(Debug, Clone, Copy)]
+struct FirstSuccess {
+    /// The group's rank.
+    group: u32,
+    /// The consumer's rank.
+    consumer: u32,
+    /// When the listener answered.
+    at_ms: u64,
+}
 
-    /// A run has a few dozen queues and consumers at most: a scan that tests the queue id
-    /// first finds one faster than a search that compares names.
-    fn queue(&self, queue: &QueueRef) -> u32 {
-        let at = self.queues.iter().position(|known| {
-            known.queue_id == queue.queue_id && known.broker == queue.broker && known.topic == queue.topic
-        });
-        at.and_then(|at| u32::try_from(at).ok()).unwrap_or(u32::MAX)
-    }
-
-    fn consumer(&self, consumer: &str) -> u32 {
-        let at = self.consumers.iter().position(|known| *known == consumer);
-        at.and_then(|at| u32::try_from(at).ok()).unwrap_or(u32::MAX)
-    }
+/// The history's names, numbered in order of first appearance while it is gathered.
+struct Arrivals<'a> {
+    /// Queues.
+    queues: Names<'a, QueueRef>,
+    /// Consumer nodes.
+    consumers: Names<'a, str>,
+    /// Consumer groups.
+    groups: Names<'a, str>,
 }
 
 /// A history gathered for the checkers.
@@ -171,343 +189,366 @@ impl<'a> Ranks<'a> {
 pub(super) struct Index<'a> {
     /// The scenario's promises.
     pub(super) config: &'a CheckConfig,
-    /// The first `SendInvoke` of each id.
-    pub(super) invoked: BTreeMap<MsgId, Stamp>,
-    /// The KEYS of each id's first `SendInvoke`, for the ids sent with one.
-    pub(super) keys: BTreeMap<MsgId, &'a str>,
-    /// The outcomes of each id's sends, in history order.
-    pub(super) outcomes: BTreeMap<MsgId, Vec<(Stamp, Outcome)>>,
+    /// The message ids the history names, numbered in id order.
+    pub(super) messages: Messages,
+    /// The queues the history names, sorted: a queue's rank is its place.
+    queues: Vec<&'a QueueRef>,
+    /// The consumer nodes the history names, sorted.
+    consumers: Vec<&'a str>,
+    /// The consumer groups the history names, sorted.
+    groups: Vec<&'a str>,
+    /// Per group rank: how it consumes (clustering when the configuration does not name it).
+    models: Vec<GroupModel>,
+    /// The configured groups, in name order.
+    pub(super) group_specs: Vec<GroupSpec<'a>>,
+    /// Per message: its first `SendInvoke`.
+    pub(super) invoked: Vec<Option<Stamp>>,
+    /// Per message: the KEYS of its first `SendInvoke`, when it had one.
+    pub(super) keys: Vec<Option<&'a str>>,
+    /// Per message: how its sends ended.
+    pub(super) ends: Vec<SendEnds>,
     /// Every `SendOk`, in history order.
-    pub(super) acks: Vec<Ack<'a>>,
-    /// Indices into `acks` of each id's acknowledgements, in history order.
-    pub(super) acks_by_id: BTreeMap<MsgId, Vec<usize>>,
+    pub(super) acks: Vec<Ack>,
+    /// Per message: indices into `acks`, in history order.
+    acks_by_message: Grouped,
+    /// Per acknowledgement: the earliest power loss that excuses losing it.
+    ack_excuses: Vec<Option<Stamp>>,
     /// Every `Consumed`, in history order.
-    pub(super) deliveries: Vec<Delivery<'a>>,
+    pub(super) deliveries: Vec<Delivery>,
+    /// Per message: indices into `deliveries`, in history order.
+    deliveries_by_message: Grouped,
+    /// Per message: the first `Success` delivery to each (group, consumer), in history order
+    /// (a message reaches a handful of consumers).
+    first_successes: Grouped<FirstSuccess>,
     /// Every `OffsetCommitted`, in history order.
-    pub(super) commits: Vec<Commit<'a>>,
+    pub(super) commits: Vec<Commit>,
     /// The time of the last `FaultsHealed`, if any.
     pub(super) healed_ms: Option<u64>,
     /// The latest time in the history (0 when it is empty).
     pub(super) end_ms: u64,
-    /// Each broker's power losses, in history order.
+    /// How many events the history has.
+    event_count: usize,
+    /// The indices of the disruptions (crashes, starts, failed starts, stops, fault starts
+    /// and ends, heals), ascending.
+    disruption_indices: Vec<usize>,
+    /// The times of the disruptions, ascending.
+    disruption_ms: Vec<u64>,
+    /// Each broker's power losses (crashes of its broker node), in history order.
     power_losses: BTreeMap<&'a str, Vec<Stamp>>,
     /// Each node's starts, in history order.
     starts: BTreeMap<&'a str, Vec<Stamp>>,
-    /// `disruptions_before[i]`: how many disruptions (crashes, starts, failed starts, stops,
-    /// fault starts and ends, heals) precede event `i`; one entry more than there are events.
-    disruptions_before: Vec<usize>,
-    /// The times of the disruptions, ascending.
-    disruption_ms: Vec<u64>,
-    /// Per windowed (ASYNC_FLUSH) broker, per power loss: how far consumers had got in each of
-    /// its queues before it (the highest delivered offset + 1 or committed offset). A message
-    /// stored below that mark after the power loss sits at a reused offset the consumers had
-    /// already passed, so they skip it: the loss of ASYNC_FLUSH's unsynced tail shows up as
-    /// later messages being passed over, and is excused like the tail itself.
-    reuse_marks: BTreeMap<&'a str, Vec<ReuseMark<'a>>>,
-    /// Per (group, queue): when a rebalance gave it to or took it from a consumer of the group,
-    /// or an owner crashed or stopped.
-    queue_moves: BTreeMap<(&'a str, &'a QueueRef), Vec<u64>>,
-    /// Per (group, queue): the intervals in which two or more consumers of the group held it
-    /// at once by their latest rebalances (their views of the group or the route differed);
-    /// an open interval lasts to the end of the run.
-    shared_ownership: BTreeMap<(&'a str, &'a QueueRef), Vec<SharedInterval>>,
-    /// Per id, per group, per consumer: the time of its first `Success` delivery.
-    /// A flat list per id (a message reaches a handful of consumers): (group, consumer, time).
-    first_success: BTreeMap<MsgId, Vec<(&'a str, &'a str, u64)>>,
+    /// The brokers of the history's queues.
+    brokers: Vec<Broker>,
+    /// Per queue rank: its broker's place in `brokers`.
+    queue_brokers: Vec<u32>,
+    /// When queues changed hands.
+    ownership: Ownership,
+}
+
+/// The id a send or delivery names, if any.
+fn named_id(op: &Op) -> Option<MsgId> {
+    match op {
+        Op::SendInvoke { id, .. } | Op::SendOk { id, .. } | Op::SendFailed { id, .. } | Op::SendUnknown { id, .. } => {
+            Some(*id)
+        }
+        Op::Consumed { id, .. } => *id,
+        _ => None,
+    }
 }
 
 impl<'a> Index<'a> {
-    /// Gathers `history` in one pass.
+    /// Gathers `history`.
     pub(super) fn build(history: &'a History, config: &'a CheckConfig) -> Index<'a> {
-        let mut index = Index {
-            config,
-            invoked: BTreeMap::new(),
-            keys: BTreeMap::new(),
-            outcomes: BTreeMap::new(),
-            acks: Vec::new(),
-            acks_by_id: BTreeMap::new(),
-            deliveries: Vec::new(),
-            commits: Vec::new(),
-            healed_ms: None,
-            end_ms: 0,
-            power_losses: BTreeMap::new(),
-            starts: BTreeMap::new(),
-            disruptions_before: Vec::with_capacity(history.events.len() + 1),
-            disruption_ms: Vec::new(),
-            reuse_marks: BTreeMap::new(),
-            queue_moves: BTreeMap::new(),
-            shared_ownership: BTreeMap::new(),
-            first_success: BTreeMap::new(),
-        };
-        let ranks = Ranks::of(history);
-        let mut disruptions = 0usize;
-        // Each consumer's queues by its latest rebalance: (group, consumer) -> queues.
-        let mut owned: BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>> = BTreeMap::new();
-        for (position, event) in history.events.iter().enumerate() {
-            index.disruptions_before.push(disruptions);
-            let stamp = Stamp { index: position, at_ms: event.at_ms };
-            index.end_ms = index.end_ms.max(event.at_ms);
-            match &event.op {
-                Op::SendInvoke { id, key } => {
-                    if !index.invoked.contains_key(id) {
-                        index.invoked.insert(*id, stamp);
-                        if let Some(key) = key {
-                            index.keys.insert(*id, key.as_str());
-                        }
-                    }
-                }
-                Op::SendOk { id, queue, offset, status, .. } => {
-                    index.outcomes.entry(*id).or_default().push((stamp, Outcome::Ok));
-                    index.acks_by_id.entry(*id).or_default().push(index.acks.len());
-                    let queue_rank = ranks.queue(queue);
-                    index.acks.push(Ack { id: *id, stamp, queue, queue_rank, offset: *offset, status: *status });
-                }
-                Op::SendFailed { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Failed)),
-                Op::SendUnknown { id, .. } => index.outcomes.entry(*id).or_default().push((stamp, Outcome::Unknown)),
-                Op::Consumed { consumer, group, id, queue, offset, received_ms, result, .. } => {
-                    if let (Some(id), Processing::Success) = (id, result) {
-                        let firsts = index.first_success.entry(*id).or_default();
-                        if !firsts.iter().any(|(g, c, _)| *g == group.as_str() && *c == consumer.as_str()) {
-                            firsts.push((group.as_str(), consumer.as_str(), event.at_ms));
-                        }
-                    }
-                    index.deliveries.push(Delivery {
-                        stamp,
-                        consumer,
-                        group,
-                        id: *id,
-                        queue,
-                        queue_rank: ranks.queue(queue),
-                        consumer_rank: ranks.consumer(consumer),
-                        offset: *offset,
-                        received_ms: *received_ms,
-                        result: *result,
-                    });
-                }
-                Op::OffsetCommitted { consumer, group, queue, offset } => {
-                    index.commits.push(Commit { stamp, consumer, group, queue, offset: *offset });
-                }
-                Op::NodeCrashed { node, role, kind } => {
-                    disruptions += 1;
-                    index.disruption_ms.push(event.at_ms);
-                    index.release_all(&mut owned, node, event.at_ms);
-                    if (*role, *kind) == (Role::Broker, CrashKind::PowerLoss) {
-                        index.power_losses.entry(node.as_str()).or_default().push(stamp);
-                    }
-                }
-                Op::Rebalanced { consumer, group, queues } => {
-                    let new: BTreeSet<&'a QueueRef> = queues.iter().collect();
-                    let old = owned.insert((group.as_str(), consumer.as_str()), new.clone()).unwrap_or_default();
-                    for queue in old.symmetric_difference(&new) {
-                        index.queue_moves.entry((group.as_str(), *queue)).or_default().push(event.at_ms);
-                        index.note_owners(&owned, group, queue, event.at_ms);
-                    }
-                }
-                Op::NodeStarted { node, .. } => {
-                    disruptions += 1;
-                    index.disruption_ms.push(event.at_ms);
-                    index.starts.entry(node.as_str()).or_default().push(stamp);
-                }
-                Op::NodeStartFailed { .. }
-                | Op::NodeStopped { .. }
-                | Op::FaultStarted { .. }
-                | Op::FaultEnded { .. } => {
-                    disruptions += 1;
-                    index.disruption_ms.push(event.at_ms);
-                }
-                Op::FaultsHealed => {
-                    disruptions += 1;
-                    index.disruption_ms.push(event.at_ms);
-                    index.healed_ms = Some(event.at_ms);
-                }
-                Op::RunStarted { .. } | Op::ProducersStopped | Op::RunEnded => {}
+        let events = &history.events;
+        let ids = events.iter().filter_map(|event| named_id(&event.op));
+        let messages = Messages::of(ids, u64::try_from(events.len()).unwrap_or(u64::MAX));
+        let mut index = Index::sized(history, config, messages);
+        let mut arrivals = Arrivals { queues: Names::new(), consumers: Names::new(), groups: Names::new() };
+        let mut ownership_events = Vec::new();
+        for (position, event) in events.iter().enumerate() {
+            if index.gather(&mut arrivals, position, event) {
+                ownership_events.push(event);
             }
         }
-        index.disruptions_before.push(disruptions);
         index.disruption_ms.sort_unstable();
-        index.reuse_marks = index.reuse_marks();
+        index.rank(arrivals);
+        let message_count = index.messages.len();
+        let acks = index.acks.iter().map(|ack| Some(ack.message));
+        index.acks_by_message = Grouped::by_key(message_count, (0u32..).zip(acks));
+        let deliveries = index.deliveries.iter().map(|delivery| delivery.message);
+        index.deliveries_by_message = Grouped::by_key(message_count, (0u32..).zip(deliveries));
+        index.first_successes = index.first_successes();
+        let ranked = Ranked { queues: &index.queues, consumers: &index.consumers, groups: &index.groups };
+        index.ownership = Ownership::of(ownership_events.into_iter(), &ranked);
+        index.note_brokers();
+        index.ack_excuses = index.acks.iter().map(|ack| index.ack_excused_by(ack)).collect();
         index
     }
 
-    /// Records that every queue `node` owned moved at `at_ms` (it crashed or stopped).
-    fn release_all(
-        &mut self,
-        owned: &mut BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>>,
-        node: &str,
-        at_ms: u64,
-    ) {
-        let mut released = Vec::new();
-        for ((group, consumer), queues) in owned.iter_mut() {
-            if *consumer == node {
-                released.extend(std::mem::take(queues).into_iter().map(|queue| (*group, queue)));
+    /// An index with room for `history`'s records (counted first, so that no vector grows
+    /// by copying), and none gathered yet.
+    fn sized(history: &'a History, config: &'a CheckConfig, messages: Messages) -> Index<'a> {
+        let (mut acks, mut deliveries, mut commits) = (0usize, 0usize, 0usize);
+        for event in &history.events {
+            match event.op {
+                Op::SendOk { .. } => acks += 1,
+                Op::Consumed { .. } => deliveries += 1,
+                Op::OffsetCommitted { .. } => commits += 1,
+                _ => {}
             }
         }
-        for (group, queue) in released {
-            self.queue_moves.entry((group, queue)).or_default().push(at_ms);
-            self.note_owners(owned, group, queue, at_ms);
+        let message_count = messages.len();
+        Index {
+            config,
+            messages,
+            queues: Vec::new(),
+            consumers: Vec::new(),
+            groups: Vec::new(),
+            models: Vec::new(),
+            group_specs: Vec::new(),
+            invoked: vec![None; message_count],
+            keys: vec![None; message_count],
+            ends: vec![SendEnds::NONE; message_count],
+            acks: Vec::with_capacity(acks),
+            acks_by_message: Grouped::default(),
+            ack_excuses: Vec::new(),
+            deliveries: Vec::with_capacity(deliveries),
+            deliveries_by_message: Grouped::default(),
+            first_successes: Grouped::default(),
+            commits: Vec::with_capacity(commits),
+            healed_ms: None,
+            end_ms: 0,
+            event_count: history.events.len(),
+            disruption_indices: Vec::new(),
+            disruption_ms: Vec::new(),
+            power_losses: BTreeMap::new(),
+            starts: BTreeMap::new(),
+            brokers: Vec::new(),
+            queue_brokers: Vec::new(),
+            ownership: Ownership::default(),
         }
     }
 
-    /// Opens or closes `queue`'s shared-ownership interval in `group` after its owners changed.
-    fn note_owners(
-        &mut self,
-        owned: &BTreeMap<(&'a str, &'a str), BTreeSet<&'a QueueRef>>,
-        group: &'a str,
-        queue: &'a QueueRef,
-        at_ms: u64,
-    ) {
-        let owners = owned.iter().filter(|((g, _), queues)| *g == group && queues.contains(queue)).count();
-        let intervals = self.shared_ownership.entry((group, queue)).or_default();
-        let open = intervals.last().is_some_and(|(_, end)| end.is_none());
-        if owners >= 2 && !open {
-            intervals.push((at_ms, None));
-        } else if owners < 2 && open {
-            if let Some(last) = intervals.last_mut() {
-                last.1 = Some(at_ms);
+    /// Gathers one event, numbering the names it carries by arrival. Returns whether the
+    /// event changes who owns which queue (a rebalance or a crash), for `Ownership`.
+    fn gather(&mut self, arrivals: &mut Arrivals<'a>, position: usize, event: &'a Event) -> bool {
+        let stamp = Stamp { index: position, at_ms: event.at_ms };
+        self.end_ms = self.end_ms.max(event.at_ms);
+        match &event.op {
+            Op::SendInvoke { id, key } => {
+                let message = self.number(*id) as usize;
+                if self.invoked[message].is_none() {
+                    self.invoked[message] = Some(stamp);
+                    self.keys[message] = key.as_deref();
+                }
             }
-        }
-    }
-
-    /// Whether `queue` changed hands in `group` between `from_ms - HANDOVER_MS` and `to_ms`, or
-    /// two consumers held it at once at some point between `from_ms` and `to_ms`: then both may
-    /// pull it (an old owner keeps it until its own next rebalance; members whose views of the
-    /// group or route differ keep overlapping until the views agree), and a new owner may start
-    /// from an offset read before the old one's last commit. Either repeats deliveries and moves
-    /// the committed offset back: RocketMQ's redelivery after rebalance.
-    pub(super) fn queue_moved_near(&self, group: &str, queue: &QueueRef, from_ms: u64, to_ms: u64) -> bool {
-        let from = from_ms.saturating_sub(HANDOVER_MS);
-        let moved = self
-            .queue_moves
-            .get(&(group, queue))
-            .is_some_and(|moves| moves.iter().any(|at| (from..=to_ms).contains(at)));
-        let shared = self.shared_ownership.get(&(group, queue)).is_some_and(|intervals| {
-            intervals.iter().any(|(start, end)| *start <= to_ms && end.is_none_or(|end| end >= from_ms))
-        });
-        moved || shared
-    }
-
-    /// Computes `reuse_marks` from the deliveries, commits and power losses.
-    fn reuse_marks(&self) -> BTreeMap<&'a str, Vec<ReuseMark<'a>>> {
-        let mut marks = BTreeMap::new();
-        for (broker, losses) in &self.power_losses {
-            if self.config.power_loss_window_ms.get(*broker).copied().flatten().is_none() {
-                continue;
+            Op::SendOk { id, queue, offset, status, .. } => {
+                let message = self.number(*id);
+                self.note_outcome(message, stamp, Outcome::Ok);
+                let queue = arrivals.queues.intern(queue);
+                self.acks.push(Ack { message, stamp, queue, offset: *offset, status: *status });
             }
-            let per_loss = losses
-                .iter()
-                .map(|loss| {
-                    let mut reached: BTreeMap<&'a QueueRef, i64> = BTreeMap::new();
-                    // A delivery counts, whenever it came, if it is of a message stored before the
-                    // loss (consumers pull ahead of what they have consumed), or if the broker
-                    // served it before it came back (a pull answered just before the loss and
-                    // delivered after it, of a message whose acknowledgement was also in flight);
-                    // a commit counts if it came before the loss.
-                    let stored_before = |d: &Delivery<'_>| {
-                        d.id.is_some_and(|id| {
-                            self.acks_of(id).any(|ack| {
-                                ack.queue == d.queue && ack.offset == d.offset && ack.stamp.index < loss.index
-                            })
-                        })
-                    };
-                    let restart =
-                        self.starts.get(*broker).and_then(|starts| starts.iter().find(|s| s.index > loss.index));
-                    let served_before_restart = |d: &Delivery<'_>| {
-                        restart.is_none_or(|restart| d.stamp.index < restart.index || d.received_ms < restart.at_ms)
-                    };
-                    let deliveries = self
-                        .deliveries
-                        .iter()
-                        .filter(|d| served_before_restart(d) || stored_before(d))
-                        .map(|d| (d.queue, d.offset.saturating_add(1)));
-                    let commits =
-                        self.commits.iter().filter(|c| c.stamp.index < loss.index).map(|c| (c.queue, c.offset));
-                    for (queue, position) in deliveries.chain(commits).filter(|(queue, _)| queue.broker == *broker) {
-                        let mark = reached.entry(queue).or_insert(position);
-                        *mark = (*mark).max(position);
-                    }
-                    (*loss, reached)
-                })
-                .collect();
-            marks.insert(*broker, per_loss);
+            Op::SendFailed { id, .. } => self.note_outcome(self.number(*id), stamp, Outcome::Failed),
+            Op::SendUnknown { id, .. } => self.note_outcome(self.number(*id), stamp, Outcome::Unknown),
+            Op::Consumed { consumer, group, id, queue, offset, received_ms, result, .. } => {
+                self.deliveries.push(Delivery {
+                    stamp,
+                    message: id.map(|id| self.number(id)),
+                    consumer: arrivals.consumers.intern(consumer),
+                    group: arrivals.groups.intern(group),
+                    queue: arrivals.queues.intern(queue),
+                    offset: *offset,
+                    received_ms: *received_ms,
+                    result: *result,
+                });
+            }
+            Op::OffsetCommitted { consumer, group, queue, offset } => {
+                let (consumer, group) = (arrivals.consumers.intern(consumer), arrivals.groups.intern(group));
+                let queue = arrivals.queues.intern(queue);
+                self.commits.push(Commit { stamp, consumer, group, queue, offset: *offset });
+            }
+            Op::Rebalanced { consumer, group, queues } => {
+                arrivals.consumers.intern(consumer);
+                arrivals.groups.intern(group);
+                for queue in queues {
+                    arrivals.queues.intern(queue);
+                }
+                return true;
+            }
+            Op::NodeCrashed { node, role, kind } => {
+                self.disrupted(stamp);
+                if (*role, *kind) == (Role::Broker, CrashKind::PowerLoss) {
+                    self.power_losses.entry(node.as_str()).or_default().push(stamp);
+                }
+                return true;
+            }
+            Op::NodeStarted { node, .. } => {
+                self.disrupted(stamp);
+                self.starts.entry(node.as_str()).or_default().push(stamp);
+            }
+            Op::NodeStartFailed { .. } | Op::NodeStopped { .. } | Op::FaultStarted { .. } | Op::FaultEnded { .. } => {
+                self.disrupted(stamp);
+            }
+            Op::FaultsHealed => {
+                self.disrupted(stamp);
+                self.healed_ms = Some(event.at_ms);
+            }
+            Op::RunStarted { .. } | Op::ProducersStopped | Op::RunEnded => {}
         }
-        marks
+        false
     }
 
-    /// The power loss before `ack` whose reused offsets the consumers had already passed at
-    /// `ack`'s position (see `reuse_marks`), if any.
-    fn offset_reuse_excuse(&self, ack: &Ack<'_>) -> Option<Stamp> {
-        let marks = self.reuse_marks.get(ack.queue.broker.as_str())?;
-        marks
+    /// `id`'s message number: `Messages::of` numbered every id the history names.
+    fn number(&self, id: MsgId) -> u32 {
+        self.messages.number(id).expect("every id of the history is numbered")
+    }
+
+    /// Notes a send's outcome of `message`.
+    fn note_outcome(&mut self, message: u32, stamp: Stamp, outcome: Outcome) {
+        let invoked = self.invoked[message as usize].is_some();
+        let ends = &mut self.ends[message as usize];
+        ends.first_ms.get_or_insert(stamp.at_ms);
+        ends.all_failed &= outcome == Outcome::Failed;
+        if invoked && ends.after_invoke.is_none() {
+            ends.after_invoke = Some((stamp.at_ms, outcome));
+        }
+    }
+
+    /// Notes a disruption.
+    fn disrupted(&mut self, stamp: Stamp) {
+        self.disruption_indices.push(stamp.index);
+        self.disruption_ms.push(stamp.at_ms);
+    }
+
+    /// Sorts the names gathered and turns the records' arrival numbers into ranks.
+    fn rank(&mut self, arrivals: Arrivals<'a>) {
+        let (queues, queue_rank) = arrivals.queues.rank();
+        let (consumers, consumer_rank) = arrivals.consumers.rank();
+        let (groups, group_rank) = arrivals.groups.rank();
+        for ack in &mut self.acks {
+            ack.queue = queue_rank[ack.queue as usize];
+        }
+        for delivery in &mut self.deliveries {
+            delivery.queue = queue_rank[delivery.queue as usize];
+            delivery.consumer = consumer_rank[delivery.consumer as usize];
+            delivery.group = group_rank[delivery.group as usize];
+        }
+        for commit in &mut self.commits {
+            commit.queue = queue_rank[commit.queue as usize];
+            commit.consumer = consumer_rank[commit.consumer as usize];
+            commit.group = group_rank[commit.group as usize];
+        }
+        let config = self.config;
+        self.models = groups
             .iter()
-            .filter(|(loss, _)| loss.index < ack.stamp.index)
-            .find(|(_, reached)| reached.get(ack.queue).is_some_and(|mark| ack.offset < *mark))
-            .map(|(loss, _)| *loss)
+            .map(|group| config.groups.get(*group).map_or(GroupModel::Clustering, |(model, _)| *model))
+            .collect();
+        self.group_specs = config
+            .groups
+            .iter()
+            .map(|(name, (model, members))| GroupSpec {
+                name,
+                rank: rank_in(&groups, name.as_str()),
+                model: *model,
+                members: members.iter().map(|member| (member.as_str(), rank_in(&consumers, member.as_str()))).collect(),
+            })
+            .collect();
+        (self.queues, self.consumers, self.groups) = (queues, consumers, groups);
     }
 
-    /// The consumption model of `group`; a group the configuration does not name is taken as
-    /// clustering.
-    pub(super) fn model(&self, group: &str) -> GroupModel {
-        self.config.groups.get(group).map_or(GroupModel::Clustering, |(model, _)| *model)
+    /// Per message, its first `Success` delivery to each (group, consumer).
+    fn first_successes(&self) -> Grouped<FirstSuccess> {
+        let mut firsts = Grouped::with_capacity(self.messages.len(), self.messages.len());
+        for message in self.messages.numbers() {
+            for delivery in self.deliveries_by_message.of(message) {
+                let d = &self.deliveries[*delivery as usize];
+                if d.result != Processing::Success {
+                    continue;
+                }
+                let seen = firsts
+                    .open()
+                    .iter()
+                    .any(|first: &FirstSuccess| (first.group, first.consumer) == (d.group, d.consumer));
+                if !seen {
+                    firsts.push(FirstSuccess { group: d.group, consumer: d.consumer, at_ms: d.stamp.at_ms });
+                }
+            }
+            firsts.close();
+        }
+        firsts
     }
 
-    /// The scope of `consumer`'s deliveries and commits in `group`.
-    pub(super) fn scope(&self, group: &'a str, consumer: &'a str) -> Scope<'a> {
-        match self.model(group) {
+    /// The id of message `message`.
+    pub(super) fn id(&self, message: u32) -> MsgId {
+        self.messages.id(message)
+    }
+
+    /// The queue of rank `queue`.
+    pub(super) fn queue(&self, queue: u32) -> &'a QueueRef {
+        self.queues[queue as usize]
+    }
+
+    /// How many queues the history names.
+    pub(super) fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// How many consumers the history names.
+    pub(super) fn consumer_count(&self) -> usize {
+        self.consumers.len()
+    }
+
+    /// The consumer of rank `consumer`.
+    pub(super) fn consumer(&self, consumer: u32) -> &'a str {
+        self.consumers[consumer as usize]
+    }
+
+    /// The group of rank `group`.
+    pub(super) fn group(&self, group: u32) -> &'a str {
+        self.groups[group as usize]
+    }
+
+    /// The scope of `consumer`'s deliveries and commits in `group` (ranks); a group the
+    /// configuration does not name is taken as clustering.
+    pub(super) fn scope(&self, group: u32, consumer: u32) -> Scope {
+        match self.models[group as usize] {
             GroupModel::Clustering => Scope { group, consumer: None },
             GroupModel::Broadcasting => Scope { group, consumer: Some(consumer) },
         }
     }
 
-    /// The earliest power loss that excuses losing a message stored on `broker` and
-    /// acknowledged with `status` at `at` (see the module docs of `checkers`), if any.
-    #[cfg(test)]
-    pub(super) fn excusing_power_loss(&self, broker: &str, status: AckStatus, at: Stamp) -> Option<Stamp> {
-        self.excusing_power_loss_sent(broker, status, at, at.at_ms)
+    /// `scope` with its names, to print.
+    pub(super) fn scope_names(&self, scope: Scope) -> ScopeNames<'a> {
+        ScopeNames { group: self.group(scope.group), consumer: scope.consumer.map(|consumer| self.consumer(consumer)) }
     }
 
-    /// As `excusing_power_loss`, for a message whose send began at `sent_ms`: a power loss
-    /// after the send began and before its acknowledgement arrived also excuses it (the broker
-    /// stored and answered it, and lost it while the answer was on its way).
-    pub(super) fn excusing_power_loss_sent(
-        &self,
-        broker: &str,
-        status: AckStatus,
-        at: Stamp,
-        sent_ms: u64,
-    ) -> Option<Stamp> {
-        let losses = self.power_losses.get(broker)?;
-        let window = self.config.power_loss_window_ms.get(broker).copied().flatten();
-        let sent_ms = sent_ms.min(at.at_ms);
-        losses.iter().copied().find(|loss| {
-            let in_window = window.is_some_and(|w| loss.at_ms >= sent_ms && loss.at_ms < at.at_ms.saturating_add(w));
-            let after_weak_ack = status != AckStatus::SendOk && loss.index > at.index;
-            in_window || after_weak_ack
-        })
+    /// When message `message`'s send began (its first invoke), else `fallback`.
+    pub(super) fn sent_ms(&self, message: u32, fallback: u64) -> u64 {
+        self.invoked[message as usize].map_or(fallback, |stamp| stamp.at_ms)
     }
 
-    /// When `id`'s send began (its first invoke), else `fallback`.
-    pub(super) fn sent_ms(&self, id: MsgId, fallback: u64) -> u64 {
-        self.invoked.get(&id).map_or(fallback, |stamp| stamp.at_ms)
+    /// The acknowledgements of message `message` with their indices in `acks`, in history order.
+    pub(super) fn acks_of(&self, message: u32) -> impl Iterator<Item = (usize, &Ack)> + '_ {
+        self.acks_by_message.of(message).iter().map(|at| (*at as usize, &self.acks[*at as usize]))
     }
 
-    /// The earliest power loss that excuses losing this acknowledged message, if any.
-    pub(super) fn ack_excused_by(&self, ack: &Ack<'_>) -> Option<Stamp> {
-        let sent_ms = self.sent_ms(ack.id, ack.stamp.at_ms);
-        self.excusing_power_loss_sent(&ack.queue.broker, ack.status, ack.stamp, sent_ms)
-            .or_else(|| self.offset_reuse_excuse(ack))
+    /// The earliest power loss that excuses losing acknowledgement `acks[ack]`, if any.
+    pub(super) fn ack_excuse(&self, ack: usize) -> Option<Stamp> {
+        self.ack_excuses[ack]
     }
 
-    /// The acknowledgements of `id`, in history order.
-    pub(super) fn acks_of(&self, id: MsgId) -> impl Iterator<Item = &Ack<'a>> + '_ {
-        self.acks_by_id.get(&id).into_iter().flatten().filter_map(|i| self.acks.get(*i))
+    /// Indices into `deliveries` of message `message`'s deliveries, in history order.
+    pub(super) fn deliveries_of(&self, message: u32) -> &[u32] {
+        self.deliveries_by_message.of(message)
     }
 
-    /// Whether `id`, if acknowledged, must be consumed: `Kept` with its first acknowledgement
-    /// that no power loss excuses, else `Excused`; `None` when it was never acknowledged.
-    pub(super) fn promise(&self, id: MsgId) -> Option<Promise<'a>> {
+    /// Whether message `message`, if acknowledged, must be consumed: `Kept` with its first
+    /// acknowledgement that no power loss excuses, else `Excused`; `None` when it was never
+    /// acknowledged.
+    pub(super) fn promise(&self, message: u32) -> Option<Promise> {
         let mut promise = None;
-        for ack in self.acks_of(id) {
-            if self.ack_excused_by(ack).is_none() {
+        for (at, ack) in self.acks_of(message) {
+            if self.ack_excuses[at].is_none() {
                 return Some(Promise::Kept(*ack));
             }
             promise = Some(Promise::Excused);
@@ -515,21 +556,20 @@ impl<'a> Index<'a> {
         promise
     }
 
-    /// When `group` had consumed `id` with `Success` as its model requires: the first such
-    /// delivery to any consumer of a clustering group, or the latest of every member's first
-    /// for a broadcasting group. `Err` lists the members still missing it (empty for a
-    /// clustering group that never consumed it).
-    pub(super) fn consumed_by(&self, id: MsgId, group: &str) -> Result<u64, Vec<&'a str>> {
-        let firsts = self.first_success.get(&id).map_or(&[][..], Vec::as_slice);
-        let of_group = || firsts.iter().filter(move |(g, _, _)| *g == group);
-        match self.config.groups.get(group) {
-            Some((GroupModel::Broadcasting, members)) => {
+    /// When `group` had consumed message `message` with `Success` as its model requires: the
+    /// first such delivery to any consumer of a clustering group, or the latest of every
+    /// member's first for a broadcasting group. `Err` lists the members still missing it
+    /// (empty for a clustering group that never consumed it).
+    pub(super) fn consumed_by(&self, message: u32, group: &GroupSpec<'a>) -> Result<u64, Vec<&'a str>> {
+        let of_group = self.first_successes.of(message).iter().filter(|first| Some(first.group) == group.rank);
+        match group.model {
+            GroupModel::Broadcasting => {
                 let mut latest = 0u64;
                 let mut missing = Vec::new();
-                for member in members {
-                    match of_group().find(|(_, consumer, _)| *consumer == member.as_str()) {
-                        Some((_, _, at_ms)) => latest = latest.max(*at_ms),
-                        None => missing.push(member.as_str()),
+                for (member, rank) in &group.members {
+                    match of_group.clone().find(|first| Some(first.consumer) == *rank) {
+                        Some(first) => latest = latest.max(first.at_ms),
+                        None => missing.push(*member),
                     }
                 }
                 if missing.is_empty() {
@@ -538,7 +578,7 @@ impl<'a> Index<'a> {
                     Err(missing)
                 }
             }
-            _ => of_group().map(|(_, _, at_ms)| *at_ms).min().ok_or_else(Vec::new),
+            GroupModel::Clustering => of_group.map(|first| first.at_ms).min().ok_or_else(Vec::new),
         }
     }
 
@@ -550,14 +590,20 @@ impl<'a> Index<'a> {
     }
 
     /// Whether any disruption (a node crashing, starting, failing to start or stopping, a fault
-    /// starting or ending, the faults healing) happened strictly between events `first` and `second`.
+    /// starting or ending, the faults healing) happened strictly between events `first` and
+    /// `second` (false when `second` is past the history's end).
     pub(super) fn disrupted_between(&self, first: usize, second: usize) -> bool {
-        if second <= first.saturating_add(1) {
+        if second > self.event_count {
             return false;
         }
-        let before_second = self.disruptions_before.get(second).copied().unwrap_or(0);
-        let through_first = self.disruptions_before.get(first + 1).copied().unwrap_or(before_second);
-        before_second > through_first
+        let after_first = self.disruption_indices.partition_point(|at| *at <= first);
+        self.disruption_indices.get(after_first).is_some_and(|at| *at < second)
+    }
+
+    /// Whether queue `queue` changed hands in group `group` near `[from_ms, to_ms]` (ranks;
+    /// see `Ownership::moved_near`).
+    pub(super) fn queue_moved_near(&self, group: u32, queue: u32, from_ms: u64, to_ms: u64) -> bool {
+        self.ownership.moved_near(group, queue, from_ms, to_ms)
     }
 }
 
@@ -566,113 +612,21 @@ mod tests {
     use super::super::fixture::{clustering, config, id, queue, verdict_of, Run};
     use super::*;
 
-    /// The stamp of the last event of `run`.
-    fn last(run: &Run) -> Stamp {
-        let index = run.history.events.len() - 1;
-        Stamp { index, at_ms: run.history.events[index].at_ms }
-    }
-
-    #[test]
-    fn the_window_is_open_before_and_closed_at_the_power_loss() {
-        let cfg = clustering(&[("b1", Some(100))]);
-        let mut run = Run::new();
-        run.crash(1_000, "b1", CrashKind::PowerLoss);
-        let ix = Index::build(&run.history, &cfg);
-        let loss = Some(last(&run));
-        let at = |at_ms| Stamp { index: 0, at_ms };
-        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(900)), None, "t - w is outside");
-        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(901)), loss);
-        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(1_000)), loss, "t itself is inside");
-        assert_eq!(ix.excusing_power_loss("b1", AckStatus::SendOk, at(1_001)), None, "after the loss");
-        assert_eq!(ix.excusing_power_loss("b2", AckStatus::SendOk, at(950)), None, "another broker");
-    }
-
-    #[test]
-    fn sync_brokers_kills_and_unknown_brokers_excuse_nothing() {
-        let cfg = clustering(&[("sync", None), ("async", Some(100))]);
-        let mut run = Run::new();
-        run.crash(1_000, "sync", CrashKind::PowerLoss);
-        run.crash(1_000, "async", CrashKind::Kill);
-        run.crash(1_000, "absent", CrashKind::PowerLoss);
-        run.push(1_000, Op::NodeCrashed { node: "async".into(), role: Role::Consumer, kind: CrashKind::PowerLoss });
-        let ix = Index::build(&run.history, &cfg);
-        let at = Stamp { index: 0, at_ms: 990 };
-        for broker in ["sync", "async", "absent"] {
-            assert_eq!(ix.excusing_power_loss(broker, AckStatus::SendOk, at), None, "{broker}");
+    /// `Index::consumed_by` of `id` by the group named `group` (clustering if it is not
+    /// configured).
+    fn consumed_by<'a>(ix: &Index<'a>, id: MsgId, group: &'a str) -> Result<u64, Vec<&'a str>> {
+        let unconfigured = GroupSpec {
+            name: group,
+            rank: rank_in(&ix.groups, group),
+            model: GroupModel::Clustering,
+            members: Vec::new(),
+        };
+        let spec = ix.group_specs.iter().find(|spec| spec.name == group).unwrap_or(&unconfigured);
+        match ix.messages.number(id) {
+            Some(message) => ix.consumed_by(message, spec),
+            None if spec.model == GroupModel::Clustering => Err(Vec::new()),
+            None => Err(spec.members.iter().map(|(member, _)| *member).collect()),
         }
-    }
-
-    #[test]
-    fn weak_acks_are_excused_by_any_later_power_loss_of_their_broker() {
-        let cfg = clustering(&[("sync", None)]);
-        let mut run = Run::new();
-        run.crash(10, "sync", CrashKind::PowerLoss);
-        run.send(20, id(0, 0), "sync", 0, 0);
-        run.crash(5_000, "sync", CrashKind::PowerLoss);
-        let ix = Index::build(&run.history, &cfg);
-        let ack = Stamp { index: 2, at_ms: 20 };
-        assert_eq!(ix.excusing_power_loss("sync", AckStatus::SendOk, ack), None);
-        let later_loss = Some(Stamp { index: 3, at_ms: 5_000 });
-        assert_eq!(ix.excusing_power_loss("sync", AckStatus::FlushDiskTimeout, ack), later_loss);
-        assert_eq!(ix.excusing_power_loss("sync", AckStatus::Other, ack), later_loss);
-    }
-
-    #[test]
-    fn messages_at_offsets_consumers_had_passed_before_a_power_loss_are_excused() {
-        let cfg = clustering(&[("async", Some(100)), ("sync", None)]);
-        let mut run = Run::new();
-        // Offsets 0..=5 consumed on both brokers; the unsynced tail 3..=5 is lost at 10 s.
-        for offset in 0..6 {
-            run.send(10 * offset as u64, id(0, offset as u64), "async", 0, offset);
-            run.consume(10 * offset as u64 + 1, "g1-c0", "g1", id(0, offset as u64), "async", 0, offset);
-            run.send(10 * offset as u64, id(1, offset as u64), "sync", 0, offset);
-            run.consume(10 * offset as u64 + 1, "g1-c0", "g1", id(1, offset as u64), "sync", 0, offset);
-        }
-        run.crash(10_000, "async", CrashKind::PowerLoss);
-        run.crash(10_000, "sync", CrashKind::PowerLoss);
-        // After the restart offsets 3, 4, 5 and 6 are handed out again; the consumer, at 6, passes
-        // over 3..=5 but reads 6.
-        for (seq, offset) in [(10, 3), (11, 4), (12, 5), (13, 6)] {
-            run.send(20_000 + seq, id(0, seq), "async", 0, offset);
-            run.send(20_000 + seq, id(1, seq), "sync", 0, offset);
-        }
-        let ix = Index::build(&run.history, &cfg);
-        assert!(matches!(ix.promise(id(0, 10)), Some(Promise::Excused)), "offset 3 was passed before the loss");
-        assert!(matches!(ix.promise(id(0, 12)), Some(Promise::Excused)), "offset 5 was passed before the loss");
-        assert!(matches!(ix.promise(id(0, 13)), Some(Promise::Kept(_))), "offset 6 was never reached");
-        assert!(matches!(ix.promise(id(1, 10)), Some(Promise::Kept(_))), "a SYNC_FLUSH broker reuses nothing");
-        let lost = verdict_of("lost", &run.history, &cfg);
-        assert!(!lost.pass);
-        let lost_ids: Vec<MsgId> = lost.violations.iter().flat_map(|v| v.ids.clone()).collect();
-        assert_eq!(lost_ids, [id(0, 13), id(1, 10), id(1, 11), id(1, 12), id(1, 13)]);
-    }
-
-    #[test]
-    fn a_delivery_served_before_the_restart_marks_the_offsets_passed() {
-        // Offsets 0..=2 consumed; offset 3's acknowledgement and its pull answer were both in
-        // flight when the broker lost power at 1 s, so both arrive after the loss.
-        let cfg = clustering(&[("b1", Some(100))]);
-        let mut run = Run::new();
-        for offset in 0..3 {
-            run.send(10 * offset as u64, id(0, offset as u64), "b1", 0, offset);
-            run.consume(10 * offset as u64 + 1, "g1-c0", "g1", id(0, offset as u64), "b1", 0, offset);
-        }
-        run.invoke(990, id(0, 3));
-        run.crash(1_000, "b1", CrashKind::PowerLoss);
-        run.ack(1_001, id(0, 3), "b1", 0, 3, AckStatus::SendOk);
-        run.consume(1_001, "g1-c0", "g1", id(0, 3), "b1", 0, 3);
-        run.push(5_000, Op::NodeStarted { node: "b1".into(), role: Role::Broker });
-        // The restarted broker hands out offsets 2, 3 and 4 again; the consumer, at 4, passes
-        // over 2 and 3. A delivery of offset 4 after the restart marks nothing.
-        for (seq, offset) in [(10, 2), (11, 3), (12, 4)] {
-            run.send(6_000 + seq, id(0, seq), "b1", 0, offset);
-        }
-        run.consume(6_100, "g1-c0", "g1", id(0, 12), "b1", 0, 4);
-        run.send(6_200, id(0, 13), "b1", 0, 5);
-        let ix = Index::build(&run.history, &cfg);
-        assert!(matches!(ix.promise(id(0, 10)), Some(Promise::Excused)), "offset 2 was passed before the loss");
-        assert!(matches!(ix.promise(id(0, 11)), Some(Promise::Excused)), "offset 3 was served before the restart");
-        assert!(matches!(ix.promise(id(0, 13)), Some(Promise::Kept(_))), "offset 5 was never reached before");
     }
 
     #[test]
@@ -688,20 +642,6 @@ mod tests {
         assert!(!ix.disrupted_during(101, 299), "a phase change is no disruption");
         assert!(!ix.disrupted_during(301, u64::MAX) && !ix.disrupted_during(0, 99));
         assert!(!ix.disrupted_during(300, 100), "an empty span");
-    }
-
-    #[test]
-    fn an_acknowledgement_in_flight_at_the_power_loss_is_inside_the_window() {
-        let cfg = clustering(&[("b1", Some(100))]);
-        let mut run = Run::new();
-        run.invoke(990, id(0, 0));
-        run.crash(1_000, "b1", CrashKind::PowerLoss);
-        run.ack(1_003, id(0, 0), "b1", 0, 0, AckStatus::SendOk);
-        run.invoke(1_001, id(0, 1));
-        run.ack(1_004, id(0, 1), "b1", 0, 0, AckStatus::SendOk);
-        let ix = Index::build(&run.history, &cfg);
-        assert!(matches!(ix.promise(id(0, 0)), Some(Promise::Excused)), "sent before the loss, answered after it");
-        assert!(matches!(ix.promise(id(0, 1)), Some(Promise::Kept(_))), "sent after the loss");
     }
 
     #[test]
@@ -721,20 +661,6 @@ mod tests {
     }
 
     #[test]
-    fn promise_is_kept_when_any_ack_is_not_excused() {
-        let cfg = clustering(&[("b1", Some(100))]);
-        let mut run = Run::new();
-        run.send(950, id(0, 0), "b1", 0, 0);
-        run.send(950, id(0, 1), "b1", 0, 1);
-        run.ack(960, id(0, 1), "b2", 0, 0, AckStatus::SendOk);
-        run.crash(1_000, "b1", CrashKind::PowerLoss);
-        let ix = Index::build(&run.history, &cfg);
-        assert!(matches!(ix.promise(id(0, 0)), Some(Promise::Excused)));
-        assert!(matches!(ix.promise(id(0, 1)), Some(Promise::Kept(ack)) if ack.queue.broker == "b2"));
-        assert!(ix.promise(id(0, 2)).is_none());
-    }
-
-    #[test]
     fn consumed_by_follows_the_group_model() {
         let cfg = config(
             &[("c", GroupModel::Clustering, &["c-0", "c-1"]), ("b", GroupModel::Broadcasting, &["b-0", "b-1"])],
@@ -747,13 +673,13 @@ mod tests {
         run.consume(30, "b-1", "b", id(0, 0), "b1", 0, 0);
         run.consume(40, "b-1", "unconfigured", id(0, 0), "b1", 0, 0);
         let ix = Index::build(&run.history, &cfg);
-        assert_eq!(ix.consumed_by(id(0, 0), "c"), Ok(10));
-        assert_eq!(ix.consumed_by(id(0, 0), "b"), Err(vec!["b-0"]));
-        assert_eq!(ix.consumed_by(id(0, 0), "unconfigured"), Ok(40));
-        assert_eq!(ix.consumed_by(id(0, 1), "c"), Err(vec![]));
+        assert_eq!(consumed_by(&ix, id(0, 0), "c"), Ok(10));
+        assert_eq!(consumed_by(&ix, id(0, 0), "b"), Err(vec!["b-0"]));
+        assert_eq!(consumed_by(&ix, id(0, 0), "unconfigured"), Ok(40));
+        assert_eq!(consumed_by(&ix, id(0, 1), "c"), Err(vec![]));
         run.consume(50, "b-0", "b", id(0, 0), "b1", 0, 0);
         let ix = Index::build(&run.history, &cfg);
-        assert_eq!(ix.consumed_by(id(0, 0), "b"), Ok(50));
+        assert_eq!(consumed_by(&ix, id(0, 0), "b"), Ok(50));
     }
 
     #[test]

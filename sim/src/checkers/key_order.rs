@@ -30,16 +30,33 @@
 use std::collections::BTreeMap;
 
 use super::index::{Delivery, Index};
+use super::tables::{number, Grouped};
 use super::{count, verdict, CheckResult, Violation};
-use crate::history::MsgId;
 
 /// Receptions of one queue by one consumer at least this many milliseconds apart came with
 /// different pulls (see the module docs); closer ones may have come with one.
 const PULL_GAP_MS: u64 = 2;
 
-/// One consumer's receptions of one key's messages from one producer in one queue.
-/// (consumer rank, queue rank, producer, key): the ranks sort as the names do (`Index`).
-type StreamKey<'a> = (u32, u32, u32, &'a str);
+/// A number no stream has: a message outside every stream.
+const UNSTREAMED: u32 = u32::MAX;
+
+/// One consumer's receptions of one key's messages from one producer in one queue:
+/// (consumer rank, queue rank, producer place, key rank). Ranks sort as the names do
+/// (`Index`), and producers' places as the producers do.
+type StreamKey = (u32, u32, u32, u32);
+
+/// One delivery in its stream.
+#[derive(Debug, Clone, Copy)]
+struct Reception<'i> {
+    /// Its stream.
+    stream: StreamKey,
+    /// When the listener was handed it.
+    received_ms: u64,
+    /// The delivery.
+    delivery: &'i Delivery,
+    /// The message's number.
+    message: u32,
+}
 
 /// What the walk over the streams found.
 #[derive(Debug, Default)]
@@ -52,30 +69,57 @@ struct Tally {
     explained: usize,
 }
 
+/// Per message: its first reception in the stream being judged, marked with that stream's
+/// number so that no table needs clearing between streams.
+#[derive(Debug)]
+struct FirstReceptions {
+    /// Per message: the number of the stream `first_ms` was noted for.
+    stream: Vec<u32>,
+    /// Per message: its first instant in that stream.
+    first_ms: Vec<u64>,
+}
+
+/// The messages that have streams: a sequential producer's messages sent with a key.
+#[derive(Debug)]
+struct Streamed {
+    /// Per message: (its producer's place among the sequential producers, its key's rank
+    /// among their keys), `UNSTREAMED` for a message outside every stream.
+    places: Vec<(u32, u32)>,
+    /// How many producers have places.
+    producer_count: usize,
+    /// How many keys have ranks.
+    key_count: usize,
+}
+
 /// Runs the `key-order` checker.
 pub(super) fn key_order(ix: &Index<'_>) -> CheckResult {
-    let mut streams: BTreeMap<StreamKey<'_>, Vec<&Delivery<'_>>> = BTreeMap::new();
+    let streamed = Streamed::of(ix);
+    let mut receptions: Vec<Reception<'_>> = Vec::with_capacity(ix.deliveries.len());
     for delivery in &ix.deliveries {
-        let Some(id) = delivery.id else { continue };
-        if !ix.config.sequential_producers.contains(&id.producer) || !acknowledged_at(ix, id, delivery) {
+        let Some(message) = delivery.message else { continue };
+        let (producer, key) = streamed.places[message as usize];
+        if key == UNSTREAMED || !acknowledged_at(ix, message, delivery) {
             continue;
         }
-        let Some(key) = ix.keys.get(&id) else { continue };
-        let stream = (delivery.consumer_rank, delivery.queue_rank, id.producer, *key);
-        streams.entry(stream).or_default().push(delivery);
+        let stream = (delivery.consumer, delivery.queue, producer, key);
+        receptions.push(Reception { stream, received_ms: delivery.received_ms, delivery, message });
     }
+    let sorted: Vec<Reception<'_>> =
+        stream_order(ix, &streamed, &receptions).into_iter().map(|at| receptions[at as usize]).collect();
+    let mut firsts =
+        FirstReceptions { stream: vec![UNSTREAMED; ix.messages.len()], first_ms: vec![0; ix.messages.len()] };
     let mut tally = Tally::default();
     let mut violations = Vec::new();
-    let stream_count = streams.len();
-    for ((_, _, _, key), mut receptions) in streams {
-        receptions.sort_by_key(|d| (d.received_ms, d.stamp.index));
-        judge_stream(ix, key, &receptions, &mut tally, &mut violations);
+    let mut stream_count = 0u32;
+    for stream in sorted.chunk_by(|a, b| a.stream == b.stream) {
+        judge_stream(ix, stream, stream_count, &mut firsts, &mut tally, &mut violations);
+        stream_count += 1;
     }
     let summary = format!(
         "{} in {}, {} repeats left to duplicates, {} reorders explained by a rebalance, crash or fault, {} out \
          of order",
         count(tally.judged, "first reception", "first receptions"),
-        count(stream_count, "(consumer, queue, key) stream", "(consumer, queue, key) streams"),
+        count(stream_count as usize, "(consumer, queue, key) stream", "(consumer, queue, key) streams"),
         tally.repeats,
         tally.explained,
         violations.len()
@@ -83,60 +127,119 @@ pub(super) fn key_order(ix: &Index<'_>) -> CheckResult {
     verdict("key-order", summary, violations)
 }
 
-/// Whether `delivery` came from a position the broker acknowledged for `id`.
-fn acknowledged_at(ix: &Index<'_>, id: MsgId, delivery: &Delivery<'_>) -> bool {
-    ix.acks_of(id).any(|ack| ack.queue == delivery.queue && ack.offset == delivery.offset)
+/// The places in `receptions` (which are in history order) sorted by stream, and within a
+/// stream by instant, then history order: a radix sort on the stream's parts, least
+/// significant first (each pass keeps the order of the one before), then a sort of each
+/// stream (a handful of receptions, nearly in order) by instant.
+fn stream_order(ix: &Index<'_>, streamed: &Streamed, receptions: &[Reception<'_>]) -> Vec<u32> {
+    let stream_of = |at: u32| receptions[at as usize].stream;
+    let mut order: Vec<u32> = (0..number(receptions.len())).collect();
+    order = Grouped::reorder(&order, streamed.key_count, |at| stream_of(at).3);
+    order = Grouped::reorder(&order, streamed.producer_count, |at| stream_of(at).2);
+    order = Grouped::reorder(&order, ix.queue_count(), |at| stream_of(at).1);
+    order = Grouped::reorder(&order, ix.consumer_count(), |at| stream_of(at).0);
+    for run in order.chunk_by_mut(|a, b| stream_of(*a) == stream_of(*b)) {
+        // Stable: receptions of one instant stay in history order.
+        run.sort_by_key(|at| receptions[*at as usize].received_ms);
+    }
+    order
 }
 
-/// Judges one stream's receptions, sorted by instant (then history order).
+impl Streamed {
+    /// Places the sequential producers' messages sent with a key.
+    fn of(ix: &Index<'_>) -> Streamed {
+        let mut places = vec![(UNSTREAMED, UNSTREAMED); ix.messages.len()];
+        // The keys, numbered in order of first appearance, then ranked.
+        let mut keys: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut producer_count = 0usize;
+        for producer in &ix.config.sequential_producers {
+            let messages = ix.messages.of_producer(*producer);
+            if messages.is_empty() {
+                continue;
+            }
+            let place = number(producer_count);
+            producer_count += 1;
+            for message in messages {
+                if let Some(key) = ix.keys[message as usize] {
+                    let arrival = number(keys.len());
+                    places[message as usize] = (place, *keys.entry(key).or_insert(arrival));
+                }
+            }
+        }
+        let mut rank_of = vec![0u32; keys.len()];
+        for (rank, arrival) in keys.values().enumerate() {
+            rank_of[*arrival as usize] = number(rank);
+        }
+        for (_, key) in places.iter_mut().filter(|(_, key)| *key != UNSTREAMED) {
+            *key = rank_of[*key as usize];
+        }
+        Streamed { places, producer_count, key_count: keys.len() }
+    }
+}
+
+/// Whether `delivery` came from a position the broker acknowledged for message `message`.
+fn acknowledged_at(ix: &Index<'_>, message: u32, delivery: &Delivery) -> bool {
+    ix.acks_of(message).any(|(_, ack)| ack.queue == delivery.queue && ack.offset == delivery.offset)
+}
+
+/// Judges one stream's receptions (numbered `stream`), sorted by instant (then history order).
 fn judge_stream(
     ix: &Index<'_>,
-    key: &str,
-    receptions: &[&Delivery<'_>],
+    receptions: &[Reception<'_>],
+    stream: u32,
+    firsts: &mut FirstReceptions,
     tally: &mut Tally,
     violations: &mut Vec<Violation>,
 ) {
     // Each message's first instant in this stream.
-    let mut first: BTreeMap<MsgId, u64> = BTreeMap::new();
-    for delivery in receptions {
-        if let Some(id) = delivery.id {
-            first.entry(id).or_insert(delivery.received_ms);
+    for reception in receptions {
+        let message = reception.message as usize;
+        if firsts.stream[message] != stream {
+            firsts.stream[message] = stream;
+            firsts.first_ms[message] = reception.received_ms;
         }
     }
     // `receptions[..earlier]` are those that came with pulls before the current one's.
     let mut earlier = 0usize;
     let mut highest_earlier: Option<u64> = None;
-    for (position, delivery) in receptions.iter().enumerate() {
-        while receptions[earlier].received_ms.saturating_add(PULL_GAP_MS) <= delivery.received_ms {
-            highest_earlier = highest_earlier.max(receptions[earlier].id.map(|id| id.seq));
+    for (position, reception) in receptions.iter().enumerate() {
+        // Sorted by instant: `receptions[earlier]` is never later than this one, and this one
+        // is no gap away from itself, so `earlier` stops at `position` at the latest.
+        while reception.received_ms - receptions[earlier].received_ms >= PULL_GAP_MS {
+            highest_earlier = highest_earlier.max(Some(ix.id(receptions[earlier].message).seq));
             earlier += 1;
         }
         debug_assert!(earlier <= position);
-        let Some(id) = delivery.id else { continue };
-        if first.get(&id).is_some_and(|at| *at < delivery.received_ms) {
+        if firsts.first_ms[reception.message as usize] < reception.received_ms {
             tally.repeats += 1;
             continue;
         }
         tally.judged += 1;
+        let id = ix.id(reception.message);
         if highest_earlier.is_none_or(|highest| highest < id.seq) {
             continue;
         }
         // The latest earlier reception of a later message: the span to explain starts there.
-        let Some(later) = receptions[..earlier].iter().rev().find(|d| d.id.is_some_and(|b| b.seq > id.seq)) else {
+        let Some(later) = receptions[..earlier].iter().rev().find(|r| ix.id(r.message).seq > id.seq) else {
             continue;
         };
-        let (from, to) = (later.received_ms, delivery.received_ms);
+        let (from, to) = (later.received_ms, reception.received_ms);
+        let delivery = reception.delivery;
         if ix.disrupted_during(from, to) || ix.queue_moved_near(delivery.group, delivery.queue, from, to) {
             tally.explained += 1;
             continue;
         }
-        let later_id = later.id.unwrap_or(id);
+        let later_id = ix.id(later.message);
+        let key = ix.keys[reception.message as usize].unwrap_or_default();
         violations.push(Violation {
             ids: vec![id, later_id],
             detail: format!(
                 "{} received {id} (key {key}) from {} offset {} at {to} ms after {later_id} from offset {} at \
                  {from} ms, though {id} was sent first, with no rebalance, crash, restart or fault between",
-                delivery.consumer, delivery.queue, delivery.offset, later.offset
+                ix.consumer(delivery.consumer),
+                ix.queue(delivery.queue),
+                delivery.offset,
+                later.delivery.offset
             ),
         });
     }
@@ -272,6 +375,20 @@ mod tests {
         receive(&mut moved, "g1-c0", 2, 100);
         receive(&mut moved, "g1-c0", 1, 120);
         assert!(verdict_of("key-order", &moved.history, &sequential()).pass);
+    }
+
+    #[test]
+    fn receptions_at_the_end_of_time_are_judged_like_any_others() {
+        let at_end = |first_ms: u64| {
+            let mut run = sent();
+            for (seq, received_ms) in [(1, first_ms), (0, u64::MAX)] {
+                let (position, result) = (("b1", 0, seq as i64), Processing::Success);
+                run.deliver_received((u64::MAX, received_ms), "g1-c0", "g1", Some(id(0, seq)), position, result);
+            }
+            verdict_of("key-order", &run.history, &sequential())
+        };
+        assert!(at_end(u64::MAX - 1).pass, "one pull");
+        assert!(!at_end(u64::MAX - 2).pass, "two pulls");
     }
 
     #[test]

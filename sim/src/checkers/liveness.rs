@@ -24,16 +24,17 @@ pub(super) fn liveness(ix: &Index<'_>) -> CheckResult {
     let mut violations = Vec::new();
 
     let (mut due, mut late, mut missing, mut undecided) = (0usize, 0usize, 0usize, 0usize);
-    for id in ix.acks_by_id.keys() {
-        let Some(Promise::Kept(ack)) = ix.promise(*id) else { continue };
+    for message in ix.messages.numbers() {
+        let Some(Promise::Kept(ack)) = ix.promise(message) else { continue };
+        let id = ix.id(message);
         let deadline = healed.max(ack.stamp.at_ms).saturating_add(ix.config.liveness_window_ms);
-        for group in ix.config.groups.keys() {
+        for group in &ix.group_specs {
             due += 1;
-            let detail = match ix.consumed_by(*id, group) {
+            let detail = match ix.consumed_by(message, group) {
                 Ok(at_ms) if at_ms <= deadline => continue,
                 Ok(at_ms) => {
                     late += 1;
-                    format!("{id} was consumed by {} at {at_ms} ms", who(group, &[]))
+                    format!("{id} was consumed by {} at {at_ms} ms", who(group.name, &[]))
                 }
                 Err(_) if ix.end_ms < deadline => {
                     undecided += 1;
@@ -41,11 +42,11 @@ pub(super) fn liveness(ix: &Index<'_>) -> CheckResult {
                 }
                 Err(members) => {
                     missing += 1;
-                    format!("{id} was never consumed by {}", who(group, &members))
+                    format!("{id} was never consumed by {}", who(group.name, &members))
                 }
             };
             violations.push(Violation {
-                ids: vec![*id],
+                ids: vec![id],
                 detail: format!(
                     "{detail}, after its deadline {deadline} ms (acknowledged at {} ms, healed at {healed} ms)",
                     ack.stamp.at_ms
@@ -56,21 +57,19 @@ pub(super) fn liveness(ix: &Index<'_>) -> CheckResult {
 
     let settled = healed.saturating_add(ix.config.liveness_settle_ms);
     let (mut sends, mut not_ok) = (0usize, 0usize);
-    for (id, invoke) in &ix.invoked {
-        if invoke.at_ms < settled {
-            continue;
-        }
+    for message in ix.messages.numbers() {
+        let Some(invoke) = ix.invoked[message as usize].filter(|invoke| invoke.at_ms >= settled) else { continue };
         sends += 1;
-        let outcome = ix.outcomes.get(id).and_then(|outcomes| outcomes.iter().find(|(at, _)| at.index > invoke.index));
-        let ended = match outcome {
+        let ended = match ix.ends[message as usize].after_invoke {
             Some((_, Outcome::Ok)) => continue,
-            Some((at, Outcome::Failed)) => format!("failed at {} ms", at.at_ms),
-            Some((at, Outcome::Unknown)) => format!("ended unknown at {} ms", at.at_ms),
+            Some((at_ms, Outcome::Failed)) => format!("failed at {at_ms} ms"),
+            Some((at_ms, Outcome::Unknown)) => format!("ended unknown at {at_ms} ms"),
             None => "never ended".to_string(),
         };
         not_ok += 1;
+        let id = ix.id(message);
         violations.push(Violation {
-            ids: vec![*id],
+            ids: vec![id],
             detail: format!(
                 "{id} was sent at {} ms, after the cluster settled at {settled} ms, but {ended}",
                 invoke.at_ms

@@ -7,18 +7,20 @@
 
 use std::collections::BTreeMap;
 
-use super::index::{Commit, Index, Scope};
+use super::index::{Index, Scope};
 use super::{count, verdict, CheckResult, Violation};
-use crate::history::QueueRef;
 
 /// Runs the `offsets` checker.
 pub(super) fn offsets(ix: &Index<'_>) -> CheckResult {
-    let mut last: BTreeMap<(Scope<'_>, &QueueRef), &Commit<'_>> = BTreeMap::new();
+    // Per (scope, queue rank): the latest commit, by its index in `Index::commits`.
+    let mut last: BTreeMap<(Scope, u32), usize> = BTreeMap::new();
     let mut explained = 0usize;
     let mut violations = Vec::new();
-    for commit in &ix.commits {
+    for (at, commit) in ix.commits.iter().enumerate() {
         let scope = ix.scope(commit.group, commit.consumer);
-        let Some(previous) = last.insert((scope, commit.queue), commit) else { continue };
+        let Some(previous) = last.insert((scope, commit.queue), at).map(|previous| &ix.commits[previous]) else {
+            continue;
+        };
         if commit.offset >= previous.offset {
             continue;
         }
@@ -30,15 +32,16 @@ pub(super) fn offsets(ix: &Index<'_>) -> CheckResult {
         violations.push(Violation {
             ids: Vec::new(),
             detail: format!(
-                "{scope} committed {} offset {} at {} ms (by {}) after {} at {} ms (by {}) with no rebalance, crash, \
+                "{} committed {} offset {} at {} ms (by {}) after {} at {} ms (by {}) with no rebalance, crash, \
                  restart or fault between",
-                commit.queue,
+                ix.scope_names(scope),
+                ix.queue(commit.queue),
                 commit.offset,
                 commit.stamp.at_ms,
-                commit.consumer,
+                ix.consumer(commit.consumer),
                 previous.offset,
                 previous.stamp.at_ms,
-                previous.consumer
+                ix.consumer(previous.consumer)
             ),
         });
     }

@@ -6,11 +6,10 @@
 //! module docs) may be followed, after that power loss, by another message at its offset or
 //! below it.
 
-use std::collections::BTreeMap;
-
-use super::index::{Ack, Index, Stamp};
+use super::index::{Index, Stamp};
+use super::tables::Grouped;
 use super::{count, verdict, CheckResult, Violation};
-use crate::history::{AckStatus, MsgId, QueueRef};
+use crate::history::{AckStatus, MsgId};
 
 /// What was seen of one message at one queue position.
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +32,63 @@ impl Seen {
     }
 }
 
-/// One queue position: its queue, and the ids seen there.
-type Position<'a> = (&'a QueueRef, BTreeMap<MsgId, Seen>);
+/// One message seen at one queue position.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    /// The queue's rank.
+    queue: u32,
+    /// The queue offset.
+    offset: i64,
+    /// The message's number.
+    message: u32,
+    /// What was seen of it there.
+    seen: Seen,
+}
+
+/// Every (message, queue position) pair the acknowledgements and deliveries show, in
+/// message order.
+fn placements(ix: &Index<'_>) -> Vec<Placed> {
+    let mut placed = Vec::with_capacity(ix.acks.len());
+    for message in ix.messages.numbers() {
+        let from = placed.len();
+        // A message sits at one position or a few (a retry's other copies): a scan finds it.
+        let at = |placed: &mut Vec<Placed>, queue: u32, offset: i64, stamp: Stamp| -> usize {
+            let known = placed[from..].iter().position(|p| (p.queue, p.offset) == (queue, offset));
+            known.map_or_else(
+                || {
+                    placed.push(Placed { queue, offset, message, seen: Seen::new(stamp) });
+                    placed.len() - 1
+                },
+                |known| from + known,
+            )
+        };
+        for (_, ack) in ix.acks_of(message) {
+            let here = at(&mut placed, ack.queue, ack.offset, ack.stamp);
+            let seen = &mut placed[here].seen;
+            seen.record(ack.stamp);
+            seen.ack.get_or_insert((ack.stamp, ack.status));
+        }
+        for delivery in ix.deliveries_of(message).iter().map(|d| &ix.deliveries[*d as usize]) {
+            let here = at(&mut placed, delivery.queue, delivery.offset, delivery.stamp);
+            placed[here].seen.record(delivery.stamp);
+        }
+    }
+    placed
+}
+
+/// The places in `placed` (in message order) sorted by queue (rank), offset and message
+/// (number): the ids at each position, in id order. First by queue, with a counting sort
+/// that keeps message order; then each queue's placements are a few runs of rising offsets
+/// (one per producer), which a stable sort merges without comparing much.
+fn by_position(ix: &Index<'_>, placed: &[Placed]) -> Vec<u32> {
+    let queues = placed.iter().map(|p| Some(p.queue));
+    let mut order = Grouped::by_key(ix.queue_count(), (0u32..).zip(queues)).into_items();
+    order.sort_by_key(|at| {
+        let p = &placed[*at as usize];
+        (p.queue, p.offset)
+    });
+    order
+}
 
 /// `queue-offset`: every (queue, offset) holds one message id for the whole run, as seen by
 /// acknowledgements and deliveries. Different ids at one position are allowed in the order they
@@ -43,60 +97,49 @@ type Position<'a> = (&'a QueueRef, BTreeMap<MsgId, Seen>);
 /// (a send with an unknown outcome, or a retry's other copy) was never promised: any power loss
 /// after it was first seen excuses it. One violation per position.
 pub(super) fn queue_offset(ix: &Index<'_>) -> CheckResult {
-    // Keyed by the queue's rank, which sorts as the queue does; the queue itself rides along.
-    let mut positions: BTreeMap<(u32, i64), Position<'_>> = BTreeMap::new();
-    for ack in &ix.acks {
-        let (_, ids) = positions.entry((ack.queue_rank, ack.offset)).or_insert_with(|| (ack.queue, BTreeMap::new()));
-        let seen = ids.entry(ack.id).or_insert(Seen::new(ack.stamp));
-        seen.record(ack.stamp);
-        seen.ack.get_or_insert((ack.stamp, ack.status));
-    }
-    for delivery in &ix.deliveries {
-        if let Some(id) = delivery.id {
-            let at = (delivery.queue_rank, delivery.offset);
-            let (_, ids) = positions.entry(at).or_insert_with(|| (delivery.queue, BTreeMap::new()));
-            ids.entry(id).or_insert(Seen::new(delivery.stamp)).record(delivery.stamp);
-        }
-    }
-
-    let mut reused = 0usize;
+    let placed = placements(ix);
+    let (mut positions, mut reused) = (0usize, 0usize);
     let mut violations = Vec::new();
-    for ((_, offset), (queue, ids)) in &positions {
+    let position_of = |at: &u32| (placed[*at as usize].queue, placed[*at as usize].offset);
+    for ids in by_position(ix, &placed).chunk_by(|a, b| position_of(a) == position_of(b)) {
+        positions += 1;
         if ids.len() < 2 {
             continue;
         }
-        let mut appeared: Vec<(MsgId, Seen)> = ids.iter().map(|(id, seen)| (*id, *seen)).collect();
-        appeared.sort_by_key(|(id, seen)| (seen.first, *id));
+        let (queue, offset) = position_of(&ids[0]);
+        let ids = ids.iter().map(|at| &placed[*at as usize]);
+        let mut appeared: Vec<(MsgId, u32, Seen)> = ids.map(|p| (ix.id(p.message), p.message, p.seen)).collect();
+        appeared.sort_by_key(|(id, _, seen)| (seen.first, *id));
         let unexcused = appeared.windows(2).find_map(|pair| {
-            let [(earlier, seen), (later, next)] = pair else { return None };
+            let [(earlier, message, seen), (later, _, next)] = pair else { return None };
             let (stamp, status) = seen.ack.unwrap_or((seen.first, AckStatus::Other));
-            let sent_ms = ix.sent_ms(*earlier, stamp.at_ms);
+            let sent_ms = ix.sent_ms(*message, stamp.at_ms);
             let excused = ix
-                .excusing_power_loss_sent(&queue.broker, status, stamp, sent_ms)
+                .excusing_power_loss_sent(queue, status, stamp, sent_ms)
                 .is_some_and(|loss| loss.index < next.first.index);
             (!excused).then_some((*earlier, stamp, *later, next.first))
         });
-        match unexcused {
-            None => reused += 1,
-            Some((earlier, earlier_at, later, later_at)) => {
-                let order: Vec<String> = appeared.iter().map(|(id, _)| id.to_string()).collect();
-                violations.push(Violation {
-                    ids: appeared.iter().map(|(id, _)| *id).collect(),
-                    detail: format!(
-                        "{queue} offset {offset} holds {} (in the order seen): {later} appeared at {} ms while \
-                         {earlier} (stored by {} ms) was not lost to a power loss of {}",
-                        order.join(", "),
-                        later_at.at_ms,
-                        earlier_at.at_ms,
-                        queue.broker
-                    ),
-                });
-            }
-        }
+        let Some((earlier, earlier_at, later, later_at)) = unexcused else {
+            reused += 1;
+            continue;
+        };
+        let order: Vec<String> = appeared.iter().map(|(id, _, _)| id.to_string()).collect();
+        let queue = ix.queue(queue);
+        violations.push(Violation {
+            ids: appeared.iter().map(|(id, _, _)| *id).collect(),
+            detail: format!(
+                "{queue} offset {offset} holds {} (in the order seen): {later} appeared at {} ms while {earlier} \
+                 (stored by {} ms) was not lost to a power loss of {}",
+                order.join(", "),
+                later_at.at_ms,
+                earlier_at.at_ms,
+                queue.broker
+            ),
+        });
     }
     let summary = format!(
         "{}, {reused} reused after power loss, {} conflicting",
-        count(positions.len(), "queue position", "queue positions"),
+        count(positions, "queue position", "queue positions"),
         violations.len()
     );
     verdict("queue-offset", summary, violations)
@@ -111,46 +154,47 @@ pub(super) fn queue_offset(ix: &Index<'_>) -> CheckResult {
 pub(super) fn order(ix: &Index<'_>) -> CheckResult {
     let (mut acknowledged, mut reused) = (0usize, 0usize);
     let mut violations = Vec::new();
+    // Per queue (rank): indices into `acks` of one producer's acknowledgements there, in
+    // sequence order (then history order).
+    let mut per_queue: Vec<Vec<usize>> = vec![Vec::new(); ix.queue_count()];
+    // The earlier acknowledgements not yet overtaken, offsets strictly increasing upwards.
+    let mut stack: Vec<usize> = Vec::new();
     for producer in &ix.config.sequential_producers {
-        let from = MsgId { producer: *producer, seq: 0 };
-        let to = MsgId { producer: *producer, seq: u64::MAX };
-        let mut per_queue: BTreeMap<&QueueRef, Vec<&Ack<'_>>> = BTreeMap::new();
-        for indices in ix.acks_by_id.range(from..=to).map(|(_, indices)| indices) {
-            for ack in indices.iter().filter_map(|i| ix.acks.get(*i)) {
-                per_queue.entry(ack.queue).or_default().push(ack);
+        for message in ix.messages.of_producer(*producer) {
+            for (at, ack) in ix.acks_of(message) {
+                per_queue[ack.queue as usize].push(at);
             }
         }
-        for (queue, acks) in per_queue {
+        for acks in per_queue.iter_mut().filter(|acks| !acks.is_empty()) {
             acknowledged += acks.len();
-            // The earlier acknowledgements not yet overtaken, offsets strictly increasing upwards.
-            let mut stack: Vec<&Ack<'_>> = Vec::new();
-            for ack in acks {
-                while let Some(top) = stack.last().copied() {
+            stack.clear();
+            for at in acks.drain(..) {
+                let ack = &ix.acks[at];
+                while let Some(top_at) = stack.last().copied() {
+                    let top = &ix.acks[top_at];
                     if top.offset < ack.offset {
                         break;
                     }
                     stack.pop();
-                    if ix.ack_excused_by(top).is_some_and(|loss| loss.index < ack.stamp.index) {
+                    if ix.ack_excuse(top_at).is_some_and(|loss| loss.index < ack.stamp.index) {
                         reused += 1;
                         continue;
                     }
+                    let (top_id, id, queue) = (ix.id(top.message), ix.id(ack.message), ix.queue(ack.queue));
                     violations.push(Violation {
-                        ids: vec![top.id, ack.id],
+                        ids: vec![top_id, id],
                         detail: format!(
-                            "{} was stored in {queue} at offset {} (acknowledged at {} ms), not after {} at offset \
-                             {} (acknowledged at {} ms), and no power loss of {} between excuses losing {}",
-                            ack.id,
+                            "{id} was stored in {queue} at offset {} (acknowledged at {} ms), not after {top_id} at \
+                             offset {} (acknowledged at {} ms), and no power loss of {} between excuses losing {top_id}",
                             ack.offset,
                             ack.stamp.at_ms,
-                            top.id,
                             top.offset,
                             top.stamp.at_ms,
                             queue.broker,
-                            top.id
                         ),
                     });
                 }
-                stack.push(ack);
+                stack.push(at);
             }
         }
     }
