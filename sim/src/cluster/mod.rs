@@ -238,47 +238,75 @@ fn routes_everywhere(route: &TopicRouteData, names: &[String], config: &TopicCon
 }
 
 /// Whether every acknowledged message has been consumed successfully by every group (every
-/// member, for broadcasting). Sorted vectors rather than sets: this reads the whole history.
+/// member, for broadcasting). The acknowledged ids are numbered densely (per producer, by
+/// sequence number) and each member's successes kept as a bitset over those numbers: this
+/// reads the whole history, once per second of the drain.
 fn drained(history: &History, config: &CheckConfig) -> bool {
-    let mut acked = Vec::new();
-    let mut consumed: BTreeMap<(&str, &str), Vec<MsgId>> = BTreeMap::new();
+    // Per producer: one past the highest acknowledged sequence number.
+    let mut seq_ends: Vec<u64> = Vec::new();
+    for event in &history.events {
+        if let Op::SendOk { id, .. } = &event.op {
+            let producer = id.producer as usize;
+            if producer >= seq_ends.len() {
+                seq_ends.resize(producer + 1, 0);
+            }
+            seq_ends[producer] = seq_ends[producer].max(id.seq.saturating_add(1));
+        }
+    }
+    // Dense numbers: producer p's sequence numbers start at `starts[p]`.
+    let mut starts = Vec::with_capacity(seq_ends.len() + 1);
+    let mut total = 0u64;
+    for end in &seq_ends {
+        starts.push(total);
+        total = total.saturating_add(*end);
+    }
+    let number = |id: &MsgId| -> Option<usize> {
+        let producer = id.producer as usize;
+        (id.seq < *seq_ends.get(producer)?).then(|| usize::try_from(starts[producer] + id.seq).ok())?
+    };
+    let words = usize::try_from(total.div_ceil(64)).unwrap_or(usize::MAX);
+    let mut acked = vec![0u64; words];
+    let mut consumed: Vec<((&str, &str), Vec<u64>)> = Vec::new();
     for event in &history.events {
         match &event.op {
-            Op::SendOk { id, .. } => acked.push(*id),
+            Op::SendOk { id, .. } => set_bit(&mut acked, number(id)),
             Op::Consumed { consumer, group, id: Some(id), result: Processing::Success, .. } => {
-                consumed.entry((group.as_str(), consumer.as_str())).or_default().push(*id);
+                let key = (group.as_str(), consumer.as_str());
+                let at = match consumed.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        consumed.push((key, vec![0u64; words]));
+                        consumed.len() - 1
+                    }
+                };
+                set_bit(&mut consumed[at].1, number(id));
             }
             _ => {}
         }
     }
-    acked.sort_unstable();
-    acked.dedup();
-    for ids in consumed.values_mut() {
-        ids.sort_unstable();
-        ids.dedup();
-    }
-    let consumed = &consumed;
-    let has = |group: &str, member: &str| -> &[MsgId] {
-        consumed.iter().find(|((g, m), _)| *g == group && *m == member).map_or(&[], |(_, ids)| ids.as_slice())
+    let none = vec![0u64; words];
+    let has = |group: &str, member: &str| -> &[u64] {
+        consumed.iter().find(|((g, m), _)| *g == group && *m == member).map_or(&none, |(_, bits)| bits)
     };
-    config.groups.iter().all(|(group, (model, members))| match model {
-        GroupModel::Clustering => {
-            let mut sets: Vec<&[MsgId]> = members.iter().map(|m| has(group, m)).collect();
-            acked.iter().all(|id| sets.iter_mut().any(|set| advance_to(set, id)))
-        }
-        GroupModel::Broadcasting => members.iter().all(|m| {
-            let mut set = has(group, m);
-            acked.iter().all(|id| advance_to(&mut set, id))
-        }),
+    config.groups.iter().all(|(group, (model, members))| {
+        let sets: Vec<&[u64]> = members.iter().map(|m| has(group, m)).collect();
+        acked.iter().enumerate().all(|(word, acked)| {
+            let covered = match model {
+                // Each acknowledged message by some member.
+                GroupModel::Clustering => sets.iter().fold(0u64, |any, set| any | set[word]),
+                // Each by every member.
+                GroupModel::Broadcasting => sets.iter().fold(u64::MAX, |all, set| all & set[word]),
+            };
+            acked & !covered == 0
+        })
     })
 }
 
-/// Whether sorted `set` holds `id`, where `id` is at least every id asked before: drops the
-/// smaller ids from the front of `set` on the way.
-fn advance_to(set: &mut &[MsgId], id: &MsgId) -> bool {
-    let skip = set.partition_point(|x| x < id);
-    *set = &set[skip..];
-    set.first() == Some(id)
+/// Sets bit `at` of `bits` (nothing for `None`).
+fn set_bit(bits: &mut [u64], at: Option<usize>) {
+    if let Some(at) = at {
+        bits[at / 64] |= 1 << (at % 64);
+    }
 }
 
 #[cfg(test)]
