@@ -136,10 +136,13 @@ pub fn encode_frame(command: &RemotingCommand, out: &mut BytesMut) -> Result<(),
 /// and the header. The transport writes this and then the body's parts as they are, so the
 /// body is never copied.
 pub fn encode_frame_prefix(command: &RemotingCommand) -> Result<BytesMut, EncodeError> {
-    // Room for a typical header in one allocation: the fixed parts, the remark, and about
-    // 32 bytes per field (the length words, a short name and a short value).
-    let remark_len_bytes = command.remark.as_ref().map_or(0, String::len);
-    let mut out = BytesMut::with_capacity(64 + remark_len_bytes + 32 * command.ext_fields.len());
+    let header_len_bytes = match command.serialize_type {
+        SerializeType::RocketMq => binary_header::encoded_len_bytes(command),
+        // Room for a typical header in one allocation: the fixed parts, the remark, and about
+        // 32 bytes per field (the quotes and separators, a short name and a short value).
+        SerializeType::Json => 64 + command.remark.as_ref().map_or(0, String::len) + 32 * command.ext_fields.len(),
+    };
+    let mut out = BytesMut::with_capacity(FRAME_PREFIX_BYTES + header_len_bytes);
     write_prefix(command, &mut out)?;
     Ok(out)
 }

@@ -6,8 +6,9 @@
 //! other wrapper-typed field (`Integer`, `Long`, `Boolean`, `String`) may be absent and is an
 //! `Option` here; a primitive `boolean` without `@CFNotNull` reads as `false` when absent.
 
+use super::decimal::{parse_i32, parse_i64};
 use super::error::HeaderError;
-use super::ext_fields::{ExtFields, FieldValue};
+use super::ext_fields::ExtFields;
 
 /// A typed header that travels in a command's extFields.
 pub trait CommandHeader: Sized {
@@ -30,11 +31,34 @@ impl CommandHeader for EmptyHeader {
     }
 }
 
+/// A header field's value on its way into extFields: borrowed text, or a number, written in
+/// decimal on the stack as it goes in (no string in between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldText<'a> {
+    /// The text as it goes on the wire.
+    Text(&'a str),
+    /// A number, written in decimal as Java's `toString()` does.
+    Integer(i64),
+}
+
+impl<'a> FieldText<'a> {
+    /// The value's text; a number is written in `digits`.
+    pub(crate) fn as_str<'b>(self, digits: &'b mut itoa::Buffer) -> &'b str
+    where
+        'a: 'b,
+    {
+        match self {
+            FieldText::Text(text) => text,
+            FieldText::Integer(value) => digits.format(value),
+        }
+    }
+}
+
 /// One header field's conversion to and from its extFields string, as Java's
 /// `makeCustomHeaderToNet` (`toString()`) and `decodeCommandCustomHeader` (`parseXxx`) do it.
 pub trait HeaderField: Sized {
-    /// The string to send, or `None` to leave the key out.
-    fn to_field(&self) -> Option<FieldValue>;
+    /// The value to send, or `None` to leave the key out.
+    fn to_field(&self) -> Option<FieldText<'_>>;
 
     /// Parses a received string.
     fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError>;
@@ -46,8 +70,8 @@ pub trait HeaderField: Sized {
 }
 
 impl HeaderField for String {
-    fn to_field(&self) -> Option<FieldValue> {
-        Some(FieldValue::from(self.as_str()))
+    fn to_field(&self) -> Option<FieldText<'_>> {
+        Some(FieldText::Text(self))
     }
 
     fn parse_field(_field: &'static str, raw: &str) -> Result<Self, HeaderError> {
@@ -56,28 +80,30 @@ impl HeaderField for String {
 }
 
 impl HeaderField for i32 {
-    fn to_field(&self) -> Option<FieldValue> {
-        Some(compact_str::ToCompactString::to_compact_string(self))
+    fn to_field(&self) -> Option<FieldText<'_>> {
+        Some(FieldText::Integer(i64::from(*self)))
     }
 
+    /// As `str::parse` (Java's `Integer.parseInt` accepts the same text).
     fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
-        raw.parse().map_err(|_| HeaderError::invalid(field, raw))
+        parse_i32(raw).ok_or_else(|| HeaderError::invalid(field, raw))
     }
 }
 
 impl HeaderField for i64 {
-    fn to_field(&self) -> Option<FieldValue> {
-        Some(compact_str::ToCompactString::to_compact_string(self))
+    fn to_field(&self) -> Option<FieldText<'_>> {
+        Some(FieldText::Integer(*self))
     }
 
+    /// As `str::parse` (Java's `Long.parseLong` accepts the same text).
     fn parse_field(field: &'static str, raw: &str) -> Result<Self, HeaderError> {
-        raw.parse().map_err(|_| HeaderError::invalid(field, raw))
+        parse_i64(raw).ok_or_else(|| HeaderError::invalid(field, raw))
     }
 }
 
 impl HeaderField for bool {
-    fn to_field(&self) -> Option<FieldValue> {
-        Some(FieldValue::from(if *self { "true" } else { "false" }))
+    fn to_field(&self) -> Option<FieldText<'_>> {
+        Some(FieldText::Text(if *self { "true" } else { "false" }))
     }
 
     /// Java writes `true`/`false`; case is ignored as `Boolean.parseBoolean` does, but anything
@@ -94,7 +120,7 @@ impl HeaderField for bool {
 }
 
 impl<T: HeaderField> HeaderField for Option<T> {
-    fn to_field(&self) -> Option<FieldValue> {
+    fn to_field(&self) -> Option<FieldText<'_>> {
         self.as_ref().and_then(T::to_field)
     }
 
@@ -129,6 +155,23 @@ pub const fn key_order<const N: usize>(names: &[&str]) -> [usize; N] {
         sorted += 1;
     }
     order
+}
+
+/// `names` in byte order, given their `key_order`; fails to compile (a const panic) when a
+/// header names a field twice.
+pub const fn sorted_names<const N: usize>(names: &[&'static str], order: &[usize; N]) -> [&'static str; N] {
+    let mut sorted = [""; N];
+    let mut i = 0;
+    while i < N {
+        sorted[i] = names[order[i]];
+        i += 1;
+    }
+    let mut i = 1;
+    while i < N {
+        assert!(str_less(sorted[i - 1], sorted[i]), "a header names a field twice");
+        i += 1;
+    }
+    sorted
 }
 
 /// `a < b` in byte order, usable in a const context.
@@ -177,28 +220,35 @@ macro_rules! command_header {
 
         impl $crate::remoting::header::CommandHeader for $name {
             fn write_fields(&self, fields: &mut $crate::remoting::ext_fields::ExtFields) {
-                use $crate::remoting::header::HeaderField;
+                use $crate::remoting::header::{FieldText, HeaderField};
                 const NAMES: &[&str] = $name::FIELD_NAMES;
                 const COUNT: usize = NAMES.len();
-                // Inserted in key order, each field lands at the end of the sorted vector.
                 const SORTED: [usize; COUNT] = $crate::remoting::header::key_order(NAMES);
-                let mut values: [Option<$crate::remoting::ext_fields::FieldValue>; COUNT] =
-                    [$( HeaderField::to_field(&self.$field) ),*];
-                fields.reserve(COUNT);
-                for at in SORTED {
-                    if let Some(value) = values[at].take() {
-                        fields.insert(NAMES[at], value);
-                    }
+                const SORTED_NAMES: [&str; COUNT] = $crate::remoting::header::sorted_names(NAMES, &SORTED);
+                let texts: [Option<FieldText<'_>>; COUNT] = [$( HeaderField::to_field(&self.$field) ),*];
+                // The values in key order, numbers written on the stack, then all in one go.
+                let mut digits = [itoa::Buffer::new(); COUNT];
+                let mut values: [Option<&str>; COUNT] = [None; COUNT];
+                for ((value, at), digits) in values.iter_mut().zip(SORTED).zip(digits.iter_mut()) {
+                    *value = texts[at].map(|text| text.as_str(digits));
                 }
+                fields.insert_sorted(&SORTED_NAMES, &values);
             }
 
             fn read_fields(
                 fields: &$crate::remoting::ext_fields::ExtFields,
             ) -> Result<Self, $crate::remoting::error::HeaderError> {
                 use $crate::remoting::header::HeaderField;
+                const NAMES: &[&str] = $name::FIELD_NAMES;
+                const COUNT: usize = NAMES.len();
+                const SORTED: [usize; COUNT] = $crate::remoting::header::key_order(NAMES);
+                const SORTED_NAMES: [&str; COUNT] = $crate::remoting::header::sorted_names(NAMES, &SORTED);
+                // Every value in one pass along the fields, in declaration order: the first field
+                // in that order that fails to parse is the one reported.
+                let [$( $field ),*] = fields.get_sorted(&SORTED_NAMES, &SORTED);
                 Ok($name {
                     $(
-                        $field: match fields.get($key) {
+                        $field: match $field {
                             Some(raw) => <$ty as HeaderField>::parse_field($key, raw)?,
                             None => header_field_absent!($key, $ty $(, $default)?)?,
                         },

@@ -19,14 +19,13 @@
 //! what serde_json does: the tests hold both to a serde_json reference on generated input.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 use bytes::{BufMut, BytesMut};
 
 use super::code::{LanguageCode, SerializeType};
 use super::command::RemotingCommand;
 use super::error::{EncodeError, FrameError};
-use super::ext_fields::{intern, ExtFields, EXT_FIELDS_TYPICAL};
+use super::ext_fields::{ExtFields, EXT_FIELDS_TYPICAL};
 
 /// How deep arrays and objects may nest inside a value that is read (serde_json's limit).
 const NESTING_DEPTH_MAX: usize = 128;
@@ -69,22 +68,7 @@ pub(crate) fn encode(command: &RemotingCommand, out: &mut BytesMut) -> Result<()
 
 /// Writes `value` in decimal.
 fn put_i32(out: &mut BytesMut, value: i32) {
-    let mut digits = [0u8; 11];
-    let mut at = digits.len();
-    let mut rest = value.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if value < 0 {
-        at -= 1;
-        digits[at] = b'-';
-    }
-    out.put_slice(&digits[at..]);
+    out.put_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Writes `text` as a JSON string, escaping as serde_json does: quote, backslash and the control
@@ -511,36 +495,44 @@ impl<'a> Parser<'a> {
             Start::Object => {}
             _ => return Err(invalid("invalid type: expected a map")),
         }
-        let mut map = ExtFields::with_capacity(EXT_FIELDS_TYPICAL);
-        // Keys whose latest value is an array or object (a later scalar for the key replaces it).
-        let mut nested_keys = BTreeSet::new();
+        // Every key's occurrences in order; the last one decides, as successive puts into a map.
+        let mut occurrences: Vec<(Cow<'a, str>, Occurrence<'a>)> = Vec::with_capacity(EXT_FIELDS_TYPICAL);
         self.container(Mode::Read, |parser, key| {
             let key = key.unwrap_or_default();
-            let value = match parser.start()? {
-                Start::Str => parser.string(Mode::Read)?.map(Cow::into_owned),
-                Start::Number => Some(parse_number(parser.number()?)?.to_string()),
-                Start::True => parser.literal("true").map(|()| Some("true".to_owned()))?,
-                Start::False => parser.literal("false").map(|()| Some("false".to_owned()))?,
-                Start::Null => parser.literal("null").map(|()| None)?,
-                Start::Array | Start::Object => {
-                    parser.value(Mode::Read)?;
-                    map.remove(key.as_ref());
-                    nested_keys.insert(key.into_owned());
-                    return Ok(());
-                }
+            let occurrence = match parser.start()? {
+                Start::Str => parser.string(Mode::Read)?.map_or(Occurrence::Null, Occurrence::Text),
+                Start::Number => Occurrence::Text(Cow::Owned(parse_number(parser.number()?)?.to_string())),
+                Start::True => parser.literal("true").map(|()| Occurrence::Text(Cow::Borrowed("true")))?,
+                Start::False => parser.literal("false").map(|()| Occurrence::Text(Cow::Borrowed("false")))?,
+                Start::Null => parser.literal("null").map(|()| Occurrence::Null)?,
+                Start::Array | Start::Object => parser.value(Mode::Read).map(|()| Occurrence::Nested)?,
             };
-            if !nested_keys.is_empty() {
-                nested_keys.remove(key.as_ref());
-            }
-            match value {
-                Some(value) => map.insert(intern(&key), value),
-                None => map.remove(key.as_ref()),
-            };
+            occurrences.push((key, occurrence));
             Ok(())
         })?;
-        *nested |= !nested_keys.is_empty();
-        Ok(Some(map))
+        // A stable sort keeps each key's occurrences in order: the last of each run decides.
+        occurrences.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(occurrences.len());
+        for run in occurrences.chunk_by(|a, b| a.0 == b.0) {
+            match run.last() {
+                Some((key, Occurrence::Text(value))) => fields.push((key, value)),
+                Some((_, Occurrence::Nested)) => *nested = true,
+                Some((_, Occurrence::Null)) | None => {}
+            }
+        }
+        Ok(Some(ExtFields::from_pairs(fields)))
     }
+}
+
+/// One occurrence of a key in extFields.
+enum Occurrence<'a> {
+    /// A scalar, as text: the key's value.
+    Text(Cow<'a, str>),
+    /// `null`: the key has no value.
+    Null,
+    /// An array or object: an error once the whole text is known to be JSON, unless a later
+    /// occurrence of the key replaces it.
+    Nested,
 }
 
 /// Reads a field's value into `slot`; a second occurrence is an error, as in serde's derived

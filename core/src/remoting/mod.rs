@@ -8,7 +8,9 @@
 //!   body, serialize type) and its constructors and flag helpers.
 //! - `body.rs`: `Body`, the payload as one or more byte parts sent back to back, so a pull
 //!   response's stored records go out without being copied together.
-//! - `ext_fields.rs`: `ExtFields`, the sorted string map of header fields (known keys borrowed).
+//! - `ext_fields.rs`: `ExtFields`, the sorted string map of header fields: one string, laid
+//!   out (when the fields are short) as the binary header's ext section itself.
+//! - `decimal.rs`: header text to integers, exactly as `str::parse` reads it.
 //! - `frame.rs`: length framing: `decode_frame` (incremental, zero-copy one-part body, limits
 //!   checked before buffering) and `encode_frame` / `encode_frame_prefix` (whose lengths count
 //!   every body part); `FRAME_SIZE_MAX_BYTES`.
@@ -37,6 +39,7 @@ pub mod header_offset;
 pub mod java_json;
 
 mod binary_header;
+mod decimal;
 mod json_header;
 
 #[cfg(test)]
@@ -46,9 +49,9 @@ pub use body::{Body, BODY_PARTS_MAX};
 pub use code::{LanguageCode, RequestCode, ResponseCode, SerializeType};
 pub use command::{RemotingCommand, FLAG_ONEWAY, FLAG_RESPONSE, LANGUAGE_DEFAULT, REMOTING_VERSION_DEFAULT};
 pub use error::{EncodeError, FrameError, HeaderError};
-pub use ext_fields::{ExtFields, FieldKey};
+pub use ext_fields::ExtFields;
 pub use frame::{decode_frame, encode_frame, encode_frame_prefix, FRAME_SIZE_MAX_BYTES, HEADER_SIZE_MAX_BYTES};
-pub use header::{CommandHeader, EmptyHeader, HeaderField};
+pub use header::{CommandHeader, EmptyHeader, FieldText, HeaderField};
 pub use header_admin::{
     CreateTopicRequestHeader, DeleteTopicRequestHeader, GetConsumerListByGroupRequestHeader, GetRouteInfoRequestHeader,
     GetTopicsByClusterRequestHeader, NotifyConsumerIdsChangedRequestHeader, RegisterBrokerRequestHeader,
