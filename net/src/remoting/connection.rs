@@ -38,8 +38,14 @@ use super::error::{CloseReason, TransportError};
 use super::writer::write_loop;
 use super::{RequestContext, RequestHandler};
 
-/// Bytes the reader asks the socket for at a time (and keeps free in its buffer before a read).
+/// Bytes the reader's buffer is grown by when it runs short of room.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Room the reader wants free before a read; with less, it grows the buffer by
+/// `READ_CHUNK_BYTES`. Frames are split off the front of the buffer and may live on (a pulled
+/// body is read from them), so the buffer is usually shared: growing it means a new
+/// allocation. Reading into the room left behind the frames instead serves many small frames
+/// from one allocation.
+pub const READ_ROOM_MIN_BYTES: usize = 8 * 1024;
 
 /// Wraps `stream` as a connection to `peer`. Returns the channel and the driver, which the caller
 /// must spawn; the driver resolves with the reason the connection ended.
@@ -107,7 +113,9 @@ impl Driver {
             if let Err(error) = self.dispatch_frames(&mut buffer) {
                 return CloseReason::MalformedFrame(error);
             }
-            buffer.reserve(READ_CHUNK_BYTES);
+            if buffer.capacity() - buffer.len() < READ_ROOM_MIN_BYTES {
+                buffer.reserve(READ_CHUNK_BYTES);
+            }
             match reader.read_buf(&mut buffer).await {
                 Ok(0) => return CloseReason::PeerClosed,
                 Ok(_) => {}
