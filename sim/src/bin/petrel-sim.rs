@@ -88,6 +88,19 @@ fn keep_freed_pages() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+/// `println!` that never panics: a reader that closed our stdout early (`| head`) loses the
+/// rest of the output, and the run goes on to its verdict and exit code.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!($($arg)*))
+    };
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 #[derive(Parser)]
 #[command(name = "petrel-sim", about = "Seeded chaos scenarios for Petrel")]
 struct Cli {
@@ -219,7 +232,7 @@ fn list() -> ExitCode {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     names.sort();
-    println!("store-crash  the storage engine alone under crashes and disk faults (built in)");
+    say!("store-crash  the storage engine alone under crashes and disk faults (built in)");
     for path in names {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         match std::fs::read_to_string(&path)
@@ -228,9 +241,9 @@ fn list() -> ExitCode {
         {
             Ok(scenario) => {
                 let first = scenario.description.split(". ").next().unwrap_or("").trim_end_matches('.');
-                println!("{stem:<12} {first}");
+                say!("{stem:<12} {first}");
             }
-            Err(error) => println!("{stem:<12} INVALID: {error}"),
+            Err(error) => say!("{stem:<12} INVALID: {error}"),
         }
     }
     ExitCode::SUCCESS
@@ -268,37 +281,32 @@ fn cluster_batch(
                 |dir: &Path| std::fs::read(dir.join(&scenario.name).join(format!("seed-{seed}")).join("history.jsonl"));
             match (history(out), history(&again_dir), again) {
                 (Ok(first), Ok(second), true) if first == second => {
-                    println!("  deterministic: a second process replayed the same {} history bytes", first.len());
+                    say!("  deterministic: a second process replayed the same {} history bytes", first.len());
                 }
                 (Ok(first), Ok(second), _) => {
                     let line =
                         first.split(|b| *b == b'\n').zip(second.split(|b| *b == b'\n')).position(|(a, b)| a != b);
-                    println!("  NOT DETERMINISTIC: the second run's history differs at event {line:?}");
+                    say!("  NOT DETERMINISTIC: the second run's history differs at event {line:?}");
                     ok = false;
                 }
                 _ => {
-                    println!("  determinism not checked: a history file is missing");
+                    say!("  determinism not checked: a history file is missing");
                     ok = false;
                 }
             }
         }
         if !ok {
             let flag = if check { " --check-determinism" } else { "" };
-            println!("  reproduce: cargo sim run {arg} --seed {seed}{flag}");
+            say!("  reproduce: cargo sim run {arg} --seed {seed}{flag}");
             failed.push(seed);
         }
     }
     let wall_s = started.elapsed().as_secs_f64();
-    println!(
-        "{}: {} passed, {} failed in {wall_s:.1} wall s",
-        scenario.name,
-        total as usize - failed.len(),
-        failed.len()
-    );
+    say!("{}: {} passed, {} failed in {wall_s:.1} wall s", scenario.name, total as usize - failed.len(), failed.len());
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
-        println!("failing seeds: {failed:?}");
+        say!("failing seeds: {failed:?}");
         ExitCode::FAILURE
     }
 }
@@ -349,7 +357,7 @@ fn cluster_seed(scenario: &Scenario, seed: u64, out: &Path, planted: Option<Plan
     let written = write_report(&dir, &report, &outcome.history.to_json_lines());
     let speed = if wall_ms == 0 { "-".to_owned() } else { format!("{:.0}x", outcome.sim_ms as f64 / wall_ms as f64) };
     let failing: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.pass).map(|v| v.checker.as_str()).collect();
-    println!(
+    say!(
         "{} seed {seed}: {}  ({} events, {:.1} s simulated in {:.2} wall s, {speed}){}",
         scenario.name,
         if outcome.pass { "PASS" } else { "FAIL" },
@@ -359,11 +367,11 @@ fn cluster_seed(scenario: &Scenario, seed: u64, out: &Path, planted: Option<Plan
         if failing.is_empty() { String::new() } else { format!("  failing: {}", failing.join(", ")) },
     );
     if let Some(panic) = &outcome.panic {
-        println!("  panicked: {panic}");
+        say!("  panicked: {panic}");
     }
     match written {
-        Ok(()) => println!("  report: {}", dir.join("summary.txt").display()),
-        Err(error) => println!("  report not written to {}: {error}", dir.display()),
+        Ok(()) => say!("  report: {}", dir.join("summary.txt").display()),
+        Err(error) => say!("  report not written to {}: {error}", dir.display()),
     }
     if outcome.pass {
         ExitCode::SUCCESS
@@ -400,8 +408,8 @@ fn store_crash(seeds: std::ops::Range<u64>, steps: usize, flush: Mode, check_det
         if check_determinism {
             let again = run_seed(seed, mode, steps);
             if let Some((step, first, second)) = run.first_difference(&again) {
-                println!("  NOT DETERMINISTIC at step {step}:\n    first run:  {first}\n    second run: {second}");
-                println!("  reproduce: cargo sim run store-crash --seed {seed} --steps {steps} --flush {flush_name} --check-determinism");
+                say!("  NOT DETERMINISTIC at step {step}:\n    first run:  {first}\n    second run: {second}");
+                say!("  reproduce: cargo sim run store-crash --seed {seed} --steps {steps} --flush {flush_name} --check-determinism");
                 ok = false;
             }
         }
@@ -409,7 +417,7 @@ fn store_crash(seeds: std::ops::Range<u64>, steps: usize, flush: Mode, check_det
             failed += 1;
         }
     }
-    println!("{} passed, {} failed", total - failed, failed);
+    say!("{} passed, {} failed", total - failed, failed);
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -420,7 +428,7 @@ fn store_crash(seeds: std::ops::Range<u64>, steps: usize, flush: Mode, check_det
 fn print_run(run: &ChaosRun, flush: &str) {
     let s = &run.summary;
     let verdict = if run.violation.is_none() { "ok" } else { "VIOLATION" };
-    println!(
+    say!(
         "store-crash seed={} flush={flush} steps={}: {verdict}: put {} refused {} kept {} lost-unsynced {} restarts {} kills {} power-losses {} disk-faults {} reads {}",
         run.seed,
         run.steps,
@@ -435,7 +443,7 @@ fn print_run(run: &ChaosRun, flush: &str) {
         s.reads
     );
     if let Some((step, violation)) = &run.violation {
-        println!("  step {step}: {violation}");
-        println!("  reproduce: cargo sim run store-crash --seed {} --steps {} --flush {flush}", run.seed, run.steps);
+        say!("  step {step}: {violation}");
+        say!("  reproduce: cargo sim run store-crash --seed {} --steps {} --flush {flush}", run.seed, run.steps);
     }
 }
