@@ -19,15 +19,22 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Runs `petrel admin ARGS`, polling until it exits 0; its stdout, or the last failure.
 async fn admin_until_success(args: &[&str]) -> Result<String, (Option<i32>, String)> {
+    admin_until(args, |_| true).await
+}
+
+/// Runs `petrel admin ARGS`, polling until it exits 0 with a stdout that `done` accepts (a
+/// command can succeed before the cluster shows what the test waits for); that stdout, or the
+/// last exit code and output.
+async fn admin_until(args: &[&str], done: impl Fn(&str) -> bool) -> Result<String, (Option<i32>, String)> {
     let mut all = vec!["admin"];
     all.extend_from_slice(args);
     let mut last = (None, String::new());
     for _ in 0..POLLS_MAX {
         let (code, stdout, stderr) = run(&all);
-        if code == Some(0) {
+        if code == Some(0) && done(&stdout) {
             return Ok(stdout);
         }
-        last = (code, stderr);
+        last = (code, format!("{stdout}{stderr}"));
         tokio::time::sleep(POLL_INTERVAL).await;
     }
     Err(last)
@@ -64,8 +71,9 @@ async fn admin_and_produce_through_real_processes() {
     let broker_args = ["--store-dir", store, "--listen", "127.0.0.1:0", "--namesrv", &ns];
     let mut broker = Petrel::start("broker", &broker_args);
 
-    let clusters = admin_until_success(&["clusterList", "-n", &ns]).await;
-    assert!(clusters.is_ok_and(|out| out.contains("DefaultCluster")));
+    // clusterList succeeds with an empty list until the broker's registration arrives.
+    let clusters = admin_until(&["clusterList", "-n", &ns], |out| out.contains("DefaultCluster")).await;
+    assert!(clusters.is_ok(), "the broker registers: {clusters:?}");
     let update = ["updateTopic", "-n", &ns, "-c", "DefaultCluster", "-t", "Cli", "-r", "2"];
     let created = admin_until_success(&[&update[..], &["-w", "2"]].concat()).await;
     let created = created.expect("updateTopic succeeds");
